@@ -1,0 +1,1 @@
+"""The HTTP service around the translator: Quart app, LiteLLM calls, streaming, logging."""

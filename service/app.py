@@ -1,0 +1,181 @@
+"""The Quart app: routes, authentication, error shapes, and the access log. Run it with
+``hypercorn service.app:app`` (see hypercorn.toml)."""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from quart import Quart, Response, g, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+import translator
+from translator import AnthropicError, Spec
+
+from . import sse, streaming, upstream
+from .config import Settings, load_settings
+from .logs import access_log, configure_logging
+
+log = logging.getLogger("proxy")
+JSON = "application/json"
+
+
+def _new_id(prefix: str) -> str:
+    return prefix + uuid.uuid4().hex
+
+
+def _error_response(error: AnthropicError, request_id: str) -> Response:
+    response = Response(json.dumps(error.body(request_id)), status=error.status, content_type=JSON)
+    if error.retry_after is not None:
+        response.headers["retry-after"] = str(max(1, round(error.retry_after)))
+    return response
+
+
+def _client_key() -> str:
+    key = request.headers.get("x-api-key")
+    if key:
+        return key
+    auth = request.headers.get("authorization", "")
+    return auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+
+
+def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Quart:
+    settings = settings or load_settings()
+    spec = spec or translator.load_spec(settings.spec_dir or translator.DEFAULT_SPEC_DIR,
+                                        big_model=settings.big_model, small_model=settings.small_model)
+    configure_logging(settings)
+    app = Quart(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["BODY_TIMEOUT"] = 120
+    tool_cache = translator.DeclarationCache(spec.tools["declaration_cache_size"])
+    if not settings.gemini_api_key:
+        log.warning("GEMINI_API_KEY is not set: requests for Gemini models will be answered with an error "
+                    "until it is set in the environment or .env.")
+
+    @app.before_request
+    async def authenticate() -> Response | None:
+        g.request_id = _new_id("req_")
+        g.started = time.perf_counter()
+        g.log = {}
+        if request.path == "/health" or not settings.proxy_api_key:
+            return None
+        if hmac.compare_digest(_client_key().encode(), settings.proxy_api_key.encode()):
+            return None
+        return _error_response(AnthropicError(401, "authentication_error", "invalid x-api-key"), g.request_id)
+
+    @app.after_request
+    async def stamp(response: Response) -> Response:
+        response.headers["request-id"] = g.request_id
+        access_log(g.request_id, request.method, request.path, response.status_code,
+                   time.perf_counter() - g.started, g.log)
+        return response
+
+    @app.errorhandler(AnthropicError)
+    async def anthropic_error(error: AnthropicError) -> Response:
+        return _error_response(error, g.get("request_id", _new_id("req_")))
+
+    @app.errorhandler(RequestEntityTooLarge)
+    async def too_large(_error: Exception) -> Response:
+        return _error_response(AnthropicError(413, "request_too_large",
+                                              f"Request exceeds the maximum size of {settings.max_body_bytes} bytes."),
+                               g.get("request_id", _new_id("req_")))
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        kind = {404: "not_found_error", 405: "invalid_request_error"}.get(error.code or 500, "api_error")
+        status = error.code or 500
+        return _error_response(AnthropicError(status, kind if status < 500 else "api_error",
+                                              error.description or error.name), g.get("request_id", _new_id("req_")))
+
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception) -> Response:
+        log.exception("unexpected error", extra={"request_id": g.get("request_id")})
+        return _error_response(AnthropicError(500, "api_error", "Internal proxy error."),
+                               g.get("request_id", _new_id("req_")))
+
+    async def json_body() -> Any:
+        data = await request.get_data(cache=False)
+        try:
+            return json.loads(data)
+        except RecursionError:
+            raise AnthropicError(400, "invalid_request_error", "The request body is nested too deeply.") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise AnthropicError(400, "invalid_request_error", f"The request body is not valid JSON: {exc}") from None
+
+    @app.route("/", methods=["HEAD", "GET"])
+    async def root() -> Response:
+        return Response("", status=200)
+
+    @app.get("/health")
+    async def health() -> Response:
+        return Response(json.dumps({"status": "ok"}), content_type=JSON)
+
+    @app.post("/v1/messages")
+    async def messages() -> Response:
+        body = await json_body()
+        call = translator.translate_request(body, spec, tool_cache=tool_cache)
+        g.log.update(model=call.route.requested, target=call.route.target, stream=call.stream)
+        message_id = _new_id("msg_")
+        if call.stream:
+            return await _stream(call, message_id)
+        message = await _complete(call, message_id)
+        g.log.update(usage=message["usage"], stop=message["stop_reason"])
+        return Response(json.dumps(message, ensure_ascii=False), content_type=JSON)
+
+    async def _complete(call: translator.UpstreamCall, message_id: str) -> dict:
+        retries = spec.stop_reasons["malformed_retries"]
+        for attempt in range(retries + 1):
+            response = await upstream.with_retries(lambda: upstream.complete(call, settings), spec, settings)
+            message, result = translator.translate_response(response, call, spec, message_id)
+            if not (result.malformed and not message["content"]):
+                return message
+        rule = spec.stop_reasons["malformed_error"]
+        raise AnthropicError(rule["status"], rule["type"], rule["message"].format(reason=result.native))
+
+    async def _stream(call: translator.UpstreamCall, message_id: str) -> Response:
+        estimate = int(request.headers.get("content-length") or 0) // 4
+
+        def make() -> translator.StreamTranslator:
+            return translator.StreamTranslator(call, spec, message_id, input_estimate=estimate)
+
+        stream, head = await streaming.start(call, spec, settings, make)
+        if head.error:
+            raise head.error
+        response = Response(stream.body(head), status=200, headers=dict(sse.HEADERS))
+        response.timeout = None  # Quart would cut streams at RESPONSE_TIMEOUT (60 s)
+        return response
+
+    @app.post("/v1/messages/count_tokens")
+    async def count_tokens() -> Response:
+        body = await json_body()
+        call = translator.translate_count_tokens(body, spec, tool_cache=tool_cache)
+        g.log.update(model=call.route.requested, target=call.route.target)
+        return Response(json.dumps({"input_tokens": upstream.count_tokens_locally(call)}), content_type=JSON)
+
+    @app.get("/v1/models")
+    async def models() -> Response:
+        entries = translator.model_list(spec.models)
+        limit = request.args.get("limit", default=20, type=int) or 20
+        after, before = request.args.get("after_id"), request.args.get("before_id")
+        ids = [e["id"] for e in entries]
+        start = ids.index(after) + 1 if after in ids else 0
+        end = ids.index(before) if before in ids else len(entries)
+        page = entries[start:end][: max(1, min(limit, 1000))]
+        return Response(json.dumps({"data": page, "has_more": start + len(page) < end,
+                                    "first_id": page[0]["id"] if page else None,
+                                    "last_id": page[-1]["id"] if page else None}), content_type=JSON)
+
+    @app.get("/v1/models/<path:model_id>")
+    async def model(model_id: str) -> Response:
+        for entry in translator.model_list(spec.models):
+            if entry["id"] == model_id:
+                return Response(json.dumps(entry), content_type=JSON)
+        raise AnthropicError(404, "not_found_error", f"model: {model_id}")
+
+    return app
+
+
+app = create_app()

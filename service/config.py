@@ -1,0 +1,74 @@
+"""Settings from the environment and ``.env`` (the environment wins).
+
+python-dotenv comes with LiteLLM already; it parses ``.env`` the way users expect (quotes,
+comments, ``export``), so the proxy does not carry its own parser.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Mapping
+
+from dotenv import dotenv_values
+
+
+def _float(value: str | None, default: float) -> float:
+    return float(value) if value not in (None, "") else default
+
+
+def _int(value: str | None, default: int) -> int:
+    return int(value) if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    gemini_api_key: str = ""
+    gemini_api_base: str = ""
+    anthropic_api_key: str = ""
+    proxy_api_key: str = ""
+    big_model: str = ""
+    small_model: str = ""
+    spec_dir: str = ""
+    stream_grace_seconds: float = 10.0      # wait this long for Gemini's first content before committing a 200
+    ping_interval_seconds: float = 10.0     # keep-alive ping while the upstream is silent
+    first_byte_timeout_seconds: float = 300.0
+    idle_timeout_seconds: float = 300.0
+    request_timeout_seconds: float = 600.0  # whole non-streaming call
+    upstream_retries: int = 2               # retries of 429/529 before any byte reached the client
+    retry_max_wait_seconds: float = 30.0    # total backoff budget across those retries
+    max_body_bytes: int = 32 * 1024 * 1024
+    log_level: str = "INFO"
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    def __repr__(self) -> str:  # never print keys
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if "key" not in f.name and f.name != "secrets"}
+        return f"Settings({shown})"
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
+    values: dict[str, str | None] = {}
+    if env_file and Path(env_file).is_file():
+        values.update(dotenv_values(env_file))
+    values.update(os.environ if environ is None else environ)
+    get = values.get
+    keys = (get("GEMINI_API_KEY") or "", get("ANTHROPIC_API_KEY") or "", get("PROXY_API_KEY") or "")
+    return Settings(
+        gemini_api_key=keys[0],
+        gemini_api_base=(get("GEMINI_API_BASE") or "").rstrip("/"),
+        anthropic_api_key=keys[1],
+        proxy_api_key=keys[2],
+        big_model=get("BIG_MODEL") or "",
+        small_model=get("SMALL_MODEL") or "",
+        spec_dir=get("SPEC_DIR") or "",
+        stream_grace_seconds=_float(get("STREAM_GRACE_SECONDS"), 10.0),
+        ping_interval_seconds=_float(get("PING_INTERVAL_SECONDS"), 10.0),
+        first_byte_timeout_seconds=_float(get("FIRST_BYTE_TIMEOUT_SECONDS"), 300.0),
+        idle_timeout_seconds=_float(get("IDLE_TIMEOUT_SECONDS"), 300.0),
+        request_timeout_seconds=_float(get("REQUEST_TIMEOUT_SECONDS"), 600.0),
+        upstream_retries=_int(get("UPSTREAM_RETRIES"), 2),
+        retry_max_wait_seconds=_float(get("RETRY_MAX_WAIT_SECONDS"), 30.0),
+        max_body_bytes=_int(get("MAX_BODY_BYTES"), 32 * 1024 * 1024),
+        log_level=(get("LOG_LEVEL") or "INFO").upper(),
+        secrets=tuple(k for k in keys if len(k) >= 4),
+    )

@@ -1,0 +1,136 @@
+"""Streaming answers: hold the headers until Gemini shows content, then relay events with pings.
+
+Errors before the first content go back as real HTTP statuses (clients retry those); after the
+headers are out they become an ``error`` event. The upstream is read by its own task feeding a
+queue, so waiting for it (grace period, pings) never cancels a read half-way; the task is
+cancelled, and the upstream connection closed, whenever the response ends or the client leaves.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, AsyncIterator, Callable
+
+from translator import AnthropicError, Spec, StreamTranslator, UpstreamCall
+
+from . import upstream
+from .config import Settings
+from .sse import PING, frame
+
+
+class Head:
+    """What is known before the response starts: bytes to send first, or an error to answer with."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+        self.error: AnthropicError | None = None
+        self.complete = False
+
+
+async def _pump(source: AsyncIterator[Any], queue: asyncio.Queue) -> None:
+    async with contextlib.aclosing(source):
+        try:
+            async for chunk in source:
+                await queue.put(("chunk", chunk))
+            await queue.put(("end", None))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported to the consumer
+            await queue.put(("error", exc))
+
+
+class UpstreamStream:
+    """One attempt at a streamed answer, from open to end."""
+
+    def __init__(self, call: UpstreamCall, spec: Spec, settings: Settings, translator: StreamTranslator):
+        self.call, self.spec, self.settings, self.translator = call, spec, settings, translator
+        self.queue: asyncio.Queue = asyncio.Queue(maxsize=64)
+        self.reader: asyncio.Task | None = None
+
+    async def open(self) -> None:
+        stream, first = await upstream.with_retries(lambda: upstream.open_stream(self.call, self.settings),
+                                                    self.spec, self.settings)
+        self.reader = asyncio.create_task(_pump(upstream.chunks(stream, first, self.settings), self.queue))
+
+    async def close(self) -> None:
+        if self.reader is not None and not self.reader.done():
+            self.reader.cancel()
+            with contextlib.suppress(BaseException):
+                await self.reader
+
+    async def head(self) -> Head:
+        """Read until content appears, the stream ends, an error comes, or the grace period is over."""
+        head = Head()
+        head.events = self.translator.start()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.stream_grace_seconds
+        while not self.translator.has_content:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                kind, item = await asyncio.wait_for(self.queue.get(), remaining)
+            except asyncio.TimeoutError:
+                break
+            if kind == "chunk":
+                head.events += self.translator.feed(item)
+            elif kind == "error":
+                head.error = upstream.to_anthropic_error(item, self.spec, self.settings)
+                return head
+            else:
+                head.complete = True
+                if not (self.translator.outcome.malformed and not self.translator.has_content):
+                    head.events += self.translator.finish()
+                return head
+        return head
+
+    async def body(self, head: Head) -> AsyncIterator[bytes]:
+        try:
+            for event in head.events:
+                yield frame(event)
+            if head.complete:
+                return
+            while True:
+                try:
+                    kind, item = await asyncio.wait_for(self.queue.get(), self.settings.ping_interval_seconds)
+                except asyncio.TimeoutError:
+                    yield PING
+                    continue
+                if kind == "chunk":
+                    for event in self.translator.feed(item):
+                        yield frame(event)
+                elif kind == "end":
+                    for event in self.translator.finish():
+                        yield frame(event)
+                    return
+                else:
+                    error = upstream.to_anthropic_error(item, self.spec, self.settings)
+                    yield frame({"type": "error", "error": {"type": error.type, "message": error.message}})
+                    return
+        finally:
+            await self.close()
+
+
+async def start(call: UpstreamCall, spec: Spec, settings: Settings,
+                make_translator: Callable[[], StreamTranslator]) -> tuple[UpstreamStream, Head]:
+    """Open the stream and read its head; a malformed empty answer is retried as stop_reasons.yaml says."""
+    retries = spec.stop_reasons["malformed_retries"]
+    for attempt in range(retries + 1):
+        stream = UpstreamStream(call, spec, settings, make_translator())
+        await stream.open()
+        try:
+            head = await stream.head()
+        except BaseException:
+            await stream.close()
+            raise
+        if head.complete and not head.events[1:] and stream.translator.outcome.malformed:
+            await stream.close()
+            if attempt < retries:
+                continue
+            rule = spec.stop_reasons["malformed_error"]
+            head.error = AnthropicError(rule["status"], rule["type"],
+                                        rule["message"].format(reason=stream.translator.outcome.native))
+        if head.error:
+            await stream.close()
+        return stream, head
+    raise AssertionError("unreachable")

@@ -1,0 +1,111 @@
+"""The calls to LiteLLM: credentials, retries, timeouts, and upstream errors as Anthropic errors."""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+# Before importing LiteLLM: use the bundled price map instead of fetching one at import.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import litellm  # noqa: E402
+
+from translator import AnthropicError, Spec, UpstreamCall, map_upstream_error  # noqa: E402
+
+from .config import Settings  # noqa: E402
+
+litellm.suppress_debug_info = True
+# The proxy retries by itself (only before any byte reached the client, never a 400).
+litellm.num_retries = 0
+
+
+def scrub(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "[redacted]")
+    return text
+
+
+def to_anthropic_error(exc: BaseException, spec: Spec, settings: Settings) -> AnthropicError:
+    """Any exception from a LiteLLM call → the Anthropic error to answer with."""
+    if isinstance(exc, AnthropicError):
+        return exc
+    original = getattr(exc, "original_exception", None)  # MidStreamFallbackError wraps the real one
+    source = original if isinstance(original, BaseException) else exc
+    if isinstance(source, (asyncio.TimeoutError, TimeoutError)):
+        return AnthropicError(504, "timeout_error", "The upstream did not answer in time.")
+    names = [cls.__name__ for cls in type(source).__mro__]
+    if source is not exc:
+        names += [cls.__name__ for cls in type(exc).__mro__]
+    status = getattr(source, "status_code", None) or getattr(exc, "status_code", None)
+    message = scrub(str(source) or type(source).__name__, settings.secrets)
+    return map_upstream_error(spec.errors, class_names=names, status=status if isinstance(status, int) else None,
+                              message=message)
+
+
+def call_arguments(call: UpstreamCall, settings: Settings) -> dict[str, Any]:
+    kwargs = dict(call.kwargs)
+    if call.route.target.startswith("gemini/"):
+        if not settings.gemini_api_key:
+            raise AnthropicError(500, "api_error", "The proxy has no Gemini API key: set GEMINI_API_KEY in "
+                                                   "its environment or .env.")
+        kwargs["api_key"] = settings.gemini_api_key
+        if settings.gemini_api_base:
+            kwargs["api_base"] = settings.gemini_api_base
+    elif call.route.target.startswith("anthropic/") and settings.anthropic_api_key:
+        kwargs["api_key"] = settings.anthropic_api_key
+    return kwargs
+
+
+async def with_retries(attempt: Callable[[], Awaitable[Any]], spec: Spec, settings: Settings) -> Any:
+    """Run ``attempt``; retry rate limits and overloads with backoff, within the configured budget."""
+    waited = 0.0
+    for number in range(settings.upstream_retries + 1):
+        try:
+            return await attempt()
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an Anthropic error
+            error = to_anthropic_error(exc, spec, settings)
+            if error.status not in spec.errors["retry_statuses"] or number == settings.upstream_retries:
+                raise error from None
+            delay = error.retry_after if error.retry_after is not None else 0.5 * 2 ** number
+            delay = min(delay + random.uniform(0, 0.1), settings.retry_max_wait_seconds - waited)
+            if delay <= 0:
+                raise error from None
+            await asyncio.sleep(delay)
+            waited += delay
+    raise AssertionError("unreachable")
+
+
+async def complete(call: UpstreamCall, settings: Settings) -> Any:
+    return await litellm.acompletion(**call_arguments(call, settings), timeout=settings.request_timeout_seconds)
+
+
+async def open_stream(call: UpstreamCall, settings: Settings) -> tuple[Any, Any]:
+    """Start a stream and pull its first chunk, where LiteLLM raises the upstream's HTTP errors."""
+    stream = await litellm.acompletion(**call_arguments(call, settings))
+    try:
+        first = await asyncio.wait_for(stream.__anext__(), settings.first_byte_timeout_seconds)
+    except BaseException:
+        await stream.aclose()
+        raise
+    return stream, first
+
+
+async def chunks(stream: Any, first: Any, settings: Settings) -> AsyncIterator[Any]:
+    """The stream's chunks with the idle timeout LiteLLM does not enforce on streams."""
+    try:
+        yield first
+        while True:
+            try:
+                chunk = await asyncio.wait_for(stream.__anext__(), settings.idle_timeout_seconds)
+            except StopAsyncIteration:
+                return
+            yield chunk
+    finally:
+        await stream.aclose()
+
+
+def count_tokens_locally(call: UpstreamCall) -> int:
+    """A local estimate (LiteLLM's bundled tokenizer), used when Gemini's countTokens is not reachable."""
+    return litellm.token_counter(model=call.route.target, messages=call.kwargs["messages"],
+                                 tools=call.kwargs.get("tools"))

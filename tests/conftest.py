@@ -1,0 +1,62 @@
+"""Shared fixtures: the fake Gemini server and the proxy in front of it."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from tests.fake_gemini import FakeGemini  # noqa: E402
+from tests.servers import ProxyServer  # noqa: E402
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+FIXTURES = SHARED / "fixtures" / "claude-code"
+TEST_KEY = "test-gemini-key-0123456789"
+
+
+@pytest.fixture(scope="session")
+def fake() -> Iterator[FakeGemini]:
+    server = FakeGemini().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gemini(fake: FakeGemini) -> FakeGemini:
+    """The fake, with an empty script and log for this test."""
+    fake.reset()
+    return fake
+
+
+def proxy_env(fake: FakeGemini, **extra: str) -> dict[str, str]:
+    env = {"GEMINI_API_KEY": TEST_KEY, "GEMINI_API_BASE": fake.base_url, "LOG_LEVEL": "WARNING"}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def proxy(fake: FakeGemini) -> Iterator[ProxyServer]:
+    with ProxyServer(proxy_env(fake)) as server:
+        yield server
+
+
+@pytest.fixture
+def make_proxy(fake: FakeGemini) -> Iterator[Callable[..., ProxyServer]]:
+    """A proxy with its own settings, e.g. ``make_proxy(PING_INTERVAL_SECONDS="0.2")``."""
+    started: list[ProxyServer] = []
+
+    def make(**extra: str) -> ProxyServer:
+        server = ProxyServer(proxy_env(fake, **extra)).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+def claude_code_fixtures(pattern: str = "*-request.json") -> list[Path]:
+    return sorted(FIXTURES.glob(pattern)) if FIXTURES.is_dir() else []

@@ -1,0 +1,27 @@
+"""Anthropic Messages API ⇄ LiteLLM (Gemini) translation, as a pure library.
+
+No I/O and no LiteLLM import: give it the loaded spec and plain data (or LiteLLM's response
+objects), get plain data back.
+
+    spec = load_spec()                                   # validates every YAML table
+    call = translate_request(body, spec)                 # → call.kwargs for litellm.acompletion
+    message, outcome = translate_response(resp, call, spec, "msg_1")
+    stream = StreamTranslator(call, spec, "msg_1"); stream.start(); stream.feed(chunk); stream.finish()
+    error = map_upstream_error(spec.errors, class_names=[...], status=429, message="...")
+"""
+from .anthropic_types import parse_request
+from .errors import AnthropicError, map_upstream_error
+from .request import UpstreamCall, translate_count_tokens, translate_request
+from .response import Outcome, translate_response
+from .routing import Route, model_list, resolve_model
+from .signatures import decode_tool_id, encode_tool_id
+from .spec import DEFAULT_SPEC_DIR, Spec, SpecError, load_spec
+from .stream import TRANSITIONS, StreamTranslator
+from .tools import DeclarationCache, ToolPlan
+
+__all__ = [
+    "AnthropicError", "DEFAULT_SPEC_DIR", "DeclarationCache", "Outcome", "Route", "Spec", "SpecError",
+    "StreamTranslator", "TRANSITIONS", "ToolPlan", "UpstreamCall", "decode_tool_id", "encode_tool_id",
+    "load_spec", "map_upstream_error", "model_list", "parse_request", "resolve_model",
+    "translate_count_tokens", "translate_request", "translate_response",
+]

@@ -1,0 +1,103 @@
+"""Pydantic models of the Anthropic Messages request: the shape checks, with field paths.
+
+Content blocks are kept as plain dicts here; which block types exist and what fields each
+needs is data (spec/content.yaml), checked while translating.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+
+from .errors import AnthropicError, invalid_request
+
+Block = dict[str, Any]
+
+
+class _Open(BaseModel):
+    # Clients add fields over releases; unknown ones are accepted and ignored.
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class TextBlock(_Open):
+    type: Literal["text"]
+    text: StrictStr
+
+
+class Message(_Open):
+    role: Literal["user", "assistant", "system"]
+    content: Union[StrictStr, list[Block]]
+
+
+class ThinkingEnabled(_Open):
+    type: Literal["enabled"]
+    budget_tokens: StrictInt = Field(ge=0)
+    display: Literal["summarized", "omitted"] | None = None
+
+
+class ThinkingAdaptive(_Open):
+    type: Literal["adaptive"]
+    display: Literal["summarized", "omitted"] | None = None
+
+
+class ThinkingDisabled(_Open):
+    type: Literal["disabled"]
+
+
+class ToolChoice(_Open):
+    type: Literal["auto", "any", "tool", "none"]
+    name: StrictStr | None = None
+    disable_parallel_tool_use: StrictBool | None = None
+
+
+class OutputConfig(_Open):
+    effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None
+
+
+class CountTokensRequest(_Open):
+    model: StrictStr = Field(min_length=1)
+    messages: list[Message] = Field(min_length=1)
+    system: Union[StrictStr, list[TextBlock], None] = None
+    tools: list[Block] | None = None
+    tool_choice: ToolChoice | None = None
+    thinking: Union[ThinkingEnabled, ThinkingAdaptive, ThinkingDisabled, None] = Field(default=None, discriminator="type")
+    output_config: OutputConfig | None = None
+
+
+class MessagesRequest(CountTokensRequest):
+    max_tokens: StrictInt = Field(ge=0)
+    stream: StrictBool | None = None
+    temperature: float | None = Field(default=None, ge=0.0, le=1.0)
+    top_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    top_k: StrictInt | None = Field(default=None, ge=0)
+    stop_sequences: list[StrictStr] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+def _describe(error: ValidationError) -> str:
+    by_place: dict[str, list[str]] = {}
+    for item in error.errors(include_url=False):
+        where = ".".join(str(p) for p in item["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+        by_place.setdefault(where, []).append(item["msg"])
+    parts = [f"{where}: {' or '.join(msgs)}" if where else " or ".join(msgs)
+             for where, msgs in list(by_place.items())[:3]]
+    more = len(by_place) - 3
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+# Pydantic puts the union member's name into error locations; these are not field names.
+_UNION_TAGS = {"str", "list[dict[str,any]]", "enabled", "adaptive", "disabled", "list[TextBlock]",
+               "function-after[...]"}
+
+
+def parse_request(body: Any, model: type[CountTokensRequest] = MessagesRequest) -> CountTokensRequest:
+    """Validate a decoded JSON body; a failure is a 400 ``invalid_request_error`` naming the field."""
+    if not isinstance(body, dict):
+        raise invalid_request("The request body must be a JSON object.")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise invalid_request(_describe(exc)) from None
+
+
+__all__ = ["AnthropicError", "Block", "CountTokensRequest", "MessagesRequest", "Message", "parse_request"]

@@ -1,0 +1,67 @@
+"""Anthropic-shaped errors, and the mapping of upstream failures onto them via errors.yaml."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Iterable, Mapping
+
+
+@dataclass
+class AnthropicError(Exception):
+    """An error the proxy answers with: HTTP status, Anthropic ``error.type`` and message."""
+
+    status: int
+    type: str
+    message: str
+    retry_after: float | None = None
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.type}: {self.message}"
+
+    def body(self, request_id: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": "error", "error": {"type": self.type, "message": self.message}}
+        if request_id:
+            body["request_id"] = request_id
+        return body
+
+
+def invalid_request(message: str) -> AnthropicError:
+    return AnthropicError(400, "invalid_request_error", message)
+
+
+@lru_cache(maxsize=64)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    # Patterns come from the read-only errors table; caching the compiled form is not state
+    # that affects results.
+    return re.compile(pattern, re.IGNORECASE)
+
+
+def map_upstream_error(table: Mapping[str, Any], *, class_names: Iterable[str], status: int | None,
+                       message: str) -> AnthropicError:
+    """Map an upstream failure to an Anthropic error, by the rules of errors.yaml.
+
+    ``class_names`` is the exception's class and its bases, most specific first, so the table
+    can name LiteLLM's classes without the translator importing LiteLLM.
+    """
+    retry_after = None
+    delay = _compiled(table["retry_delay_pattern"]).search(message)
+    if delay:
+        retry_after = float(delay.group(1))
+    for rule in table["messages"]:
+        match = _compiled(rule["pattern"]).search(message)
+        if match:
+            text = rule.get("message")
+            if text:
+                text = text.format(None, *match.groups())
+            return AnthropicError(rule["status"], rule["type"], text or message, retry_after)
+    target = None
+    for name in class_names:
+        target = table["exceptions"].get(name)
+        if target:
+            break
+    if target is None and status is not None:
+        target = table["statuses"].get(str(status))
+    if target is None:
+        target = table["default"]
+    return AnthropicError(target["status"], target["type"], target.get("message") or message, retry_after)

@@ -1,0 +1,321 @@
+"""Anthropic Messages request → ``litellm.acompletion`` keyword arguments.
+
+What each block type becomes is read from content.yaml, roles from roles.yaml, models and
+thinking from models.yaml, tools from tools.yaml; this module is the mechanism that applies them.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
+
+from .anthropic_types import CountTokensRequest, MessagesRequest, parse_request
+from .errors import AnthropicError, invalid_request
+from .routing import Route, resolve_model
+from .signatures import decode_tool_id, signature_from_thinking
+from .spec import Spec
+from .thinking import thinking_config
+from .tools import DeclarationCache, ToolError, ToolPlan, plan_tools
+
+_JSON_TYPES = {"string": str, "object": dict, "array": list, "integer": int, "boolean": bool}
+
+
+@dataclass(frozen=True)
+class UpstreamCall:
+    """Everything the service needs to make the call and translate the answer back."""
+
+    route: Route
+    kwargs: dict[str, Any]          # for litellm.acompletion, without api_key / api_base
+    stream: bool
+    tools: ToolPlan
+    max_tokens: int                 # as requested (0 means: answer with no content)
+    stop_sequences: tuple[str, ...] = field(default=())
+
+
+@dataclass
+class _Turn:
+    role: str                                          # "user" or "assistant" after role mapping
+    blocks: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # (block, where)
+
+
+def _check_block(block: Any, where: str, role: str, spec: Spec) -> Mapping[str, Any]:
+    if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+        raise invalid_request(f"{where}: each content block must be an object with a string 'type'.")
+    rule = spec.content["blocks"].get(block["type"])
+    if rule is None:
+        known = ", ".join(spec.content["blocks"])
+        raise invalid_request(f"{where}.type: unknown content block type '{block['type']}' (known: {known}).")
+    if role not in rule["roles"]:
+        raise invalid_request(f"{where}: a '{block['type']}' block is not allowed in a '{role}' message.")
+    for name, kind in rule["requires"].items():
+        value = block.get(name)
+        if not isinstance(value, _JSON_TYPES[kind]) or (kind == "integer" and isinstance(value, bool)):
+            raise invalid_request(f"{where}.{name}: Field required, of type {kind}.")
+    return rule
+
+
+def _flatten(value: Any) -> str:
+    """Text of a flattened block field: strings as they are, block lists by their text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "\n".join(_flatten(v.get("text", v.get("content", ""))) if isinstance(v, dict) else _flatten(v)
+                         for v in value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _turns(request: MessagesRequest | CountTokensRequest, spec: Spec) -> list[_Turn]:
+    """Messages as turns of mapped roles, consecutive same-role messages merged."""
+    turns: list[_Turn] = []
+    roles = spec.roles["roles"]
+    for i, message in enumerate(request.messages):
+        rule = roles.get(message.role)
+        if rule is None:
+            raise invalid_request(f"messages.{i}.role: role '{message.role}' is not supported.")
+        content = message.content
+        if isinstance(content, str):
+            blocks = [({"type": "text", "text": content}, f"messages.{i}.content")]
+        else:
+            blocks = [(b, f"messages.{i}.content.{j}") for j, b in enumerate(content)]
+        for block, where in blocks:
+            _check_block(block, where, message.role, spec)
+        if "wrap" in rule:
+            text = "\n\n".join(_block_text(b) for b, _ in blocks)
+            blocks = [({"type": "text", "text": rule["wrap"].format(text=text)}, f"messages.{i}.content")]
+        if turns and turns[-1].role == rule["as"]:
+            turns[-1].blocks.extend(blocks)
+        else:
+            turns.append(_Turn(rule["as"], blocks))
+    return turns
+
+
+def _block_text(block: Mapping[str, Any]) -> str:
+    if block["type"] == "text":
+        return block["text"]
+    return _flatten(block.get("content", ""))
+
+
+def _media_part(source: Any, where: str, allowed: tuple[str, ...], spec: Spec) -> dict[str, Any]:
+    """A base64 image or PDF as an OpenAI content part (LiteLLM makes it Gemini inlineData)."""
+    if not isinstance(source, dict):
+        raise invalid_request(f"{where}: source must be an object.")
+    kind = source.get("type")
+    if kind == "url":
+        raise invalid_request(f"{where}: URL sources are not accepted by this proxy "
+                              "(it does not fetch URLs for clients); send the data as base64.")
+    if kind != "base64":
+        raise invalid_request(f"{where}.type: source type '{kind}' is not supported; use base64.")
+    media_type, data = source.get("media_type"), source.get("data")
+    if media_type not in allowed:
+        raise invalid_request(f"{where}.media_type: '{media_type}' is not supported by Gemini "
+                              f"(supported: {', '.join(allowed)}).")
+    if not isinstance(data, str) or not data:
+        raise invalid_request(f"{where}.data: Field required, a non-empty base64 string.")
+    try:
+        base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid_request(f"{where}.data: not valid base64.") from None
+    url = f"data:{media_type};base64,{data}"
+    if media_type.startswith("image/"):
+        return {"type": "image_url", "image_url": {"url": url}}
+    return {"type": "file", "file": {"file_data": url}}
+
+
+def _content_parts(block: Mapping[str, Any], where: str, rule: Mapping[str, Any], spec: Spec) -> Iterator[dict]:
+    """OpenAI content parts for one user-side block (not tool results)."""
+    kind = rule["kind"]
+    if kind == "text":
+        if block["text"]:
+            yield {"type": "text", "text": block["text"]}
+    elif kind == "image":
+        yield _media_part(block["source"], f"{where}.source", tuple(spec.content["image_media_types"]), spec)
+    elif kind == "document":
+        source = block["source"]
+        heading = "\n".join(str(block[k]) for k in ("title", "context") if block.get(k))
+        if isinstance(source, dict) and source.get("type") in ("text", "content"):
+            body = _flatten(source.get("data") if source.get("type") == "text" else source.get("content"))
+            yield {"type": "text", "text": f"{heading}\n{body}" if heading else body}
+        else:
+            if heading:
+                yield {"type": "text", "text": heading}
+            yield _media_part(source, f"{where}.source", tuple(spec.content["document_media_types"]), spec)
+    elif kind == "flatten":
+        text = "\n".join(_flatten(block[f]) for f in rule["text_fields"] if block.get(f) is not None)
+        if text:
+            yield {"type": "text", "text": text}
+    # drop, thinking: nothing
+
+
+def _tool_message(block: Mapping[str, Any], where: str, call_id: str, spec: Spec) -> dict[str, Any]:
+    content = block.get("content", "")
+    texts: list[str] = []
+    media: list[dict] = []
+    if isinstance(content, str):
+        texts.append(content)
+    elif isinstance(content, list):
+        allowed = spec.content["tool_result_content"]
+        for j, inner in enumerate(content):
+            inner_where = f"{where}.content.{j}"
+            rule = _check_block(inner, inner_where, "user", spec)
+            if inner["type"] not in allowed:
+                raise invalid_request(f"{inner_where}: a '{inner['type']}' block is not allowed in tool_result content.")
+            for part in _content_parts(inner, inner_where, rule, spec):
+                (texts.append(part["text"]) if part["type"] == "text" else media.append(part))
+    else:
+        raise invalid_request(f"{where}.content: must be a string or a list of content blocks.")
+    key = spec.content["tool_error_key"] if block.get("is_error") else spec.content["tool_output_key"]
+    # A JSON object string is what LiteLLM turns into functionResponse.response as it is.
+    payload = json.dumps({key: "\n".join(texts)}, ensure_ascii=False)
+    message_content: Any = [{"type": "text", "text": payload}, *media] if media else payload
+    return {"role": "tool", "tool_call_id": call_id, "content": message_content}
+
+
+def _assistant_message(turn: _Turn, spec: Spec, plan: ToolPlan) -> tuple[dict[str, Any] | None, list[str]]:
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    carried: str | None = None  # signature from a thinking block, for the next tool call
+    for block, _where in turn.blocks:
+        kind = spec.content["blocks"][block["type"]]["kind"]
+        if kind == "text":
+            if block["text"]:
+                texts.append(block["text"])
+        elif kind == "flatten":
+            text = _block_text(block)
+            if text:
+                texts.append(text)
+        elif kind == "thinking":
+            carried = signature_from_thinking(block["signature"]) or carried
+        elif kind == "tool_call":
+            call_id, signature = decode_tool_id(block["id"])
+            signature = signature or (carried if not calls else None)
+            carried = None
+            call: dict[str, Any] = {
+                "id": call_id,
+                "type": "function",
+                "function": {"name": plan.to_gemini(block["name"]),
+                             "arguments": json.dumps(block["input"], ensure_ascii=False)},
+            }
+            if signature:
+                call["provider_specific_fields"] = {"thought_signature": signature}
+            calls.append(call)
+    if not texts and not calls:
+        return None, []
+    message: dict[str, Any] = {"role": "assistant", "content": "\n\n".join(texts) if texts else None}
+    if calls:
+        message["tool_calls"] = calls
+    return message, [c["id"] for c in calls]
+
+
+def _openai_messages(request: MessagesRequest | CountTokensRequest, spec: Spec, plan: ToolPlan) -> list[dict]:
+    messages: list[dict[str, Any]] = []
+    system = _system_text(request, spec)
+    if system:
+        messages.append({"role": "system", "content": system})
+    pending: dict[str, int] = {}  # call ids of the previous assistant turn → their order
+    pending_where = ""
+    for turn in _turns(request, spec):
+        if turn.role == "assistant":
+            if pending:
+                raise invalid_request(f"{pending_where}: tool_use ids were found without tool_result blocks "
+                                      f"immediately after: {', '.join(pending)}.")
+            message, call_ids = _assistant_message(turn, spec, plan)
+            if message:
+                messages.append(message)
+            pending = {cid: n for n, cid in enumerate(call_ids)}
+            pending_where = turn.blocks[0][1].rsplit(".content", 1)[0] if turn.blocks else "messages"
+            continue
+        results: list[tuple[int, dict]] = []
+        parts: list[dict] = []
+        for block, where in turn.blocks:
+            rule = spec.content["blocks"][block["type"]]
+            if rule["kind"] == "tool_result":
+                call_id, _ = decode_tool_id(block["tool_use_id"])
+                if call_id not in pending:
+                    raise invalid_request(f"{where}.tool_use_id: no tool_use with id '{block['tool_use_id']}' "
+                                          "in the previous assistant message.")
+                results.append((pending.pop(call_id), _tool_message(block, where, call_id, spec)))
+            else:
+                parts.extend(_content_parts(block, where, rule, spec))
+        if pending:
+            raise invalid_request(f"{pending_where}: tool_use ids were found without tool_result blocks "
+                                  f"immediately after: {', '.join(pending)}.")
+        # Gemini pairs responses with calls; keep the calls' order whatever order results came in.
+        messages.extend(m for _, m in sorted(results, key=lambda r: r[0]))
+        if parts:
+            if all(p["type"] == "text" for p in parts) and len(parts) == 1:
+                messages.append({"role": "user", "content": parts[0]["text"]})
+            else:
+                messages.append({"role": "user", "content": parts})
+    if len(messages) == (1 if system else 0):
+        raise invalid_request("messages: the conversation has no content to send (all blocks were empty).")
+    return messages
+
+
+def _system_text(request: MessagesRequest | CountTokensRequest, spec: Spec) -> str:
+    system = request.system
+    if system is None:
+        return ""
+    if isinstance(system, str):
+        return system
+    drop = tuple(spec.roles["system_drop_prefixes"])
+    return "\n\n".join(b.text for b in system if b.text and not b.text.startswith(drop))
+
+
+def _plan(request: MessagesRequest | CountTokensRequest, spec: Spec, cache: DeclarationCache | None) -> ToolPlan:
+    try:
+        return plan_tools(request.tools,
+                          request.tool_choice.model_dump(exclude_none=True) if request.tool_choice else None,
+                          spec.tools, cache)
+    except ToolError as exc:
+        raise invalid_request(str(exc)) from None
+
+
+def translate_request(body: Any, spec: Spec, *, tool_cache: DeclarationCache | None = None) -> UpstreamCall:
+    """Validate an Anthropic request body and build the LiteLLM call for it."""
+    request = body if isinstance(body, MessagesRequest) else parse_request(body, MessagesRequest)
+    route = resolve_model(request.model, spec.models)
+    plan = _plan(request, spec, tool_cache)
+    facts = route.facts
+    kwargs: dict[str, Any] = {
+        "model": route.target,
+        "messages": _openai_messages(request, spec, plan),
+        # max_tokens 0 (a cache pre-warm) still needs one token from Gemini, which refuses 0.
+        "max_tokens": max(1, min(request.max_tokens, facts["max_output_tokens"])),
+    }
+    if facts["sampling_params"]:
+        for name in ("temperature", "top_p", "top_k"):
+            value = getattr(request, name)
+            if value is not None:
+                kwargs[name] = value
+    if request.stop_sequences:
+        kwargs["stop"] = list(request.stop_sequences)
+    if plan.tools:
+        kwargs["tools"] = plan.tools
+        if plan.tool_choice is not None:
+            kwargs["tool_choice"] = plan.tool_choice
+    thinking = request.thinking.model_dump(exclude_none=True) if request.thinking else None
+    effort = request.output_config.effort if request.output_config else None
+    config = thinking_config(thinking, effort, facts, spec.models, request.max_tokens)
+    if config is not None:
+        kwargs["thinkingConfig"] = config
+    if request.stream:
+        kwargs["stream"] = True
+        kwargs["stream_options"] = {"include_usage": True}
+    return UpstreamCall(route, kwargs, bool(request.stream), plan, request.max_tokens,
+                        tuple(request.stop_sequences or ()))
+
+
+def translate_count_tokens(body: Any, spec: Spec, *, tool_cache: DeclarationCache | None = None) -> UpstreamCall:
+    """The same translation for ``/v1/messages/count_tokens`` (no max_tokens, never streamed)."""
+    request = parse_request(body, CountTokensRequest)
+    route = resolve_model(request.model, spec.models)
+    plan = _plan(request, spec, tool_cache)
+    kwargs: dict[str, Any] = {"model": route.target, "messages": _openai_messages(request, spec, plan)}
+    if plan.tools:
+        kwargs["tools"] = plan.tools
+    return UpstreamCall(route, kwargs, False, plan, 0)
+
+
+__all__ = ["AnthropicError", "UpstreamCall", "translate_request", "translate_count_tokens"]

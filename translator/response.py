@@ -1,0 +1,130 @@
+"""LiteLLM answer (OpenAI chat shape) → Anthropic Message: blocks, stop reason, usage.
+
+LiteLLM objects are read through :func:`field`, which takes attributes or mapping keys alike, so
+the translator works on LiteLLM's response objects and on plain dicts without importing LiteLLM.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .request import UpstreamCall
+from .signatures import encode_tool_id, thinking_signature
+from .spec import Spec
+
+
+def field(obj: Any, name: str, default: Any = None) -> Any:
+    if obj is None:
+        return default
+    if isinstance(obj, Mapping):
+        value = obj.get(name, default)
+    else:
+        value = getattr(obj, name, default)
+    return default if value is None else value
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the answer ended: an Anthropic stop_reason, or ``malformed`` (retry or error)."""
+
+    stop_reason: str
+    native: str | None
+
+    @property
+    def malformed(self) -> bool:
+        return self.stop_reason == "malformed"
+
+
+def outcome(finish_reason: str | None, native: str | None, has_tool_calls: bool, table: Mapping[str, Any]) -> Outcome:
+    """Stop reason by stop_reasons.yaml: native reason first, then LiteLLM's, tool calls win."""
+    reason = table["native"].get(native) if native else None
+    if reason is None:
+        reason = table["litellm"].get(finish_reason or "", table["default"])
+    if has_tool_calls and reason not in ("malformed", "max_tokens"):
+        reason = table["with_tool_calls"]
+    return Outcome(reason, native)
+
+
+def stop_details(result: Outcome, table: Mapping[str, Any], finish_reason: str | None) -> dict | None:
+    if result.stop_reason != "refusal":
+        return None
+    details = dict(table["refusal_details"])
+    details["explanation"] = details["explanation"].format(reason=result.native or finish_reason or "unknown")
+    return details
+
+
+def usage(raw: Any) -> dict[str, int]:
+    """Anthropic usage from LiteLLM's: input excludes cached tokens, output includes thinking."""
+    prompt = field(raw, "prompt_tokens", 0)
+    cached = field(field(raw, "prompt_tokens_details"), "cached_tokens", 0)
+    return {
+        "input_tokens": max(prompt - cached, 0),
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": cached,
+        "output_tokens": field(raw, "completion_tokens", 0),
+    }
+
+
+def tool_use_block(call: Any, index: int, call_: UpstreamCall, message_id: str) -> dict[str, Any]:
+    function = field(call, "function")
+    signature = field(field(call, "provider_specific_fields"), "thought_signature")
+    arguments = field(function, "arguments", "") or "{}"
+    try:
+        parsed = json.loads(arguments)
+    except json.JSONDecodeError:
+        parsed = {}
+    return {
+        "type": "tool_use",
+        "id": encode_tool_id(field(call, "id"), signature, f"{message_id}_{index}"),
+        "name": call_.tools.to_anthropic(field(function, "name", "")),
+        "input": parsed if isinstance(parsed, dict) else {},
+    }
+
+
+def first_signature(tool_calls: list) -> str | None:
+    for call in tool_calls[:1]:
+        return field(field(call, "provider_specific_fields"), "thought_signature")
+    return None
+
+
+def translate_response(response: Any, call: UpstreamCall, spec: Spec, message_id: str) -> tuple[dict, Outcome]:
+    """The Anthropic Message for a non-streaming LiteLLM response, and how it ended."""
+    choices = field(response, "choices", [])
+    choice = choices[0] if choices else None
+    message = field(choice, "message")
+    finish = field(choice, "finish_reason")
+    native = field(field(choice, "provider_specific_fields"), "native_finish_reason")
+    tool_calls = list(field(message, "tool_calls", []))
+    if call.tools.disable_parallel:
+        tool_calls = tool_calls[:1]
+    text = field(message, "content", "")
+    reasoning = field(message, "reasoning_content", "")
+    content: list[dict[str, Any]] = []
+    if reasoning:
+        # Same rule as the stream: the signature rides along when a tool call follows directly.
+        follows = first_signature(tool_calls) if not text else None
+        content.append({"type": "thinking", "thinking": reasoning, "signature": thinking_signature(follows)})
+    if text and call.max_tokens > 0:
+        content.append({"type": "text", "text": text})
+    if call.max_tokens > 0:
+        content.extend(tool_use_block(c, i, call, message_id) for i, c in enumerate(tool_calls))
+    else:
+        content = []
+    result = outcome(finish, native, bool(tool_calls) and call.max_tokens > 0, spec.stop_reasons)
+    if call.max_tokens == 0:
+        result = Outcome("max_tokens", native)
+    elif result.malformed and content:
+        result = Outcome(spec.stop_reasons["default"], native)
+    message_out = {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": call.route.requested,
+        "content": content,
+        "stop_reason": result.stop_reason,
+        "stop_sequence": None,
+        "stop_details": stop_details(result, spec.stop_reasons, finish),
+        "usage": usage(field(response, "usage")),
+    }
+    return message_out, result

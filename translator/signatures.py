@@ -1,0 +1,65 @@
+"""Carrying Gemini thought signatures through Anthropic clients, without proxy memory.
+
+Gemini 3 rejects the next step of a tool loop unless each step's first function call comes back
+with the signature Gemini issued. Anthropic clients echo ``tool_use.id`` verbatim (in the
+assistant turn and in ``tool_result.tool_use_id``), so the id carries both Gemini's call id
+and the signature:
+
+    toolu_gm<n>_<base64url(call id), n chars><base64url(signature)>
+
+Ids must match ``^[a-zA-Z0-9_-]+$``; base64url without padding does. Ids that are not in this
+form (a conversation begun on Claude) pass through unchanged, with no signature.
+
+The thinking block that precedes a tool call also carries that call's signature in its
+``signature`` field (``gm1:<signature>``), as a second carrier for clients that rewrite ids.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+_ID = re.compile(r"toolu_gm(\d+)_([A-Za-z0-9_-]*)\Z")
+_LITELLM_SUFFIX = "__thought__"  # LiteLLM appends the signature to its own call ids
+THINKING_PREFIX = "gm1:"
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _unb64(text: str) -> str:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+
+
+def encode_tool_id(call_id: str | None, signature: str | None, fallback: str) -> str:
+    """The Anthropic ``tool_use.id`` for a Gemini call id and its signature (if any)."""
+    call_id = (call_id or fallback).split(_LITELLM_SUFFIX, 1)[0]
+    head = _b64(call_id)
+    return f"toolu_gm{len(head)}_{head}{_b64(signature) if signature else ''}"
+
+
+def decode_tool_id(tool_id: str) -> tuple[str, str | None]:
+    """Inverse of :func:`encode_tool_id`: (Gemini call id, signature or None)."""
+    match = _ID.match(tool_id)
+    if not match:
+        return tool_id, None
+    size, rest = int(match.group(1)), match.group(2)
+    if size > len(rest):
+        return tool_id, None
+    try:
+        call_id = _unb64(rest[:size])
+        signature = _unb64(rest[size:]) if len(rest) > size else None
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return tool_id, None
+    return call_id, signature
+
+
+def thinking_signature(signature: str | None) -> str:
+    return THINKING_PREFIX + (signature or "")
+
+
+def signature_from_thinking(value: str) -> str | None:
+    if value.startswith(THINKING_PREFIX):
+        return value[len(THINKING_PREFIX):] or None
+    return None

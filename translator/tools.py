@@ -1,0 +1,575 @@
+"""Anthropic tools and tool_choice → LiteLLM tools for Gemini function calling.
+
+Every rule (which JSON-Schema keyword is kept, merged, described or dropped; which Anthropic tool
+types exist; how names are aliased) is data in ``spec/tools.yaml``. This module only interprets
+the kinds named there. Pure: no I/O; the only state is a :class:`DeclarationCache` the caller owns.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+
+class ToolError(ValueError):
+    """The request's tools or tool_choice cannot be served; the caller answers with a 400."""
+
+
+@dataclass(frozen=True)
+class ToolPlan:
+    """What to send LiteLLM for the request's tools, and how names map back."""
+
+    tools: list[dict] | None
+    tool_choice: str | dict | None
+    disable_parallel: bool
+    left_out: tuple[str, ...]
+    aliases: Mapping[str, str] = field(default_factory=dict)  # Anthropic name → Gemini name, renamed tools only
+
+    def to_gemini(self, name: str) -> str:
+        """The name Gemini knows a tool by (history tool_use blocks, tool_choice)."""
+        return self.aliases.get(name, name)
+
+    def to_anthropic(self, name: str) -> str:
+        """The client's name for a tool call Gemini made."""
+        for anthropic, gemini in self.aliases.items():
+            if gemini == name:
+                return anthropic
+        return name
+
+
+class _Converted(NamedTuple):
+    action: str  # "function", "google_search" or "leave_out"
+    name: str
+    tool: dict | None  # the LiteLLM tool, for functions
+
+
+class DeclarationCache:
+    """Bounded LRU of converted tools, owned by the caller (one per loaded tools table).
+
+    Claude Code sends the same tools with every request; converting them is milliseconds, finding
+    them here is microseconds. Entries are keyed by (name, description, type) and checked against
+    the whole tool (minus ``dropped_tool_fields``) with ``==``, which is much cheaper than
+    serialising 65 KB of tools into a canonical key. Cached declarations are shared between plans:
+    treat them as read-only (LiteLLM leaves them unchanged, see tests).
+    """
+
+    def __init__(self, size: int):
+        if size < 1:
+            raise ValueError("DeclarationCache size must be at least 1")
+        self._size = size
+        self._entries: OrderedDict[tuple, tuple[dict, _Converted]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _get(self, key: tuple, view: dict) -> _Converted | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] != view:
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def _put(self, key: tuple, view: dict, converted: _Converted) -> None:
+        # A private copy: the request's dicts may be changed by whoever holds them afterwards.
+        self._entries[key] = (copy.deepcopy(view), converted)
+        self._entries.move_to_end(key)
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+
+def plan_tools(tools: list[dict] | None, tool_choice: Mapping | None, table: Mapping,
+               cache: DeclarationCache | None = None) -> ToolPlan:
+    """Convert the request's ``tools`` and ``tool_choice`` with the tools ``table``."""
+    dropped = table["dropped_tool_fields"]
+    policy: _Policy | None = None
+    converted: list[_Converted] = []
+    for index, tool in enumerate(tools or ()):
+        if type(tool) is not dict and not isinstance(tool, Mapping):
+            raise ToolError(f"tools.{index}: a tool must be an object")
+        view = {k: v for k, v in tool.items() if k not in dropped} if any(f in tool for f in dropped) else tool
+        key = _cache_key(view)
+        entry = cache._get(key, view) if cache is not None and key is not None else None
+        if entry is None:
+            policy = policy or _Policy(table)
+            entry = _convert_tool(view, index, table, policy)
+            if cache is not None and key is not None:
+                cache._put(key, view, entry)
+        converted.append(entry)
+
+    names = [c.name for c in converted]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ToolError(f"tools: tool names must be unique; repeated: {', '.join(twice)}")
+    functions = [c for c in converted if c.action == "function"]
+    aliases = _aliases([c.name for c in functions], table["names"])
+    sent = [c.tool if c.name not in aliases else _renamed(c.tool, aliases[c.name]) for c in functions]
+    left_out = tuple(c.name for c in converted
+                     if c.action == "leave_out" or (c.action == "google_search" and functions))
+    if not functions and any(c.action == "google_search" for c in converted):
+        sent = [_thaw(table["google_search_tool"])]
+    choice, disable_parallel = _tool_choice(tool_choice, table["tool_choice"], names,
+                                            [c.name for c in functions], aliases)
+    return ToolPlan(tools=sent or None, tool_choice=choice if sent else None,
+                    disable_parallel=disable_parallel, left_out=left_out, aliases=aliases)
+
+
+def sanitize_schema(schema: Mapping, table: Mapping) -> dict:
+    """A tool's ``input_schema`` (JSON Schema) → Gemini's Schema subset, always an object at the root."""
+    return _Converter(_Policy(table), schema).root()
+
+
+# --- tools ---------------------------------------------------------------------------------------
+
+def _cache_key(view: dict) -> tuple | None:
+    key = (view.get("name"), view.get("description"), view.get("type"))
+    try:
+        hash(key)
+    except TypeError:  # not a valid tool; converting it raises the right error
+        return None
+    return key
+
+
+def _convert_tool(view: dict, index: int, table: Mapping, policy: _Policy) -> _Converted:
+    kind = view.get("type")
+    where = f"tools.{index}"
+    if kind is None or kind == table["custom_tool_type"]:
+        name = _checked_name(view.get("name"), where, table)
+        schema = view.get("input_schema")
+        if not isinstance(schema, Mapping):
+            raise ToolError(f"{where}.input_schema: must be an object (a JSON Schema)")
+        description = view.get("description")
+        if description is not None and not isinstance(description, str):
+            raise ToolError(f"{where}.description: must be a string")
+        return _Converted("function", name, _function(name, description, _Converter(policy, schema).root()))
+    if not isinstance(kind, str):
+        raise ToolError(f"{where}.type: must be a string")
+    for entry in table["client_tools"]:
+        if re.fullmatch(entry["match"], kind):
+            name = _checked_name(view.get("name", entry["name"]), where, table)
+            notes = [(f, view[f]) for f in entry.get("describe_fields", ()) if f in view]
+            parameters = _Converter(policy, _thaw(entry["input_schema"])).root()
+            return _Converted("function", name, _function(name, policy.describe(entry["description"], notes),
+                                                          parameters))
+    name = view.get("name") if isinstance(view.get("name"), str) else kind
+    for entry in table["server_tools"]:
+        if re.fullmatch(entry["match"], kind):
+            return _Converted(entry["action"], name, None)
+    if table["unknown_tool_type"] == "reject":
+        raise ToolError(f"{where}.type: tool type '{kind}' is not supported")
+    return _Converted("leave_out", name, None)
+
+
+def _checked_name(name: Any, where: str, table: Mapping) -> str:
+    pattern = table["names"]["anthropic"]
+    if not isinstance(name, str) or not re.fullmatch(pattern, name):
+        raise ToolError(f"{where}.name: must match {pattern}, got {name!r}")
+    return name
+
+
+def _function(name: str, description: str | None, parameters: dict) -> dict:
+    function: dict[str, Any] = {"name": name}
+    if description:
+        function["description"] = description
+    function["parameters"] = parameters
+    return {"type": "function", "function": function}
+
+
+def _renamed(tool: dict, name: str) -> dict:
+    return {**tool, "function": {**tool["function"], "name": name}}
+
+
+def _aliases(names: list[str], naming: Mapping) -> dict[str, str]:
+    """Gemini names for the tools whose own name Gemini refuses; a function of the name set only."""
+    valid, limit, prefix = re.compile(naming["gemini"]).fullmatch, naming["max_length"], naming["alias_prefix"]
+    taken = {n for n in names if len(n) <= limit and valid(n)}
+    aliases: dict[str, str] = {}
+    for name in names:
+        if name in taken:
+            continue
+        alias = prefix + name
+        if len(alias) > limit or alias in taken:
+            digest = hashlib.sha256(name.encode()).hexdigest()[:naming["hash_chars"]]
+            alias = f"{prefix}{name[:limit - len(prefix) - len(digest) - 1]}_{digest}"
+        if alias in taken or not valid(alias):
+            raise ToolError(f"tools: cannot give tool '{name}' a name Gemini accepts")
+        taken.add(alias)
+        aliases[name] = alias
+    return aliases
+
+
+def _tool_choice(choice: Mapping | None, mapping: Mapping, names: list[str], functions: list[str],
+                 aliases: Mapping[str, str]) -> tuple[str | dict | None, bool]:
+    if choice is None:
+        return None, False
+    if not isinstance(choice, Mapping) or choice.get("type") not in mapping:
+        kind = choice.get("type") if isinstance(choice, Mapping) else choice
+        raise ToolError(f"tool_choice.type: expected one of {', '.join(mapping)}, got {kind!r}")
+    disable_parallel = choice.get("disable_parallel_tool_use") is True
+    value = mapping[choice["type"]]
+    if value != "named_function":
+        return (value if functions else None), disable_parallel
+    name = choice.get("name")
+    if name in functions:
+        return {"type": "function", "function": {"name": aliases.get(name, name)}}, disable_parallel
+    if name not in names:
+        raise ToolError(f"tool_choice.name: '{name}' is not the name of a tool in tools")
+    if functions:
+        raise ToolError(f"tool_choice.name: tool '{name}' cannot be forced: it is not offered to Gemini")
+    return None, disable_parallel  # only search grounding is sent: Gemini decides when to search
+
+
+def _thaw(value: Any) -> Any:
+    """A plain, private copy of table data (which may be frozen into mapping proxies and tuples)."""
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_thaw(v) for v in value]
+    return value
+
+
+# --- schemas -------------------------------------------------------------------------------------
+
+class _Notes:
+    """Key under which a node carries constraints to describe; never equal to a JSON key."""
+
+
+_NOTES = _Notes()
+_JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"),
+               (type(None), "null"), (list, "array"), (Mapping, "object"))
+_VALUE_CHECKS = {
+    "string": lambda v: isinstance(v, str),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "count": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+    "boolean": lambda v: isinstance(v, bool),
+    "any": lambda v: True,
+}
+
+
+def _json_type(value: Any) -> str:
+    return next(name for cls, name in _JSON_TYPES if isinstance(value, cls))
+
+
+def _unique(values) -> list:
+    out: list = []
+    for v in values:
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def _with_note(node: dict, keyword: str, value: Any) -> dict:
+    return {**node, _NOTES: node.get(_NOTES, ()) + ((keyword, value),)}
+
+
+class _Policy:
+    """``schema_policy`` and ``description_format`` indexed for the converter."""
+
+    def __init__(self, table: Mapping):
+        policy = table["schema_policy"]
+        self.kinds: Mapping = policy["keywords"]
+        self.unknown: str = policy["unknown_keywords"]
+        self.types = frozenset(policy["types"])
+        self.untyped = list(policy["untyped_types"])
+        self.untyped_items = list(policy["untyped_item_types"])
+        self.null_type: str = policy["null_only_type"]
+        self.max_refs: int = policy["max_ref_expansions"]
+        self.max_depth: int = policy["max_depth"]
+        self.fallback_type: str = policy["bound_fallback_type"]
+        self.keep_formats: Mapping = policy["formats"]["keep"]
+        self.drop_formats = frozenset(policy["formats"]["drop"])
+        self.left_out_names = frozenset(policy["left_out_properties"]["names"])
+        self.left_out_label: str = policy["left_out_properties"]["label"]
+        self.merge_rules: Mapping = policy["allOf_merge"]
+        self.type_of: dict[str, list[str]] = {}  # keyword → the types it applies to, in table order
+        for type_name, keywords in policy["type_keywords"].items():
+            for keyword in keywords:
+                self.type_of.setdefault(keyword, []).append(type_name)
+        fmt = table["description_format"]
+        self.template: str = fmt["template"]
+        self.separator: str = fmt["separator"]
+        self.max_chars: int = fmt["max_value_chars"]
+
+    def kind(self, key: Any) -> Any:
+        return self.kinds.get(key, self.unknown) if isinstance(key, str) else None
+
+    def describe(self, description: str | None, notes) -> str:
+        parts = [description] if description else []
+        for keyword, value in notes:
+            text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+            if len(text) > self.max_chars:
+                text = text[:self.max_chars] + "…"
+            note = self.template.format(keyword=keyword, value=text)
+            if note not in parts:
+                parts.append(note)
+        return self.separator.join(parts)
+
+
+class _Converter:
+    """One input schema (its root is what ``$ref`` pointers resolve against) → Gemini Schema."""
+
+    def __init__(self, policy: _Policy, root: Any):
+        self.p = policy
+        self.document = root
+
+    def root(self) -> dict:
+        node, path = self.expand(dict(self.document) if isinstance(self.document, Mapping) else {}, ())
+        for key in [k for k in node if self.p.kind(k) == "any_of"]:
+            # Gemini wants an OBJECT at the top: alternatives there can only be told.
+            node = _with_note({k: v for k, v in node.items() if k != key}, key, node[key])
+        return self.emit(node, "object", False, path, 0)
+
+    # Resolving $ref, allOf, oneOf and const, so that only Gemini-shaped keywords remain.
+    def expand(self, node: dict, path: tuple) -> tuple[dict, tuple]:
+        while True:
+            for key in node:
+                kind = self.p.kind(key)
+                handler = self._expanders.get(kind) if isinstance(kind, str) else None
+                if handler is not None:
+                    break
+            else:
+                return node, path
+            rest = {k: v for k, v in node.items() if k != key}
+            node, path = handler(self, rest, key, node[key], path)
+
+    def _inline_ref(self, rest: dict, key: str, ref: Any, path: tuple) -> tuple[dict, tuple]:
+        if not isinstance(ref, str):
+            return _with_note(rest, key, ref), path
+        if path.count(ref) >= self.p.max_refs:
+            if not any(self.p.kind(k) == "type" for k in rest):
+                rest["type"] = self.p.fallback_type
+            return _with_note(rest, key, ref), path
+        target = self._resolve(ref)
+        if target is None:
+            return _with_note(rest, key, ref), path
+        return self.merge(rest, target if isinstance(target, Mapping) else {}), path + (ref,)
+
+    def _resolve(self, ref: str) -> Any:
+        """A local JSON pointer (``#/$defs/x``) → its target, or None."""
+        if not ref.startswith("#"):
+            return None
+        target = self.document
+        for part in ref[1:].split("/")[1:]:
+            part = part.replace("~1", "/").replace("~0", "~")
+            if isinstance(target, Mapping) and part in target:
+                target = target[part]
+            elif isinstance(target, list) and part.isdigit() and int(part) < len(target):
+                target = target[int(part)]
+            else:
+                return None
+        return target
+
+    def _merge_all_of(self, rest: dict, key: str, parts: Any, path: tuple) -> tuple[dict, tuple]:
+        if not isinstance(parts, list) or not parts:
+            return _with_note(rest, key, parts), path
+        merged, grown = rest, path
+        for part in parts:
+            sub, sub_path = self.expand(dict(part) if isinstance(part, Mapping) else {}, path)
+            merged = self.merge(merged, sub)
+            grown += sub_path[len(path):]
+        return merged, grown
+
+    def _one_of(self, rest: dict, key: str, value: Any, path: tuple) -> tuple[dict, tuple]:
+        if any(self.p.kind(k) == "any_of" for k in rest):
+            return _with_note(rest, key, value), path
+        return {**rest, "anyOf": value}, path
+
+    def _const(self, rest: dict, key: str, value: Any, path: tuple) -> tuple[dict, tuple]:
+        return {**rest, "enum": [value]}, path
+
+    _expanders = {"inline_ref": _inline_ref, "merge_allOf": _merge_all_of,
+                  "oneOf_to_anyOf": _one_of, "const_to_enum": _const}
+
+    def merge(self, base: Mapping, other: Mapping) -> dict:
+        """Both schemas at once (allOf); a keyword both have with different values follows allOf_merge."""
+        out = dict(base)
+        for key, value in other.items():
+            if key is _NOTES:
+                out[_NOTES] = out.get(_NOTES, ()) + value
+            elif key not in out:
+                out[key] = value
+            elif out[key] != value:
+                merged = self._combine(self.p.merge_rules.get(key), out[key], value)
+                if merged is None:
+                    out = _with_note(out, key, value)
+                else:
+                    out[key] = merged
+        return out
+
+    def _combine(self, rule: str | None, mine: Any, theirs: Any) -> Any:
+        """The merged value, or None when the two cannot be combined (the second is then described)."""
+        number = _VALUE_CHECKS["number"]
+        if rule == "union" and isinstance(mine, Mapping) and isinstance(theirs, Mapping):
+            return {**mine, **{k: (v if k not in mine or mine[k] == v else {"allOf": [mine[k], v]})
+                               for k, v in theirs.items()}}
+        if rule == "union" and isinstance(mine, list) and isinstance(theirs, list):
+            return _unique(mine + theirs)
+        if rule == "join" and isinstance(mine, str) and isinstance(theirs, str):
+            return f"{mine}{self.p.separator}{theirs}"
+        if rule == "intersect" and isinstance(mine, list) and isinstance(theirs, list):
+            return [v for v in mine if v in theirs] or None
+        if rule == "intersect_types":
+            mine_set, theirs_set = _type_list(mine), _type_list(theirs)
+            both = [t for t in mine_set if t in theirs_set
+                    or (t == "integer" and "number" in theirs_set)]
+            both += [t for t in theirs_set if t == "integer" and "number" in mine_set and t not in both]
+            return (both[0] if len(both) == 1 else both) or None
+        if rule in ("max", "min") and number(mine) and number(theirs):
+            return max(mine, theirs) if rule == "max" else min(mine, theirs)
+        return None
+
+    # Building Gemini nodes.
+    def node(self, raw: Any, path: tuple, depth: int) -> dict | None:
+        """A Gemini node for ``raw``, or None when it can only be null."""
+        if depth > self.p.max_depth:
+            return {"type": self.p.fallback_type}
+        node, path = self.expand(dict(raw) if isinstance(raw, Mapping) else {}, path)
+        for key in node:
+            if self.p.kind(key) == "any_of":
+                rest = {k: v for k, v in node.items() if k != key}
+                if isinstance(node[key], list) and node[key]:
+                    return self.union([self.merge(rest, b if isinstance(b, Mapping) else {}) for b in node[key]],
+                                      path, depth)
+                node = _with_note(rest, key, node[key])
+                break
+        types, nullable = self._types(node)
+        if not types:
+            return None
+        if len(types) > 1:
+            return self.union([{**node, "type": t} for t in types] + ([{"type": "null"}] if nullable else []),
+                              path, depth)
+        return self.emit(node, types[0], nullable, path, depth)
+
+    def child(self, raw: Any, path: tuple, depth: int) -> dict:
+        out = self.node(raw, path, depth)
+        if out is None:
+            return {"type": self.p.null_type, "nullable": True, "description": self.p.describe(None, [("type", "null")])}
+        return out
+
+    def union(self, branches: list[dict], path: tuple, depth: int) -> dict | None:
+        """anyOf of the branches: nested anyOf flattened, null alternatives turned into nullable."""
+        results = [self.node(b, path, depth + 1) for b in branches]
+        flat = _unique(b for r in results if r is not None for b in r.get("anyOf", (r,)))
+        if any(r is None for r in results):
+            flat = _unique({**b, "nullable": True} for b in flat)
+        if len(flat) > 1 and all(b["type"] == "string" and "enum" in b for b in flat):
+            common = [{k: v for k, v in b.items() if k != "enum"} for b in flat]
+            if all(c == common[0] for c in common):  # alternatives of string constants: one enum
+                flat = [{**flat[0], "enum": _unique(v for b in flat for v in b["enum"])}]
+        if not flat:
+            return None
+        return flat[0] if len(flat) == 1 else {"anyOf": flat}
+
+    def _types(self, node: dict) -> tuple[list[str], bool]:
+        """The node's Gemini types (several → anyOf; empty → only null) and whether null is allowed."""
+        declared: Any = None
+        values: list | None = None
+        flag = False
+        for key, value in node.items():
+            kind = self.p.kind(key)
+            if kind == "type":
+                declared = value
+            elif kind == "enum" and isinstance(value, list) and value:
+                values = value
+            elif kind == "nullable" and value is True:
+                flag = True
+        names = [t for t in (d.lower() for d in _type_list(declared)) if t in self.p.types or t == "null"]
+        if not names and values is not None:
+            names = _unique(_json_type(v) for v in values)
+        if names:
+            return [t for t in _unique(names) if t != "null"], flag or "null" in names
+        inferred = _unique(self.p.type_of[k][0] for k in node if isinstance(k, str) and k in self.p.type_of)
+        return inferred or list(self.p.untyped), flag
+
+    def emit(self, node: dict, type_name: str, nullable: bool, path: tuple, depth: int) -> dict:
+        """The Gemini node of one type: kept keywords copied, the others dropped or described."""
+        out: dict[str, Any] = {"type": type_name}
+        notes = list(node.get(_NOTES, ()))
+        description = properties = required = None
+        for key, value in node.items():
+            kind = self.p.kind(key)
+            applies = self.p.type_of.get(key)
+            if kind is None or (applies is not None and type_name not in applies):
+                continue
+            if isinstance(kind, Mapping):
+                if "keep" in kind and _VALUE_CHECKS[kind["keep"]](value):
+                    out[key] = copy.deepcopy(value)
+                elif "keep" in kind or value not in kind["to_description_unless"]:
+                    notes.append((key, value))
+            elif kind == "description":
+                if isinstance(value, str):
+                    description = value
+                else:
+                    notes.append((key, value))
+            elif kind == "to_description":
+                notes.append((key, value))
+            elif kind == "enum":
+                self._enum(out, notes, key, value, type_name)
+            elif kind == "format":
+                if isinstance(value, str) and value in self.p.keep_formats.get(type_name, ()):
+                    out[key] = value
+                elif not (isinstance(value, str) and value in self.p.drop_formats):
+                    notes.append((key, value))
+            elif kind == "items":
+                if isinstance(value, list):  # tuple validation: each position one of these
+                    value = {"anyOf": value} if value else {}
+                out["items"] = self.child(value, path, depth + 1)
+            elif kind == "properties":
+                if isinstance(value, Mapping):
+                    properties = self._properties(value, notes, path, depth)
+                else:
+                    notes.append((key, value))
+            elif kind == "required":
+                required = value
+        if type_name == "array" and "items" not in out:
+            out["items"] = self.child({"type": self.p.untyped_items}, path, depth + 1)
+        if properties:
+            out["properties"] = properties
+            names = _unique(r for r in required if r in properties) if isinstance(required, list) else []
+            if names:
+                out["required"] = names
+        if nullable:
+            out["nullable"] = True
+        text = self.p.describe(description, notes)
+        if text:
+            out["description"] = text
+        return out
+
+    def _enum(self, out: dict, notes: list, key: str, value: Any, type_name: str) -> None:
+        if not isinstance(value, list) or not value:
+            notes.append((key, value))
+            return
+        if type_name != "string":
+            same = [v for v in value if _json_type(v) == type_name
+                    or (type_name == "number" and _json_type(v) == "integer")]
+            notes.append((key, same or value))
+            return
+        strings = _unique(v for v in value if isinstance(v, str))
+        if any(strings):
+            out[key] = [v for v in strings if v]
+        if "" in strings:
+            notes.append((key, [""]))  # Gemini refuses empty enum values; tell the model "" is allowed
+
+    def _properties(self, value: Mapping, notes: list, path: tuple, depth: int) -> dict:
+        properties: dict[str, Any] = {}
+        left_out = []
+        for name, schema in value.items():
+            if name in self.p.left_out_names:
+                left_out.append(name)
+            elif schema is not False:  # `false`: the property must not be there
+                properties[name] = self.child(schema, path, depth + 1)
+        if left_out:
+            notes.append((self.p.left_out_label, left_out))
+        return properties
+
+
+def _type_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []
