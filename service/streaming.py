@@ -47,10 +47,16 @@ class UpstreamStream:
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=64)
         self.reader: asyncio.Task | None = None
 
-    async def open(self) -> None:
+    def open(self) -> None:
+        self.reader = asyncio.create_task(_pump(self._chunks(), self.queue))
+
+    async def _chunks(self) -> AsyncIterator[Any]:
+        # Opening (and its retries) happens in the reader too, so the grace period and the
+        # pings also cover the wait for Gemini's first byte.
         stream, first = await upstream.with_retries(lambda: upstream.open_stream(self.call, self.settings),
                                                     self.spec, self.settings)
-        self.reader = asyncio.create_task(_pump(upstream.chunks(stream, first, self.settings), self.queue))
+        async for chunk in upstream.chunks(stream, first, self.settings):
+            yield chunk
 
     async def close(self) -> None:
         if self.reader is not None and not self.reader.done():
@@ -117,7 +123,7 @@ async def start(call: UpstreamCall, spec: Spec, settings: Settings,
     retries = spec.stop_reasons["malformed_retries"]
     for attempt in range(retries + 1):
         stream = UpstreamStream(call, spec, settings, make_translator())
-        await stream.open()
+        stream.open()
         try:
             head = await stream.head()
         except BaseException:

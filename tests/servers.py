@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 from typing import Any
 
@@ -19,7 +20,7 @@ from service.config import load_settings
 
 
 class ProxyServer:
-    def __init__(self, env: dict[str, str], **hypercorn_options: Any):
+    def __init__(self, env: dict[str, str], scheme: str = "http", **hypercorn_options: Any):
         self.settings = load_settings(environ=env, env_file=None)
         self.app = create_app(self.settings)
         self.options = hypercorn_options
@@ -31,7 +32,9 @@ class ProxyServer:
         sock.listen(1024)  # connections wait in the backlog until Hypercorn accepts them
         self.port = sock.getsockname()[1]
         self._sock = sock
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        certfile = hypercorn_options.get("certfile")
+        self._verify = ssl.create_default_context(cafile=certfile) if certfile else True
         self.error: BaseException | None = None
 
     def _run(self) -> None:
@@ -51,7 +54,7 @@ class ProxyServer:
     def start(self) -> "ProxyServer":
         self._thread.start()
         # The first answer from /health shows Hypercorn is serving (the socket already listens).
-        response = httpx.get(self.url + "/health", timeout=30)
+        response = httpx.get(self.url + "/health", timeout=30, verify=self._verify)
         if response.status_code != 200 or self.error:
             raise RuntimeError(f"proxy did not start: {self.error or response.status_code}")
         return self

@@ -240,7 +240,7 @@ class _Notes:
 
 _NOTES = _Notes()
 _JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"),
-               (type(None), "null"), (list, "array"), (Mapping, "object"))
+               (type(None), "null"), ((list, tuple), "array"), (Mapping, "object"))
 _VALUE_CHECKS = {
     "string": lambda v: isinstance(v, str),
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),

@@ -1,0 +1,144 @@
+"""Claude Code 2.1.197 (the real CLI, headless ``claude -p``) through the proxy to the strict fake Gemini."""
+from __future__ import annotations
+
+import json
+import secrets
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+DEFAULT_TEXT = "Hello from the fake Gemini."
+
+
+def model_calls(fake) -> list[dict]:
+    """The fake's log of generate/stream calls (no countTokens, no stray paths)."""
+    return [r for r in fake.requests if r["action"] in ("generateContent", "streamGenerateContent")]
+
+
+def function_responses(record: dict) -> list[dict]:
+    """Every functionResponse in the last user turn of a request the fake received."""
+    last = record["normalized"]["contents"][-1]
+    return [p["functionResponse"] for p in last["parts"] if "functionResponse" in p]
+
+
+def first_call_part(record: dict) -> dict:
+    model_turn = record["normalized"]["contents"][-2]
+    assert model_turn["role"] == "model", model_turn
+    return next(p for p in model_turn["parts"] if "functionCall" in p)
+
+
+def assert_ok(run) -> None:
+    assert run.returncode == 0, run.describe()
+    assert run.result.get("is_error") is False, run.describe()
+    assert run.result.get("subtype") == "success", run.describe()
+
+
+def test_plain_prompt(claude, proxy, gemini):
+    run = claude(proxy.url, "say hello")
+    assert_ok(run)
+    assert run.result["result"] == DEFAULT_TEXT
+    calls = model_calls(gemini)
+    assert len(calls) == 1, [c["path"] for c in calls]
+    # No --model: Claude Code asks for its default Opus, which the proxy sends to BIG_MODEL, streamed.
+    assert calls[0]["path"] == "/v1beta/models/gemini-3.1-pro-preview:streamGenerateContent"
+    assert calls[0]["status"] == 200 and not calls[0]["error"]
+    usage = run.result["usage"]
+    assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0
+
+
+def test_bash_tool_loop(claude, proxy, gemini):
+    marker = "mk" + secrets.token_hex(6)
+
+    def answer_with_result(rec):
+        responses = function_responses(rec)
+        return {"text": "The command printed: " + json.dumps([r["response"] for r in responses])}
+
+    gemini.enqueue({"text": "I will run it.",
+                    "tool_calls": [("Bash", {"command": f"echo {marker}", "description": "Print the marker"})]},
+                   answer_with_result)
+    run = claude(proxy.url, f"run echo {marker}", "--allowedTools", "Bash")
+    assert_ok(run)
+    calls = model_calls(gemini)
+    assert len(calls) == 2, [(c["path"], c["status"], c["error"]) for c in calls]
+    follow_up = calls[1]
+    assert follow_up["status"] == 200, follow_up["error"]
+    responses = function_responses(follow_up)
+    assert [r["name"] for r in responses] == ["Bash"]
+    assert marker in json.dumps(responses[0]["response"])
+    # The Gemini 3 signature issued on the call came back on it.
+    assert first_call_part(follow_up)["thoughtSignature"] in gemini.issued_signatures
+    assert not follow_up["used_dummy_signature"]
+    assert marker in run.result["result"]
+    assert not run.result.get("permission_denials")
+
+
+def test_parallel_tool_calls_with_thinking(claude, proxy, gemini, project):
+    bash_marker = "bash" + secrets.token_hex(6)
+    file_marker = "file" + secrets.token_hex(6)
+    notes = project / "notes.txt"
+    notes.write_text(f"the note says {file_marker}\n")
+
+    def answer_with_results(rec):
+        return {"thinking": "Both tools answered.",
+                "text": "Results: " + json.dumps({r["name"]: r["response"] for r in function_responses(rec)})}
+
+    gemini.enqueue({"thinking": "I need to run the command and read the file at once.",
+                    "text": "Doing both.",
+                    "tool_calls": [("Bash", {"command": f"echo {bash_marker}", "description": "Print the marker"}),
+                                   ("Read", {"file_path": str(notes)})]},
+                   answer_with_results)
+    run = claude(proxy.url, "run the echo and read notes.txt", "--allowedTools", "Bash", "Read")
+    assert_ok(run)
+    calls = model_calls(gemini)
+    assert [c["status"] for c in calls] == [200, 200], [(c["path"], c["status"], c["error"]) for c in calls]
+    first, follow_up = calls
+    assert first["model"] == follow_up["model"] == "gemini-3.1-pro-preview"
+    # Claude Code asked for thinking (adaptive); Gemini 3 is asked for its thoughts.
+    thinking_config = first["normalized"]["generationConfig"]["thinkingConfig"]
+    assert thinking_config.get("includeThoughts") is True, thinking_config
+    responses = {r["name"]: json.dumps(r["response"]) for r in function_responses(follow_up)}
+    assert set(responses) == {"Bash", "Read"}
+    assert bash_marker in responses["Bash"] and file_marker in responses["Read"]
+    model_turn = follow_up["normalized"]["contents"][-2]
+    assert [p["functionCall"]["name"] for p in model_turn["parts"] if "functionCall" in p] == ["Bash", "Read"]
+    assert first_call_part(follow_up)["thoughtSignature"] in gemini.issued_signatures
+    assert not follow_up["used_dummy_signature"]
+    assert bash_marker in run.result["result"] and file_marker in run.result["result"]
+    # Claude Code parsed both thinking blocks, each with a signature, and both tool calls.
+    blocks = run.transcript_blocks()
+    thinking = [b for b in blocks if b["type"] == "thinking"]
+    assert [b["thinking"] for b in thinking] == ["I need to run the command and read the file at once.",
+                                                 "Both tools answered."]
+    assert all(b.get("signature") for b in thinking), thinking
+    assert [(b["name"], b["input"]) for b in blocks if b["type"] == "tool_use"] == [
+        ("Bash", {"command": f"echo {bash_marker}", "description": "Print the marker"}),
+        ("Read", {"file_path": str(notes)})]
+
+
+@pytest.mark.parametrize(("flags", "env", "gemini_model"), [
+    (["--model", "haiku"], {}, "gemini-3.8-flash"),
+    (["--model", "sonnet"], {}, "gemini-3.1-pro-preview"),
+    (["--model", "opus"], {}, "gemini-3.1-pro-preview"),
+    ([], {"ANTHROPIC_MODEL": "gemini-2.5-flash"}, "gemini-2.5-flash"),
+    (["--model", "gemini-2.5-pro"], {}, "gemini-2.5-pro"),
+    (["--model", "sonnet"], {"ANTHROPIC_DEFAULT_SONNET_MODEL": "gemini-2.5-flash-lite"}, "gemini-2.5-flash-lite"),
+    ([], {"ANTHROPIC_DEFAULT_OPUS_MODEL": "gemini-3-flash-preview"}, "gemini-3-flash-preview"),
+], ids=["haiku", "sonnet", "opus", "ANTHROPIC_MODEL", "model-gemini-name", "DEFAULT_SONNET", "DEFAULT_OPUS"])
+def test_model_selection(claude, proxy, gemini, flags, env, gemini_model):
+    run = claude(proxy.url, "say hello", *flags, env=env)
+    assert_ok(run)
+    assert run.result["result"] == DEFAULT_TEXT
+    calls = model_calls(gemini)
+    assert [c["path"] for c in calls] == [f"/v1beta/models/{gemini_model}:streamGenerateContent"]
+
+
+def test_cut_stream_falls_back_to_non_streaming(claude, proxy, gemini):
+    gemini.enqueue({"cut_after_chunks": 2, "text": "This answer is cut off half way through.", "text_chunks": 5},
+                   {"text": "The whole answer, without streaming."})
+    run = claude(proxy.url, "say hello")
+    assert_ok(run)
+    calls = model_calls(gemini)
+    assert [(c["action"], bool(c.get("cut"))) for c in calls] == [
+        ("streamGenerateContent", True), ("generateContent", False)], [(c["path"], c["status"]) for c in calls]
+    assert run.result["result"] == "The whole answer, without streaming."
