@@ -9,6 +9,7 @@ import time
 import uuid
 from typing import Any
 
+import httpx
 from quart import Quart, Response, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -54,6 +55,15 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     if not settings.gemini_api_key:
         log.warning("GEMINI_API_KEY is not set: requests for Gemini models will be answered with an error "
                     "until it is set in the environment or .env.")
+
+    @app.before_serving
+    async def open_clients() -> None:
+        # HTTP/1.1 on purpose: closing an unfinished HTTP/1.1 response closes the connection.
+        app.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0))
+
+    @app.after_serving
+    async def close_clients() -> None:
+        await app.http.aclose()
 
     @app.before_request
     async def authenticate() -> Response | None:
@@ -132,8 +142,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
             message, result = translator.translate_response(response, call, spec, message_id)
             if not (result.malformed and not message["content"]):
                 return message
-        rule = spec.stop_reasons["malformed_error"]
-        raise AnthropicError(rule["status"], rule["type"], rule["message"].format(reason=result.native))
+        raise streaming.malformed_error(spec, result.native)
 
     async def _stream(call: translator.UpstreamCall, message_id: str) -> Response:
         estimate = int(request.headers.get("content-length") or 0) // 4
@@ -153,7 +162,9 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
         body = await json_body()
         call = translator.translate_count_tokens(body, spec, tool_cache=tool_cache)
         g.log.update(model=call.route.requested, target=call.route.target)
-        return Response(json.dumps({"input_tokens": upstream.count_tokens_locally(call)}), content_type=JSON)
+        tokens, source = await upstream.count_tokens(call, settings, app.http)
+        g.log.update(count_source=source)
+        return Response(json.dumps({"input_tokens": tokens}), content_type=JSON)
 
     @app.get("/v1/models")
     async def models() -> Response:

@@ -18,6 +18,11 @@ from .config import Settings
 from .sse import PING, frame
 
 
+def malformed_error(spec: Spec, reason: str | None) -> AnthropicError:
+    rule = spec.stop_reasons["malformed_error"]
+    return AnthropicError(rule["status"], rule["type"], rule["message"].format(reason=reason))
+
+
 class Head:
     """What is known before the response starts: bytes to send first, or an error to answer with."""
 
@@ -106,6 +111,12 @@ class UpstreamStream:
                     for event in self.translator.feed(item):
                         yield frame(event)
                 elif kind == "end":
+                    result = self.translator.outcome
+                    if result.malformed and not self.translator.has_content:
+                        # Too late for a status or a quiet retry; an error event makes clients retry.
+                        error = malformed_error(self.spec, result.native)
+                        yield frame({"type": "error", "error": {"type": error.type, "message": error.message}})
+                        return
                     for event in self.translator.finish():
                         yield frame(event)
                     return
@@ -133,9 +144,7 @@ async def start(call: UpstreamCall, spec: Spec, settings: Settings,
             await stream.close()
             if attempt < retries:
                 continue
-            rule = spec.stop_reasons["malformed_error"]
-            head.error = AnthropicError(rule["status"], rule["type"],
-                                        rule["message"].format(reason=stream.translator.outcome.native))
+            head.error = malformed_error(spec, stream.translator.outcome.native)
         if head.error:
             await stream.close()
         return stream, head

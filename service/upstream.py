@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import logging
 import os
 import random
 from typing import Any, AsyncIterator, Awaitable, Callable
@@ -9,12 +11,14 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 # Before importing LiteLLM: use the bundled price map instead of fetching one at import.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+import httpx  # noqa: E402
 import litellm  # noqa: E402
 
 from translator import AnthropicError, Spec, UpstreamCall, map_upstream_error  # noqa: E402
 
 from .config import Settings  # noqa: E402
 
+log = logging.getLogger("proxy.upstream")
 litellm.suppress_debug_info = True
 # The proxy retries by itself (only before any byte reached the client, never a 400).
 litellm.num_retries = 0
@@ -105,7 +109,43 @@ async def chunks(stream: Any, first: Any, settings: Settings) -> AsyncIterator[A
         await stream.aclose()
 
 
+GEMINI_API_BASE = "https://generativelanguage.googleapis.com/v1beta"
+
+
 def count_tokens_locally(call: UpstreamCall) -> int:
     """A local estimate (LiteLLM's bundled tokenizer), used when Gemini's countTokens is not reachable."""
     return litellm.token_counter(model=call.route.target, messages=call.kwargs["messages"],
                                  tools=call.kwargs.get("tools"))
+
+
+def _gemini_request_body(call: UpstreamCall) -> dict[str, Any]:
+    """The generateContent body LiteLLM would send for this call, built by LiteLLM's own code
+    (``litellm.acount_tokens`` would need google-genai and another api_base convention)."""
+    from litellm.llms.gemini.chat.transformation import GoogleAIStudioGeminiConfig
+    from litellm.llms.vertex_ai.gemini.transformation import transform_request_body
+
+    model = call.route.gemini_name
+    optional = GoogleAIStudioGeminiConfig().map_openai_params(
+        {"tools": copy.deepcopy(call.kwargs["tools"])} if call.kwargs.get("tools") else {}, {}, model, False)
+    return transform_request_body(messages=copy.deepcopy(call.kwargs["messages"]), model=model,
+                                  optional_params=optional, custom_llm_provider="gemini", litellm_params={},
+                                  cached_content=None)
+
+
+async def count_tokens(call: UpstreamCall, settings: Settings, client: httpx.AsyncClient) -> tuple[int, str]:
+    """Input tokens of the translated request: Gemini's countTokens when it answers, else a local
+    estimate. Returns (count, "gemini" or "estimate")."""
+    if call.route.target.startswith("gemini/") and settings.gemini_api_key:
+        body = _gemini_request_body(call)
+        request = {"model": f"models/{call.route.gemini_name}",
+                   **{k: v for k, v in body.items() if k in ("contents", "system_instruction", "tools")}}
+        url = f"{settings.gemini_api_base or GEMINI_API_BASE}/models/{call.route.gemini_name}:countTokens"
+        try:
+            response = await client.post(url, json={"generateContentRequest": request},
+                                         headers={"x-goog-api-key": settings.gemini_api_key})
+            if response.status_code == 200:
+                return int(response.json()["totalTokens"]), "gemini"
+            log.warning("Gemini countTokens answered %s; using the local estimate", response.status_code)
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            log.warning("Gemini countTokens failed (%s); using the local estimate", type(exc).__name__)
+    return count_tokens_locally(call), "estimate"

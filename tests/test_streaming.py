@@ -268,3 +268,11 @@ def test_http2_over_tls_negotiated_by_alpn(fake, gemini, tmp_path):
     assert version == "HTTP/2"
     events = check_stream(text)
     assert "".join(e["delta"]["text"] for e in events if e["type"] == "content_block_delta") == "over TLS"
+
+
+def test_an_empty_answer_after_the_headers_went_out_is_an_error_event(make_proxy, gemini):
+    proxy = make_proxy(STREAM_GRACE_SECONDS="0.05", PING_INTERVAL_SECONDS="0.05")
+    gemini.enqueue({"delay_s": 0.3, "finish_reason": "MALFORMED_FUNCTION_CALL"})
+    events = check_stream(raw_stream(proxy.url, request_body({})).content, expect_error=True)
+    assert events[-1]["error"]["type"] == "api_error"
+    assert not [e for e in events if e["type"] == "content_block_start"]

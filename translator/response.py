@@ -36,13 +36,18 @@ class Outcome:
         return self.stop_reason == "malformed"
 
 
-def outcome(finish_reason: str | None, native: str | None, has_tool_calls: bool, table: Mapping[str, Any]) -> Outcome:
-    """Stop reason by stop_reasons.yaml: native reason first, then LiteLLM's, tool calls win."""
+def outcome(finish_reason: str | None, native: str | None, has_tool_calls: bool, table: Mapping[str, Any],
+            empty: bool = False) -> Outcome:
+    """Stop reason by stop_reasons.yaml: native reason first, then LiteLLM's, tool calls win,
+    and an empty end_turn is ``empty_answer``."""
     reason = table["native"].get(native) if native else None
     if reason is None:
         reason = table["litellm"].get(finish_reason or "", table["default"])
     if has_tool_calls and reason not in ("malformed", "max_tokens"):
         reason = table["with_tool_calls"]
+    if empty and reason == "end_turn":
+        reason = table["empty_answer"]
+        native = native or "empty answer"
     return Outcome(reason, native)
 
 
@@ -111,7 +116,7 @@ def translate_response(response: Any, call: UpstreamCall, spec: Spec, message_id
         content.extend(tool_use_block(c, i, call, message_id) for i, c in enumerate(tool_calls))
     else:
         content = []
-    result = outcome(finish, native, bool(tool_calls) and call.max_tokens > 0, spec.stop_reasons)
+    result = outcome(finish, native, bool(tool_calls) and call.max_tokens > 0, spec.stop_reasons, empty=not content)
     if call.max_tokens == 0:
         result = Outcome("max_tokens", native)
     elif result.malformed and content:

@@ -102,7 +102,8 @@ class StreamTranslator:
 
     @property
     def outcome(self) -> Outcome:
-        return outcome(self.finish_reason, self.native_reason, self.saw_tool_call, self.spec.stop_reasons)
+        return outcome(self.finish_reason, self.native_reason, self.saw_tool_call, self.spec.stop_reasons,
+                       empty=not self.blocks_opened)
 
     @property
     def has_content(self) -> bool:

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import json
+import math
 import secrets
 
 import pytest
+
+from tests.fake_gemini import prompt_token_count
 
 pytestmark = pytest.mark.e2e
 
@@ -43,8 +46,10 @@ def test_plain_prompt(claude, proxy, gemini):
     # No --model: Claude Code asks for its default Opus, which the proxy sends to BIG_MODEL, streamed.
     assert calls[0]["path"] == "/v1beta/models/gemini-3.1-pro-preview:streamGenerateContent"
     assert calls[0]["status"] == 200 and not calls[0]["error"]
+    # Claude Code's own accounting shows Gemini's usageMetadata (the fake's deterministic figures).
     usage = run.result["usage"]
-    assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0
+    assert usage["input_tokens"] == prompt_token_count(calls[0]["normalized"])
+    assert usage["output_tokens"] == math.ceil(len(DEFAULT_TEXT) / 4)
 
 
 def test_bash_tool_loop(claude, proxy, gemini):

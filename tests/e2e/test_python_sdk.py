@@ -185,7 +185,7 @@ def stream_hello(client: anthropic.Anthropic, model: str = "claude-haiku-4-5", *
 
 def test_400_bad_request(client, gemini):
     with pytest.raises(anthropic.BadRequestError) as caught:
-        stream_hello(client, temperature=1.5)  # Anthropic's range is 0..1
+        stream_hello(client, extra_body={"temperature": 1.5})  # Anthropic's range is 0..1
     assert caught.value.status_code == 400
     assert "temperature" in caught.value.body["error"]["message"]
     assert caught.value.body["error"]["type"] == "invalid_request_error"
