@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import sys
 import time
 import uuid
 from typing import Any
@@ -16,8 +17,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 import translator
 from translator import AnthropicError, Spec
 
-from . import sse, streaming, upstream
-from .config import Settings, load_settings
+from . import exposure, sse, streaming, upstream
+from .config import Settings, load_settings, media_limits
 from .logs import access_log, configure_logging
 
 log = logging.getLogger("proxy")
@@ -33,6 +34,18 @@ def _error_response(error: AnthropicError, request_id: str) -> Response:
     if error.retry_after is not None:
         response.headers["retry-after"] = str(max(1, round(error.retry_after)))
     return response
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
 
 
 def _client_key() -> str:
@@ -52,12 +65,16 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["BODY_TIMEOUT"] = 120
     tool_cache = translator.DeclarationCache(spec.tools["declaration_cache_size"])
+    limits = media_limits(settings)
+    app.exposure_checked = False
     if not settings.gemini_api_key:
         log.warning("GEMINI_API_KEY is not set: requests for Gemini models will be answered with an error "
                     "until it is set in the environment or .env.")
 
     @app.before_serving
     async def open_clients() -> None:
+        app.exposure_checked = exposure.warn_if_exposed(exposure.hosts_of(exposure.binds_from_argv(sys.argv)),
+                                                        bool(settings.proxy_api_key))
         # HTTP/1.1 on purpose: closing an unfinished HTTP/1.1 response closes the connection.
         app.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0))
 
@@ -70,6 +87,10 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
         g.request_id = _new_id("req_")
         g.started = time.perf_counter()
         g.log = {}
+        if not app.exposure_checked:
+            app.exposure_checked = True
+            server = request.scope.get("server") or ("127.0.0.1", 0)
+            exposure.warn_if_exposed([server[0]], bool(settings.proxy_api_key))
         if request.path == "/health" or not settings.proxy_api_key:
             return None
         if hmac.compare_digest(_client_key().encode(), settings.proxy_api_key.encode()):
@@ -79,8 +100,9 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     @app.after_request
     async def stamp(response: Response) -> Response:
         response.headers["request-id"] = g.request_id
-        access_log(g.request_id, request.method, request.path, response.status_code,
-                   time.perf_counter() - g.started, g.log)
+        if not g.log.get("stream") or response.status_code != 200:
+            access_log(g.request_id, request.method, request.path, response.status_code,
+                       time.perf_counter() - g.started, g.log)
         return response
 
     @app.errorhandler(AnthropicError)
@@ -109,11 +131,21 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     async def json_body() -> Any:
         data = await request.get_data(cache=False)
         try:
-            return json.loads(data)
+            body = json.loads(data)
         except RecursionError:
             raise AnthropicError(400, "invalid_request_error", "The request body is nested too deeply.") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise AnthropicError(400, "invalid_request_error", f"The request body is not valid JSON: {exc}") from None
+        if settings.max_json_depth and _depth(body) > settings.max_json_depth:
+            raise AnthropicError(400, "invalid_request_error",
+                                 f"The request body is nested deeper than {settings.max_json_depth} levels.")
+        return body
+
+    def translate(function: Any, body: Any) -> translator.UpstreamCall:
+        try:
+            return function(body, spec, tool_cache=tool_cache, limits=limits)
+        except RecursionError:
+            raise AnthropicError(400, "invalid_request_error", "The request is nested too deeply.") from None
 
     @app.route("/", methods=["HEAD", "GET"])
     async def root() -> Response:
@@ -126,7 +158,9 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     @app.post("/v1/messages")
     async def messages() -> Response:
         body = await json_body()
-        call = translator.translate_request(body, spec, tool_cache=tool_cache)
+        if isinstance(body, dict) and isinstance(body.get("model"), str):
+            g.log["model"] = body["model"]
+        call = translate(translator.translate_request, body)
         g.log.update(model=call.route.requested, target=call.route.target, stream=call.stream)
         message_id = _new_id("msg_")
         if call.stream:
@@ -150,9 +184,15 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
         def make() -> translator.StreamTranslator:
             return translator.StreamTranslator(call, spec, message_id, input_estimate=estimate)
 
+        request_id, started, fields = g.request_id, g.started, g.log
+
+        def done(outcome: dict) -> None:
+            access_log(request_id, "POST", "/v1/messages", 200, time.perf_counter() - started, {**fields, **outcome})
+
         stream, head = await streaming.start(call, spec, settings, make)
         if head.error:
             raise head.error
+        stream.on_done = done
         response = Response(stream.body(head), status=200, headers=dict(sse.HEADERS))
         response.timeout = None  # Quart would cut streams at RESPONSE_TIMEOUT (60 s)
         return response
@@ -160,7 +200,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     @app.post("/v1/messages/count_tokens")
     async def count_tokens() -> Response:
         body = await json_body()
-        call = translator.translate_count_tokens(body, spec, tool_cache=tool_cache)
+        call = translate(translator.translate_count_tokens, body)
         g.log.update(model=call.route.requested, target=call.route.target)
         tokens, source = await upstream.count_tokens(call, settings, app.http)
         g.log.update(count_source=source)

@@ -38,6 +38,9 @@ class Settings:
     upstream_retries: int = 2               # retries of 429/529 before any byte reached the client
     retry_max_wait_seconds: float = 30.0    # total backoff budget across those retries
     max_body_bytes: int = 32 * 1024 * 1024
+    max_json_depth: int = 0                 # 0: only the JSON parser's own bound (about 900 levels)
+    max_media_per_request: int | None = None  # None: spec/content.yaml limits
+    max_media_bytes: int | None = None
     log_level: str = "INFO"
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
@@ -69,6 +72,15 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         upstream_retries=_int(get("UPSTREAM_RETRIES"), 2),
         retry_max_wait_seconds=_float(get("RETRY_MAX_WAIT_SECONDS"), 30.0),
         max_body_bytes=_int(get("MAX_BODY_BYTES"), 32 * 1024 * 1024),
+        max_json_depth=_int(get("MAX_JSON_DEPTH"), 0),
+        max_media_per_request=_int(get("MAX_MEDIA_PER_REQUEST"), -1) if get("MAX_MEDIA_PER_REQUEST") else None,
+        max_media_bytes=_int(get("MAX_MEDIA_BYTES"), -1) if get("MAX_MEDIA_BYTES") else None,
         log_level=(get("LOG_LEVEL") or "INFO").upper(),
         secrets=tuple(k for k in keys if len(k) >= 4),
     )
+
+
+def media_limits(settings: Settings) -> dict[str, int]:
+    """The overrides of content.yaml's media limits that the environment asks for."""
+    limits = {"media_per_request": settings.max_media_per_request, "media_bytes": settings.max_media_bytes}
+    return {k: v for k, v in limits.items() if v is not None}

@@ -12,10 +12,20 @@ import contextlib
 from typing import Any, AsyncIterator, Callable
 
 from translator import AnthropicError, Spec, StreamTranslator, UpstreamCall
+from translator.response import usage
 
 from . import upstream
 from .config import Settings
 from .sse import PING, frame
+
+
+def truncated_error() -> AnthropicError:
+    # Gemini ends every complete stream with usage metadata; LiteLLM ends a broken one quietly.
+    return AnthropicError(500, "api_error", "The upstream stream ended before the answer was complete.")
+
+
+def translator_usage(stream: StreamTranslator) -> dict | None:
+    return usage(stream.raw_usage) if stream.raw_usage is not None else None
 
 
 def malformed_error(spec: Spec, reason: str | None) -> AnthropicError:
@@ -51,6 +61,8 @@ class UpstreamStream:
         self.call, self.spec, self.settings, self.translator = call, spec, settings, translator
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=64)
         self.reader: asyncio.Task | None = None
+        self.on_done: Callable[[dict], None] | None = None   # access log, with how the stream ended
+        self.ended = "client left"
 
     def open(self) -> None:
         self.reader = asyncio.create_task(_pump(self._chunks(), self.queue))
@@ -90,7 +102,9 @@ class UpstreamStream:
                 return head
             else:
                 head.complete = True
-                if not (self.translator.outcome.malformed and not self.translator.has_content):
+                if self.translator.raw_usage is None:
+                    head.error = truncated_error()
+                elif not (self.translator.outcome.malformed and not self.translator.has_content):
                     head.events += self.translator.finish()
                 return head
         return head
@@ -112,20 +126,30 @@ class UpstreamStream:
                         yield frame(event)
                 elif kind == "end":
                     result = self.translator.outcome
-                    if result.malformed and not self.translator.has_content:
+                    error = None
+                    if self.translator.raw_usage is None:
+                        error = truncated_error()
+                    elif result.malformed and not self.translator.has_content:
                         # Too late for a status or a quiet retry; an error event makes clients retry.
                         error = malformed_error(self.spec, result.native)
-                        yield frame({"type": "error", "error": {"type": error.type, "message": error.message}})
+                    if error:
+                        yield self._error_frame(error)
                         return
                     for event in self.translator.finish():
                         yield frame(event)
+                    self.ended = result.stop_reason
                     return
                 else:
-                    error = upstream.to_anthropic_error(item, self.spec, self.settings)
-                    yield frame({"type": "error", "error": {"type": error.type, "message": error.message}})
+                    yield self._error_frame(upstream.to_anthropic_error(item, self.spec, self.settings))
                     return
         finally:
             await self.close()
+            if self.on_done:
+                self.on_done({"stop": self.ended, "usage": translator_usage(self.translator)})
+
+    def _error_frame(self, error: AnthropicError) -> bytes:
+        self.ended = f"error {error.type}"
+        return frame({"type": "error", "error": {"type": error.type, "message": error.message}})
 
 
 async def start(call: UpstreamCall, spec: Spec, settings: Settings,

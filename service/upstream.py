@@ -95,6 +95,18 @@ async def open_stream(call: UpstreamCall, settings: Settings) -> tuple[Any, Any]
     return stream, first
 
 
+class UpstreamStreamBroken(Exception):
+    """Gemini's stream held data that is not JSON (mapped in errors.yaml)."""
+
+
+def _unparsed_tail(stream: Any) -> bool:
+    # LiteLLM treats a line that is not JSON as the start of a fragmented chunk and buffers
+    # everything after it; at the end it makes up a normal finish. What is left in that
+    # buffer is the only sign that the answer was cut short.
+    iterator = getattr(stream, "completion_stream", None)
+    return getattr(iterator, "chunk_type", None) == "accumulated_json" and bool(getattr(iterator, "_json_buffer", None))
+
+
 async def chunks(stream: Any, first: Any, settings: Settings) -> AsyncIterator[Any]:
     """The stream's chunks with the idle timeout LiteLLM does not enforce on streams."""
     try:
@@ -103,6 +115,8 @@ async def chunks(stream: Any, first: Any, settings: Settings) -> AsyncIterator[A
             try:
                 chunk = await asyncio.wait_for(stream.__anext__(), settings.idle_timeout_seconds)
             except StopAsyncIteration:
+                if _unparsed_tail(stream):
+                    raise UpstreamStreamBroken("The upstream stream held a chunk that is not valid JSON.") from None
                 return
             yield chunk
     finally:

@@ -35,6 +35,28 @@ class UpstreamCall:
 
 
 @dataclass
+class MediaBudget:
+    """Per-request allowance of inline images and documents (content.yaml ``limits``, which the
+    caller may override, e.g. from its configuration)."""
+
+    max_count: int
+    max_bytes: int
+    used: int = 0
+
+    @classmethod
+    def from_spec(cls, spec: Spec, overrides: Mapping[str, int] | None = None) -> "MediaBudget":
+        limits = {**spec.content["limits"], **(overrides or {})}
+        return cls(limits["media_per_request"], limits["media_bytes"])
+
+    def take(self, size: int, where: str) -> None:
+        self.used += 1
+        if self.used > self.max_count:
+            raise invalid_request(f"{where}: too many images and documents in one request (at most {self.max_count}).")
+        if size > self.max_bytes:
+            raise invalid_request(f"{where}.data: {size} bytes of base64, more than the {self.max_bytes} allowed.")
+
+
+@dataclass
 class _Turn:
     role: str                                          # "user" or "assistant" after role mapping
     blocks: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # (block, where)
@@ -97,7 +119,7 @@ def _block_text(block: Mapping[str, Any]) -> str:
     return _flatten(block.get("content", ""))
 
 
-def _media_part(source: Any, where: str, allowed: tuple[str, ...], spec: Spec) -> dict[str, Any]:
+def _media_part(source: Any, where: str, allowed: tuple[str, ...], budget: MediaBudget) -> dict[str, Any]:
     """A base64 image or PDF as an OpenAI content part (LiteLLM makes it Gemini inlineData)."""
     if not isinstance(source, dict):
         raise invalid_request(f"{where}: source must be an object.")
@@ -113,6 +135,7 @@ def _media_part(source: Any, where: str, allowed: tuple[str, ...], spec: Spec) -
                               f"(supported: {', '.join(allowed)}).")
     if not isinstance(data, str) or not data:
         raise invalid_request(f"{where}.data: Field required, a non-empty base64 string.")
+    budget.take(len(data), where)
     try:
         base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
@@ -123,14 +146,15 @@ def _media_part(source: Any, where: str, allowed: tuple[str, ...], spec: Spec) -
     return {"type": "file", "file": {"file_data": url}}
 
 
-def _content_parts(block: Mapping[str, Any], where: str, rule: Mapping[str, Any], spec: Spec) -> Iterator[dict]:
+def _content_parts(block: Mapping[str, Any], where: str, rule: Mapping[str, Any], spec: Spec,
+                   budget: MediaBudget) -> Iterator[dict]:
     """OpenAI content parts for one user-side block (not tool results)."""
     kind = rule["kind"]
     if kind == "text":
         if block["text"]:
             yield {"type": "text", "text": block["text"]}
     elif kind == "image":
-        yield _media_part(block["source"], f"{where}.source", tuple(spec.content["image_media_types"]), spec)
+        yield _media_part(block["source"], f"{where}.source", tuple(spec.content["image_media_types"]), budget)
     elif kind == "document":
         source = block["source"]
         heading = "\n".join(str(block[k]) for k in ("title", "context") if block.get(k))
@@ -140,7 +164,7 @@ def _content_parts(block: Mapping[str, Any], where: str, rule: Mapping[str, Any]
         else:
             if heading:
                 yield {"type": "text", "text": heading}
-            yield _media_part(source, f"{where}.source", tuple(spec.content["document_media_types"]), spec)
+            yield _media_part(source, f"{where}.source", tuple(spec.content["document_media_types"]), budget)
     elif kind == "flatten":
         text = "\n".join(_flatten(block[f]) for f in rule["text_fields"] if block.get(f) is not None)
         if text:
@@ -148,7 +172,8 @@ def _content_parts(block: Mapping[str, Any], where: str, rule: Mapping[str, Any]
     # drop, thinking: nothing
 
 
-def _tool_message(block: Mapping[str, Any], where: str, call_id: str, spec: Spec) -> dict[str, Any]:
+def _tool_message(block: Mapping[str, Any], where: str, call_id: str, spec: Spec,
+                  budget: MediaBudget) -> dict[str, Any]:
     content = block.get("content", "")
     texts: list[str] = []
     media: list[dict] = []
@@ -161,7 +186,7 @@ def _tool_message(block: Mapping[str, Any], where: str, call_id: str, spec: Spec
             rule = _check_block(inner, inner_where, "user", spec)
             if inner["type"] not in allowed:
                 raise invalid_request(f"{inner_where}: a '{inner['type']}' block is not allowed in tool_result content.")
-            for part in _content_parts(inner, inner_where, rule, spec):
+            for part in _content_parts(inner, inner_where, rule, spec, budget):
                 (texts.append(part["text"]) if part["type"] == "text" else media.append(part))
     else:
         raise invalid_request(f"{where}.content: must be a string or a list of content blocks.")
@@ -208,7 +233,8 @@ def _assistant_message(turn: _Turn, spec: Spec, plan: ToolPlan) -> tuple[dict[st
     return message, [c["id"] for c in calls]
 
 
-def _openai_messages(request: MessagesRequest | CountTokensRequest, spec: Spec, plan: ToolPlan) -> list[dict]:
+def _openai_messages(request: MessagesRequest | CountTokensRequest, spec: Spec, plan: ToolPlan,
+                     budget: MediaBudget) -> list[dict]:
     messages: list[dict[str, Any]] = []
     system = _system_text(request, spec)
     if system:
@@ -235,9 +261,9 @@ def _openai_messages(request: MessagesRequest | CountTokensRequest, spec: Spec, 
                 if call_id not in pending:
                     raise invalid_request(f"{where}.tool_use_id: no tool_use with id '{block['tool_use_id']}' "
                                           "in the previous assistant message.")
-                results.append((pending.pop(call_id), _tool_message(block, where, call_id, spec)))
+                results.append((pending.pop(call_id), _tool_message(block, where, call_id, spec, budget)))
             else:
-                parts.extend(_content_parts(block, where, rule, spec))
+                parts.extend(_content_parts(block, where, rule, spec, budget))
         if pending:
             raise invalid_request(f"{pending_where}: tool_use ids were found without tool_result blocks "
                                   f"immediately after: {', '.join(pending)}.")
@@ -272,15 +298,18 @@ def _plan(request: MessagesRequest | CountTokensRequest, spec: Spec, cache: Decl
         raise invalid_request(str(exc)) from None
 
 
-def translate_request(body: Any, spec: Spec, *, tool_cache: DeclarationCache | None = None) -> UpstreamCall:
-    """Validate an Anthropic request body and build the LiteLLM call for it."""
+def translate_request(body: Any, spec: Spec, *, tool_cache: DeclarationCache | None = None,
+                      limits: Mapping[str, int] | None = None) -> UpstreamCall:
+    """Validate an Anthropic request body and build the LiteLLM call for it.
+
+    ``limits`` overrides content.yaml's ``limits`` (media_per_request, media_bytes)."""
     request = body if isinstance(body, MessagesRequest) else parse_request(body, MessagesRequest)
     route = resolve_model(request.model, spec.models)
     plan = _plan(request, spec, tool_cache)
     facts = route.facts
     kwargs: dict[str, Any] = {
         "model": route.target,
-        "messages": _openai_messages(request, spec, plan),
+        "messages": _openai_messages(request, spec, plan, MediaBudget.from_spec(spec, limits)),
         # max_tokens 0 (a cache pre-warm) still needs one token from Gemini, which refuses 0.
         "max_tokens": max(1, min(request.max_tokens, facts["max_output_tokens"])),
     }
@@ -307,12 +336,14 @@ def translate_request(body: Any, spec: Spec, *, tool_cache: DeclarationCache | N
                         tuple(request.stop_sequences or ()))
 
 
-def translate_count_tokens(body: Any, spec: Spec, *, tool_cache: DeclarationCache | None = None) -> UpstreamCall:
+def translate_count_tokens(body: Any, spec: Spec, *, tool_cache: DeclarationCache | None = None,
+                           limits: Mapping[str, int] | None = None) -> UpstreamCall:
     """The same translation for ``/v1/messages/count_tokens`` (no max_tokens, never streamed)."""
     request = parse_request(body, CountTokensRequest)
     route = resolve_model(request.model, spec.models)
     plan = _plan(request, spec, tool_cache)
-    kwargs: dict[str, Any] = {"model": route.target, "messages": _openai_messages(request, spec, plan)}
+    kwargs: dict[str, Any] = {"model": route.target,
+                              "messages": _openai_messages(request, spec, plan, MediaBudget.from_spec(spec, limits))}
     if plan.tools:
         kwargs["tools"] = plan.tools
     return UpstreamCall(route, kwargs, False, plan, 0)

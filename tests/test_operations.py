@@ -1,0 +1,149 @@
+"""Running the proxy: exposure warning, limits, truncated upstream streams, access log, and a
+graceful stop on SIGTERM with the real hypercorn command."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.exposure import binds_from_argv, hosts_of, warn_if_exposed
+from tests.conftest import TEST_KEY
+from tests.sse_grammar import check_stream
+
+ROOT = Path(__file__).resolve().parent.parent
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+
+
+def body(**more):
+    return {"model": "gemini-2.5-flash", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}], **more}
+
+
+@pytest.mark.parametrize(("argv", "hosts"), [
+    (["hypercorn", "--config", str(ROOT / "hypercorn.toml"), "service.app:app"], ["127.0.0.1"]),
+    (["hypercorn", "-b", "0.0.0.0:8082", "service.app:app"], ["0.0.0.0"]),
+    (["hypercorn", "--bind=[::1]:8082", "service.app:app"], ["::1"]),
+    (["pytest"], []),
+])
+def test_binds_read_from_the_command_line(argv, hosts):
+    assert hosts_of(binds_from_argv(argv)) == hosts
+
+
+def test_exposed_without_key_warns_loudly(caplog):
+    with caplog.at_level(logging.WARNING, logger="proxy"):
+        assert warn_if_exposed(["0.0.0.0"], has_key=False)
+        assert not warn_if_exposed(["0.0.0.0"], has_key=True)
+        assert not warn_if_exposed(["127.0.0.1", "::1", "localhost"], has_key=False)
+    assert [r.message for r in caplog.records].count(
+        "The proxy listens on 0.0.0.0 without PROXY_API_KEY: anyone who reaches this address can use your "
+        "Gemini key. Set PROXY_API_KEY, or bind to 127.0.0.1.") == 1
+
+
+def test_json_depth_limit(make_proxy, gemini):
+    proxy = make_proxy(MAX_JSON_DEPTH="20")
+    nested: dict = {"v": 1}
+    for _ in range(30):
+        nested = {"n": nested}
+    response = httpx.post(proxy.url + "/v1/messages", json=body(metadata=nested))
+    assert response.status_code == 400 and "deeper than 20 levels" in response.json()["error"]["message"]
+    assert httpx.post(proxy.url + "/v1/messages", json=body()).status_code == 200
+
+
+def test_deep_nesting_beyond_the_parser_is_a_400(proxy):
+    raw = b'{"model": "x", "max_tokens": 5, "messages": ' + b"[" * 100000 + b"]" * 100000 + b"}"
+    response = httpx.post(proxy.url + "/v1/messages", content=raw, timeout=30)
+    assert response.status_code == 400 and "nested too deeply" in response.json()["error"]["message"]
+
+
+def test_media_limits_are_configurable(make_proxy, gemini):
+    proxy = make_proxy(MAX_MEDIA_PER_REQUEST="2", MAX_MEDIA_BYTES="200")
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}
+    three = body(messages=[{"role": "user", "content": [image, image, image, {"type": "text", "text": "?"}]}])
+    response = httpx.post(proxy.url + "/v1/messages", json=three)
+    assert response.status_code == 400 and "at most 2" in response.json()["error"]["message"]
+    big = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG * 4}}
+    response = httpx.post(proxy.url + "/v1/messages", json=body(messages=[{"role": "user", "content": [big]}]))
+    assert response.status_code == 400 and "more than the 200 allowed" in response.json()["error"]["message"]
+    two = body(messages=[{"role": "user", "content": [image, image, {"type": "text", "text": "?"}]}])
+    assert httpx.post(proxy.url + "/v1/messages", json=two).status_code == 200
+
+
+def test_a_malformed_upstream_chunk_is_not_a_quiet_short_answer(make_proxy, gemini):
+    """LiteLLM buffers a broken SSE line and everything after it, then makes up a normal end."""
+    proxy = make_proxy(STREAM_GRACE_SECONDS="5")
+    gemini.enqueue({"text": "the whole answer is longer than this", "text_chunks": 5, "malformed_chunk_after": 2})
+    response = httpx.post(proxy.url + "/v1/messages", json=body(stream=True), timeout=30)
+    # Content had arrived before the break, so the headers were out: an error event ends it.
+    events = check_stream(response.content, expect_error=True)
+    assert events[-1]["error"] == {"type": "api_error",
+                                   "message": "The upstream stream broke off: a chunk was not valid JSON."}
+
+
+def test_access_log_has_one_line_per_request_without_bodies(make_proxy, gemini, caplog):
+    proxy = make_proxy(LOG_LEVEL="INFO")
+    with caplog.at_level(logging.INFO, logger="proxy.access"):
+        httpx.post(proxy.url + "/v1/messages", json=body(messages=[{"role": "user", "content": "SECRET-PROMPT"}]))
+        httpx.post(proxy.url + "/v1/messages", json=body(stream=True, model="claude-haiku-4-5"))
+        httpx.post(proxy.url + "/v1/messages", json=body(model="nope"))
+    lines = [json.loads(r.message) for r in caplog.records if r.name == "proxy.access"]
+    lines = [line for line in lines if line["path"] == "/v1/messages"]
+    assert len(lines) == 3
+    plain, streamed, missing = lines
+    assert plain["status"] == 200 and plain["target"] == "gemini/gemini-2.5-flash" and plain["usage"]["input_tokens"] > 0
+    assert streamed["stream"] and streamed["target"] == "gemini/gemini-3.8-flash" and streamed["stop"] == "end_turn"
+    assert streamed["usage"]["output_tokens"] > 0
+    assert missing["status"] == 404 and missing["model"] == "nope"
+    assert all(line["request_id"].startswith("req_") and line["ms"] >= 0 for line in lines)
+    assert "SECRET-PROMPT" not in caplog.text
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_sigterm_lets_streams_finish_and_refuses_new_requests(fake, gemini, tmp_path):
+    port = _free_port()
+    config = tmp_path / "hypercorn.toml"
+    config.write_text((ROOT / "hypercorn.toml").read_text().replace("127.0.0.1:8082", f"127.0.0.1:{port}")
+                      .replace("graceful_timeout = 30", "graceful_timeout = 10"))
+    env = {**os.environ, "GEMINI_API_KEY": TEST_KEY, "GEMINI_API_BASE": fake.base_url, "LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen([sys.executable, "-m", "hypercorn", "--config", str(config), "service.app:app"],
+                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(url + "/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and process.poll() is None, "hypercorn did not start"
+                time.sleep(0.1)  # polling for readiness, not synchronising on it
+        gemini.enqueue({"text": "one two three four five six", "text_chunks": 6, "chunk_delay_s": 0.4})
+        with httpx.stream("POST", url + "/v1/messages", json=body(stream=True), timeout=30) as response:
+            chunks = response.iter_bytes()
+            received = next(chunks)
+            process.send_signal(signal.SIGTERM)
+            assert gemini.wait_for(lambda reqs: False, timeout=0.5) is False  # let the signal land
+            with pytest.raises(httpx.TransportError):
+                httpx.post(url + "/v1/messages", json=body(), timeout=5)
+            received += b"".join(chunks)
+        events = check_stream(received)
+        assert events[-1]["type"] == "message_stop"
+        assert "".join(e["delta"]["text"] for e in events if e["type"] == "content_block_delta") == \
+            "one two three four five six"
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
