@@ -1,0 +1,212 @@
+"""The pure translator, table-driven: request → LiteLLM kwargs, LiteLLM answer → Message, and the
+stream state machine on plain chunks. No server, no LiteLLM."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import translator
+from translator import AnthropicError, StreamTranslator, translate_request, translate_response
+from translator.stream import StreamProtocolError
+from tests.sse_grammar import check_stream
+
+SPEC = translator.load_spec()
+ROOT = Path(__file__).resolve().parent.parent
+BASH = {"name": "Bash", "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}}}
+
+
+def test_import_translator_pulls_in_no_server_or_litellm():
+    code = ("import sys, translator; translator.load_spec(); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'quart', 'hypercorn', 'litellm', 'httpx', 'aiohttp'}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_translator_reads_no_environment_and_does_no_io():
+    """Only spec.py reads files (its own tables, with Path.read_text)."""
+    source = "\n".join(p.read_text() for p in (ROOT / "translator").glob("*.py"))
+    for forbidden in (r"os\.environ", r"getenv", r"\bsocket\b", r"urllib", r"\brequests\b", r"(?<![\w.])open\(",
+                      r"\bglobal\b"):
+        assert not re.search(forbidden, source), forbidden
+
+
+def kwargs(**body):
+    base = {"model": "gemini-2.5-flash", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    return translate_request({**base, **body}, SPEC).kwargs
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ({}, {"model": "gemini/gemini-2.5-flash", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}),
+    ({"system": "Be terse."}, {"messages": [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "hi"}]}),
+    ({"system": [{"type": "text", "text": "A", "cache_control": {"type": "ephemeral"}}, {"type": "text", "text": "B"}]},
+     {"messages": [{"role": "system", "content": "A\n\nB"}, {"role": "user", "content": "hi"}]}),
+    ({"stop_sequences": ["END"], "temperature": 0.5, "top_p": 0.9, "top_k": 3},
+     {"stop": ["END"], "temperature": 0.5, "top_p": 0.9, "top_k": 3}),
+    ({"stream": True}, {"stream": True, "stream_options": {"include_usage": True}}),
+    ({"max_tokens": 10**6}, {"max_tokens": 65536}),
+    ({"metadata": {"user_id": "x"}, "service_tier": "auto", "context_management": {"edits": []}, "container": "c"}, {}),
+    ({"messages": [{"role": "user", "content": [{"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}},
+                                                {"type": "text", "text": "b"}]}]},
+     {"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]}),
+    ({"messages": [{"role": "user", "content": "hi"}, {"role": "user", "content": "again"}]},
+     {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "text", "text": "again"}]}]}),
+])
+def test_request_fields(body, expected):
+    result = kwargs(**body)
+    for key, value in expected.items():
+        assert result[key] == value, key
+    assert "metadata" not in result and "service_tier" not in result and "cache_control" not in json.dumps(result)
+
+
+def test_tool_use_and_results_become_native_tool_calls():
+    result = kwargs(tools=[BASH], messages=[
+        {"role": "user", "content": "ls"},
+        {"role": "assistant", "content": [{"type": "text", "text": "Sure."},
+                                          {"type": "tool_use", "id": translator.encode_tool_id("call_1", "SIG", "x"),
+                                           "name": "Bash", "input": {"command": "ls"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": translator.encode_tool_id("call_1", "SIG", "x"),
+                                      "content": [{"type": "text", "text": "a.txt"}]},
+                                     {"type": "text", "text": "now what?"}]}])
+    assistant, tool, user = result["messages"][1:]
+    assert assistant == {"role": "assistant", "content": "Sure.", "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "Bash", "arguments": '{"command": "ls"}'},
+         "provider_specific_fields": {"thought_signature": "SIG"}}]}
+    assert tool == {"role": "tool", "tool_call_id": "call_1", "content": '{"content": "a.txt"}'}
+    assert user == {"role": "user", "content": "now what?"}
+    assert result["tools"][0]["function"]["name"] == "Bash"
+
+
+@pytest.mark.parametrize(("body", "status", "fragment"), [
+    ({"messages": [{"role": "user", "content": [{"type": "video"}]}]}, 400, "unknown content block type 'video'"),
+    ({"messages": [{"role": "assistant", "content": [{"type": "tool_result", "tool_use_id": "x"}]}]}, 400,
+     "not allowed in a 'assistant' message"),
+    ({"messages": [{"role": "user", "content": [{"type": "text"}]}]}, 400, "messages.0.content.0.text: Field required"),
+    ({"messages": [{"role": "user", "content": "hi"},
+                   {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "Bash", "input": {}}]},
+                   {"role": "user", "content": "no result"}]}, 400, "without tool_result blocks immediately after: t1"),
+    ({"model": "llama-3"}, 404, "llama-3"),
+    ({"tool_choice": {"type": "tool", "name": "Nope"}, "tools": [BASH]}, 400, "Nope"),
+])
+def test_request_errors(body, status, fragment):
+    with pytest.raises(AnthropicError) as caught:
+        kwargs(**body)
+    assert caught.value.status == status and fragment in caught.value.message
+
+
+def litellm_response(message: dict, finish="stop", native=None, usage=None):
+    choice = {"finish_reason": finish, "index": 0, "message": message}
+    if native:
+        choice["provider_specific_fields"] = {"native_finish_reason": native}
+    return {"id": "r1", "choices": [choice], "usage": usage or {"prompt_tokens": 10, "completion_tokens": 4}}
+
+
+@pytest.mark.parametrize(("response", "content_types", "stop"), [
+    (litellm_response({"content": "Hello"}), ["text"], "end_turn"),
+    (litellm_response({"content": "Hel"}, "length", "MAX_TOKENS"), ["text"], "max_tokens"),
+    (litellm_response({"content": None}, "content_filter"), [], "refusal"),
+    (litellm_response({"content": None}, "stop", "MALFORMED_FUNCTION_CALL"), [], "malformed"),
+    (litellm_response({"content": None}, "stop"), [], "malformed"),
+    (litellm_response({"content": "Run it.", "reasoning_content": "think", "tool_calls": [
+        {"id": "call_9", "type": "function", "function": {"name": "Bash", "arguments": '{"command": "ls"}'}}]},
+        "tool_calls"), ["thinking", "text", "tool_use"], "tool_use"),
+])
+def test_responses(response, content_types, stop):
+    call = translate_request({"model": "gemini-2.5-flash", "max_tokens": 100, "tools": [BASH],
+                              "messages": [{"role": "user", "content": "hi"}]}, SPEC)
+    message, outcome = translate_response(response, call, SPEC, "msg_1")
+    assert [b["type"] for b in message["content"]] == content_types
+    assert outcome.stop_reason == stop
+    assert message["usage"] == {"input_tokens": 10, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+                                "output_tokens": 4}
+
+
+def chunk(delta=None, finish=None, usage=None):
+    data = {"choices": [{"index": 0, "delta": delta or {}, **({"finish_reason": finish} if finish else {})}]}
+    if usage:
+        data["usage"] = usage
+    return data
+
+
+def frames(events):
+    return "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events)
+
+
+def run_stream(chunks, **body):
+    call = translate_request({"model": "gemini-2.5-flash", "max_tokens": 100, "tools": [BASH],
+                              "messages": [{"role": "user", "content": "hi"}], **body}, SPEC)
+    machine = StreamTranslator(call, SPEC, "msg_1", input_estimate=7)
+    events = machine.start()
+    for c in chunks:
+        events += machine.feed(c)
+    events += machine.finish()
+    check_stream(frames(events))
+    return events
+
+
+def test_stream_thinking_then_parallel_tools():
+    sig = "c2lnLUFB+/=="
+    events = run_stream([
+        chunk({"reasoning_content": "I need "}), chunk({"reasoning_content": "two tools."}),
+        chunk({"tool_calls": [{"index": 0, "id": "call_a__thought__x", "function": {"name": "Bash", "arguments": '{"command": "a"}'},
+                               "provider_specific_fields": {"thought_signature": sig}},
+                              {"index": 1, "id": "call_b", "function": {"name": "Bash", "arguments": '{"command": "b"}'}}]}),
+        chunk(finish="tool_calls"), chunk(usage={"prompt_tokens": 12, "completion_tokens": 30,
+                                                 "prompt_tokens_details": {"cached_tokens": 2}})])
+    kinds = [(e["type"], e.get("delta", {}).get("type") or e.get("content_block", {}).get("type")) for e in events]
+    assert kinds == [
+        ("message_start", None), ("content_block_start", "thinking"), ("content_block_delta", "thinking_delta"),
+        ("content_block_delta", "thinking_delta"), ("content_block_delta", "signature_delta"),
+        ("content_block_stop", None), ("content_block_start", "tool_use"), ("content_block_delta", "input_json_delta"),
+        ("content_block_stop", None), ("content_block_start", "tool_use"), ("content_block_delta", "input_json_delta"),
+        ("content_block_stop", None), ("message_delta", None), ("message_stop", None)]
+    assert events[4]["delta"]["signature"] == "gm1:" + sig
+    first_tool = events[6]["content_block"]
+    assert translator.decode_tool_id(first_tool["id"]) == ("call_a", sig)
+    assert events[-2]["delta"]["stop_reason"] == "tool_use"
+    assert events[-2]["usage"] == {"input_tokens": 10, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 2,
+                                   "output_tokens": 30}
+    assert events[0]["message"]["usage"]["input_tokens"] == 7
+
+
+def test_stream_arguments_in_fragments_and_disable_parallel():
+    events = run_stream([
+        chunk({"tool_calls": [{"index": 0, "id": "call_a", "function": {"name": "Bash", "arguments": '{"comm'}}]}),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": 'and": "ls"}'}}]}),
+        chunk({"tool_calls": [{"index": 1, "id": "call_b", "function": {"name": "Bash", "arguments": "{}"}}]}),
+        chunk(finish="tool_calls"), chunk(usage={"prompt_tokens": 1, "completion_tokens": 1})],
+        tool_choice={"type": "auto", "disable_parallel_tool_use": True})
+    partial = [e["delta"]["partial_json"] for e in events if e["type"] == "content_block_delta"]
+    assert partial == ['{"comm', 'and": "ls"}']
+    assert len([e for e in events if e["type"] == "content_block_start"]) == 1
+
+
+def test_every_transition_keeps_the_grammar():
+    """Drive the machine through each (state, signal) pair of its table."""
+    signal_chunks = {
+        "thinking": chunk({"reasoning_content": "t"}),
+        "text": chunk({"content": "x"}),
+        "tool_call": chunk({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "Bash", "arguments": "{}"}}]}),
+    }
+    states = {"idle": [], "thinking": ["thinking"], "text": ["text"], "tool_use": ["tool_call"]}
+    for (state, signal) in translator.TRANSITIONS:
+        if signal in ("end", "tool_args"):
+            continue
+        sequence = [signal_chunks[s] for s in states[state]] + [signal_chunks[signal]]
+        events = run_stream(sequence + [chunk(finish="stop"), chunk(usage={"prompt_tokens": 1, "completion_tokens": 1})])
+        assert events[-1]["type"] == "message_stop", (state, signal)
+
+
+def test_driving_the_machine_out_of_order_is_refused():
+    call = translate_request({"model": "gemini-2.5-flash", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}, SPEC)
+    machine = StreamTranslator(call, SPEC, "msg_1")
+    with pytest.raises(StreamProtocolError):
+        machine.feed(chunk({"content": "x"}))
+    machine.start()
+    machine.finish()
+    with pytest.raises(StreamProtocolError):
+        machine.feed(chunk({"content": "late"}))
