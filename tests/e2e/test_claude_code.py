@@ -78,6 +78,28 @@ def test_bash_tool_loop(claude, proxy, gemini):
     assert not run.result.get("permission_denials")
 
 
+def test_two_sequential_tool_steps_keep_every_signature(claude, proxy, gemini):
+    first, second = "one" + secrets.token_hex(5), "two" + secrets.token_hex(5)
+    gemini.enqueue(
+        {"thinking": "Step one.", "tool_calls": [("Bash", {"command": f"echo {first}", "description": "Step one"})]},
+        lambda rec: {"thinking": "Step two.",
+                     "tool_calls": [("Bash", {"command": f"echo {second}", "description": "Step two"})]},
+        lambda rec: {"text": "Saw " + " and ".join(json.dumps(r["response"]) for c in rec["normalized"]["contents"]
+                                                   for r in (p.get("functionResponse") for p in c["parts"]) if r)})
+    run = claude(proxy.url, "run two commands one after the other", "--allowedTools", "Bash")
+    assert_ok(run)
+    calls = model_calls(gemini)
+    assert [c["status"] for c in calls] == [200, 200, 200], [(c["path"], c["status"], c["error"]) for c in calls]
+    last = calls[2]["normalized"]["contents"]
+    model_turns = [c for c in last if c["role"] == "model"]
+    assert len(model_turns) == 2
+    for turn in model_turns:  # Gemini 3 checks the first call of every model turn since the user's text
+        first_call = next(p for p in turn["parts"] if "functionCall" in p)
+        assert first_call["thoughtSignature"] in gemini.issued_signatures
+    assert not any(c["used_dummy_signature"] for c in calls)
+    assert first in run.result["result"] and second in run.result["result"]
+
+
 def test_parallel_tool_calls_with_thinking(claude, proxy, gemini, project):
     bash_marker = "bash" + secrets.token_hex(6)
     file_marker = "file" + secrets.token_hex(6)
@@ -129,7 +151,10 @@ def test_parallel_tool_calls_with_thinking(claude, proxy, gemini, project):
     (["--model", "gemini-2.5-pro"], {}, "gemini-2.5-pro"),
     (["--model", "sonnet"], {"ANTHROPIC_DEFAULT_SONNET_MODEL": "gemini-2.5-flash-lite"}, "gemini-2.5-flash-lite"),
     ([], {"ANTHROPIC_DEFAULT_OPUS_MODEL": "gemini-3-flash-preview"}, "gemini-3-flash-preview"),
-], ids=["haiku", "sonnet", "opus", "ANTHROPIC_MODEL", "model-gemini-name", "DEFAULT_SONNET", "DEFAULT_OPUS"])
+    # Haiku asks for max_tokens 32000 and thinking budget 31999: more than gemini-2.0-flash allows or does.
+    (["--model", "haiku"], {"ANTHROPIC_DEFAULT_HAIKU_MODEL": "gemini-2.0-flash"}, "gemini-2.0-flash"),
+], ids=["haiku", "sonnet", "opus", "ANTHROPIC_MODEL", "model-gemini-name", "DEFAULT_SONNET", "DEFAULT_OPUS",
+        "DEFAULT_HAIKU"])
 def test_model_selection(claude, proxy, gemini, flags, env, gemini_model):
     run = claude(proxy.url, "say hello", *flags, env=env)
     assert_ok(run)

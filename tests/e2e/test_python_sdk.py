@@ -157,11 +157,22 @@ def test_stream_thinking(client, gemini, wire):
 
 
 def test_count_tokens(client, gemini):
-    plain = client.messages.count_tokens(model="claude-sonnet-5", messages=HELLO)
-    with_tools = client.messages.count_tokens(model="claude-sonnet-5", messages=HELLO, tools=[BASH, READ],
-                                              system="You are terse.")
-    assert isinstance(plain.input_tokens, int) and plain.input_tokens > 0
-    assert with_tools.input_tokens > plain.input_tokens
+    request = dict(model="claude-sonnet-5", system="You are terse.", tools=[BASH, READ],
+                   messages=[{"role": "user", "content": "list /tmp"}])
+    counted = client.messages.count_tokens(**request)
+    record = gemini.requests[-1]
+    assert record["path"] == "/v1beta/models/gemini-3.1-pro-preview:countTokens" and record["status"] == 200
+    assert counted.input_tokens == prompt_token_count(record["normalized"]["generateContentRequest"])
+    # The count is what the same request then costs: Gemini's promptTokenCount on generateContent.
+    with client.messages.stream(max_tokens=100, **request) as stream:
+        used = stream.get_final_message().usage.input_tokens
+    assert used == prompt_token_count(gemini.requests[-1]["normalized"])
+    assert counted.input_tokens == used
+    # Gemini's figure is passed through as it is.
+    gemini.enqueue({"action": "countTokens", "total_tokens": 4321})
+    assert client.messages.count_tokens(**request).input_tokens == 4321
+    smaller = client.messages.count_tokens(model="claude-sonnet-5", messages=HELLO)
+    assert 0 < smaller.input_tokens < counted.input_tokens
     with pytest.raises(anthropic.NotFoundError):
         client.messages.count_tokens(model="gpt-4o", messages=HELLO)
 
