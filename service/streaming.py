@@ -72,8 +72,9 @@ class UpstreamStream:
         # pings also cover the wait for Gemini's first byte.
         stream, first = await upstream.with_retries(lambda: upstream.open_stream(self.call, self.settings),
                                                     self.spec, self.settings)
-        async for chunk in upstream.chunks(stream, first, self.settings):
-            yield chunk
+        async with contextlib.aclosing(upstream.chunks(stream, first, self.settings)) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
     async def close(self) -> None:
         if self.reader is not None and not self.reader.done():
