@@ -5,6 +5,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
+import re
 import sys
 import time
 import uuid
@@ -34,6 +36,50 @@ def _error_response(error: AnthropicError, request_id: str) -> Response:
     if error.retry_after is not None:
         response.headers["retry-after"] = str(max(1, round(error.retry_after)))
     return response
+
+
+# A lone surrogate can only come from a \uD800-\uDFFF escape or CESU-8 bytes; only then is
+# the body checked by encoding it again.
+_MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+
+
+class _NotJSONNumber(ValueError):
+    pass
+
+
+def _not_json(constant: str) -> Any:
+    raise _NotJSONNumber(constant)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _NotJSONNumber(text)
+    return value
+
+
+def _bad_value_path(value: Any, path: str = "") -> str:
+    """Where the first non-finite number or lone surrogate sits (``messages.0.content``)."""
+    stack = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return where or "(body)"
+        if isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return where or "(body)"
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                try:
+                    key.encode()
+                except UnicodeEncodeError:
+                    return where or "(body)"
+                stack.append((inner, f"{where}.{key}" if where else key))
+        elif isinstance(item, list):
+            stack.extend((inner, f"{where}.{i}" if where else str(i)) for i, inner in enumerate(item))
+    return "(body)"
 
 
 def _depth(value: Any) -> int:
@@ -95,6 +141,9 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
             return None
         if hmac.compare_digest(_client_key().encode(), settings.proxy_api_key.encode()):
             return None
+        # Read the body first: answering before it is read makes Hypercorn drop the connection,
+        # and with it the client's next request on that connection.
+        await request.get_data(cache=False)
         return _error_response(AnthropicError(401, "authentication_error", "invalid x-api-key"), g.request_id)
 
     @app.after_request
@@ -131,7 +180,15 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     async def json_body() -> Any:
         data = await request.get_data(cache=False)
         try:
-            body = json.loads(data)
+            body = json.loads(data, parse_constant=_not_json, parse_float=_finite)
+            if _MAYBE_SURROGATE.search(data):
+                json.dumps(body, ensure_ascii=False).encode()  # raises on a lone surrogate
+        except (_NotJSONNumber, UnicodeEncodeError):
+            # Rare: parse again leniently to name the field that holds the bad value.
+            where = _bad_value_path(json.loads(data))
+            raise AnthropicError(400, "invalid_request_error",
+                                 f"{where}: not a finite JSON number or not valid Unicode text "
+                                 "(NaN, Infinity, out-of-range numbers and lone surrogates are refused).") from None
         except RecursionError:
             raise AnthropicError(400, "invalid_request_error", "The request body is nested too deeply.") from None
         except (ValueError, UnicodeDecodeError) as exc:

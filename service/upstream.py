@@ -43,8 +43,11 @@ def to_anthropic_error(exc: BaseException, spec: Spec, settings: Settings) -> An
         names += [cls.__name__ for cls in type(exc).__mro__]
     status = getattr(source, "status_code", None) or getattr(exc, "status_code", None)
     message = scrub(str(source) or type(source).__name__, settings.secrets)
-    return map_upstream_error(spec.errors, class_names=names, status=status if isinstance(status, int) else None,
-                              message=message)
+    error = map_upstream_error(spec.errors, class_names=names, status=status if isinstance(status, int) else None,
+                               message=message)
+    if error.status >= 500:
+        log.warning("upstream failure %s → %s %s: %s", type(source).__name__, error.status, error.type, message[:500])
+    return error
 
 
 def call_arguments(call: UpstreamCall, settings: Settings) -> dict[str, Any]:

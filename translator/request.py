@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
@@ -19,7 +20,8 @@ from .spec import Spec
 from .thinking import thinking_config
 from .tools import DeclarationCache, ToolError, ToolPlan, plan_tools
 
-_JSON_TYPES = {"string": str, "object": dict, "array": list, "integer": int, "boolean": bool}
+_JSON_TYPES = {"string": str, "object": dict, "array": list, "integer": int, "boolean": bool, "id": str}
+_ID = re.compile(r"[a-zA-Z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,9 @@ def _check_block(block: Any, where: str, role: str, spec: Spec) -> Mapping[str, 
     for name, kind in rule["requires"].items():
         value = block.get(name)
         if not isinstance(value, _JSON_TYPES[kind]) or (kind == "integer" and isinstance(value, bool)):
-            raise invalid_request(f"{where}.{name}: Field required, of type {kind}.")
+            raise invalid_request(f"{where}.{name}: Field required, of type {'string' if kind == 'id' else kind}.")
+        if kind == "id" and not _ID.fullmatch(value):
+            raise invalid_request(f"{where}.{name}: String should match pattern '^[a-zA-Z0-9_-]+$'.")
     return rule
 
 

@@ -102,6 +102,8 @@ class StreamTranslator:
 
     @property
     def outcome(self) -> Outcome:
+        if self._suppress:  # max_tokens 0: no content asked for, none given
+            return Outcome("max_tokens", self.native_reason)
         return outcome(self.finish_reason, self.native_reason, self.saw_tool_call, self.spec.stop_reasons,
                        empty=not self.blocks_opened)
 
@@ -184,9 +186,7 @@ class StreamTranslator:
     def _do_message_delta(self, payload: Any, events: list[Event]) -> None:
         result = self.outcome
         reason = result.stop_reason
-        if self._suppress:
-            reason = "max_tokens"
-        elif result.malformed:
+        if result.malformed:
             reason = self.spec.stop_reasons["default"]
         events.append({"type": "message_delta",
                        "delta": {"stop_reason": reason, "stop_sequence": None,

@@ -278,6 +278,7 @@ class _Policy:
         self.untyped_items = list(policy["untyped_item_types"])
         self.null_type: str = policy["null_only_type"]
         self.max_refs: int = policy["max_ref_expansions"]
+        self.max_refs_total: int = policy["max_ref_expansions_total"]
         self.max_depth: int = policy["max_depth"]
         self.fallback_type: str = policy["bound_fallback_type"]
         self.keep_formats: Mapping = policy["formats"]["keep"]
@@ -315,6 +316,7 @@ class _Converter:
     def __init__(self, policy: _Policy, root: Any):
         self.p = policy
         self.document = root
+        self.refs_left = policy.max_refs_total
 
     def root(self) -> dict:
         node, path = self.expand(dict(self.document) if isinstance(self.document, Mapping) else {}, ())
@@ -339,13 +341,14 @@ class _Converter:
     def _inline_ref(self, rest: dict, key: str, ref: Any, path: tuple) -> tuple[dict, tuple]:
         if not isinstance(ref, str):
             return _with_note(rest, key, ref), path
-        if path.count(ref) >= self.p.max_refs:
+        if path.count(ref) >= self.p.max_refs or self.refs_left <= 0:
             if not any(self.p.kind(k) == "type" for k in rest):
                 rest["type"] = self.p.fallback_type
             return _with_note(rest, key, ref), path
         target = self._resolve(ref)
         if target is None:
             return _with_note(rest, key, ref), path
+        self.refs_left -= 1
         return self.merge(rest, target if isinstance(target, Mapping) else {}), path + (ref,)
 
     def _resolve(self, ref: str) -> Any:
