@@ -93,8 +93,9 @@ class UpstreamStream:
             if remaining <= 0:
                 break
             try:
-                kind, item = await asyncio.wait_for(self.queue.get(), remaining)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(remaining):
+                    kind, item = await self.queue.get()
+            except TimeoutError:
                 break
             if kind == "chunk":
                 head.events += self.translator.feed(item)
@@ -118,8 +119,9 @@ class UpstreamStream:
                 return
             while True:
                 try:
-                    kind, item = await asyncio.wait_for(self.queue.get(), self.settings.ping_interval_seconds)
-                except asyncio.TimeoutError:
+                    async with asyncio.timeout(self.settings.ping_interval_seconds):
+                        kind, item = await self.queue.get()
+                except TimeoutError:
                     yield PING
                     continue
                 if kind == "chunk":

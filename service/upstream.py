@@ -91,7 +91,8 @@ async def open_stream(call: UpstreamCall, settings: Settings) -> tuple[Any, Any]
     """Start a stream and pull its first chunk, where LiteLLM raises the upstream's HTTP errors."""
     stream = await litellm.acompletion(**call_arguments(call, settings))
     try:
-        first = await asyncio.wait_for(stream.__anext__(), settings.first_byte_timeout_seconds)
+        async with asyncio.timeout(settings.first_byte_timeout_seconds):
+            first = await stream.__anext__()
     except BaseException:
         await stream.aclose()
         raise
@@ -113,15 +114,19 @@ def _unparsed_tail(stream: Any) -> bool:
 async def chunks(stream: Any, first: Any, settings: Settings) -> AsyncIterator[Any]:
     """The stream's chunks with the idle timeout LiteLLM does not enforce on streams."""
     try:
-        yield first
+        chunk = first
         while True:
-            try:
-                chunk = await asyncio.wait_for(stream.__anext__(), settings.idle_timeout_seconds)
-            except StopAsyncIteration:
-                if _unparsed_tail(stream):
-                    raise UpstreamStreamBroken("The upstream stream held a chunk that is not valid JSON.") from None
-                return
             yield chunk
+            if getattr(chunk, "usage", None) is not None:
+                # Usage comes last (include_usage); LiteLLM's iterator would only tidy up after it.
+                break
+            try:
+                async with asyncio.timeout(settings.idle_timeout_seconds):
+                    chunk = await stream.__anext__()
+            except StopAsyncIteration:
+                break
+        if _unparsed_tail(stream):
+            raise UpstreamStreamBroken("The upstream stream held a chunk that is not valid JSON.")
     finally:
         await stream.aclose()
 

@@ -15,13 +15,28 @@ from .spec import Spec
 
 
 def field(obj: Any, name: str, default: Any = None) -> Any:
+    # On the hot path of every stream chunk: plain dicts first, then pydantic objects (LiteLLM's)
+    # by their instance and extra dicts, which avoids pydantic raising AttributeError for
+    # absent attributes such as ``usage`` on most chunks.
     if obj is None:
         return default
-    if isinstance(obj, Mapping):
-        value = obj.get(name, default)
+    if type(obj) is dict:
+        value = obj.get(name)
     else:
-        value = getattr(obj, name, default)
+        extra = getattr(obj, "__pydantic_extra__", _NO_EXTRA)
+        if extra is not _NO_EXTRA:
+            value = obj.__dict__.get(name, _ABSENT)
+            if value is _ABSENT:
+                value = extra.get(name) if extra else None
+        elif isinstance(obj, Mapping):
+            value = obj.get(name)
+        else:
+            value = getattr(obj, name, None)
     return default if value is None else value
+
+
+_NO_EXTRA = object()
+_ABSENT = object()
 
 
 @dataclass(frozen=True)

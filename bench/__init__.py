@@ -1,0 +1,1 @@
+"""Benchmarks and the performance budget: ``uv run python -m bench [--quick]`` (see bench/README.md)."""
