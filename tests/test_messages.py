@@ -142,6 +142,8 @@ def test_claude_code_fixture_requests_are_accepted(proxy, gemini, path):
     for body in bodies:
         body = body.get("body", body)
         body.pop("stream", None)
+        if (body.get("thinking") or {}).get("type", "disabled") == "disabled":
+            body["thinking"] = {"type": "adaptive"}  # with thinking on, as issue 4 asks
         endpoint = "/v1/messages/count_tokens" if "max_tokens" not in body else "/v1/messages"
         if body["model"] == "some-custom-name":
             # No alias matches a custom name: a 404 by design. The rest must still translate.

@@ -147,3 +147,52 @@ def test_sigterm_lets_streams_finish_and_refuses_new_requests(fake, gemini, tmp_
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def _post(proxy, **more):
+    return httpx.post(proxy.url + "/v1/messages", json=body(**more), timeout=30)
+
+
+def test_connection_refused_is_a_prompt_api_error(make_proxy, gemini):
+    proxy = make_proxy(GEMINI_API_BASE=f"http://127.0.0.1:{_free_port()}/v1beta", UPSTREAM_RETRIES="0")
+    started = time.monotonic()
+    for stream in (False, True):
+        response = _post(proxy, stream=stream)
+        assert response.status_code == 500
+        assert response.json()["error"] == {"type": "api_error", "message": "Could not reach the upstream model service."}
+    assert time.monotonic() - started < 10
+
+
+def test_a_400_is_never_retried(make_proxy, gemini):
+    proxy = make_proxy(UPSTREAM_RETRIES="2")
+    gemini.enqueue({"error": {"code": 400, "message": "Request contains an invalid argument."}}, {"text": "never"})
+    response = _post(proxy)
+    assert response.status_code == 400 and "invalid argument" in response.json()["error"]["message"]
+    assert len([r for r in gemini.requests if r["action"]]) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_overloaded_upstream_is_retried_then_succeeds(make_proxy, gemini, stream):
+    proxy = make_proxy(UPSTREAM_RETRIES="2")
+    gemini.enqueue({"error": {"code": 503, "message": "The model is overloaded. Please try again later."}},
+                   {"text": "back again"})
+    response = _post(proxy, stream=stream)
+    assert response.status_code == 200
+    assert [r["status"] for r in gemini.requests if r["action"]] == [503, 200]
+
+
+def test_retries_stop_at_the_configured_count_with_the_last_error(make_proxy, gemini):
+    proxy = make_proxy(UPSTREAM_RETRIES="1")
+    overloaded = {"error": {"code": 503, "message": "The model is overloaded. Please try again later."}}
+    gemini.enqueue(overloaded, overloaded, {"text": "too late"})
+    response = _post(proxy)
+    assert response.status_code == 529 and response.json()["error"]["type"] == "overloaded_error"
+    assert len([r for r in gemini.requests if r["action"]]) == 2
+
+
+def test_missing_gemini_key_is_a_clear_error(make_proxy, gemini):
+    proxy = make_proxy(GEMINI_API_KEY="")
+    response = _post(proxy)
+    assert response.status_code == 500
+    assert "GEMINI_API_KEY" in response.json()["error"]["message"]
+    assert not [r for r in gemini.requests if r["action"]]
