@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -234,6 +235,11 @@ class FakeProcess(Proc):
         self.base_url = f"http://127.0.0.1:{self.port}/v1beta"
 
 
+# The worker class the README's hypercorn.toml uses, so the benchmark runs the proxy the same way.
+_README_WORKER_CLASS = tomllib.loads((Path(__file__).resolve().parent.parent / "hypercorn.toml").read_text()).get(
+    "worker_class", "asyncio")
+
+
 class ProxyProcess(Proc):
     """`hypercorn --config <generated toml> service.app:app`, as the README runs it, logging off."""
 
@@ -245,7 +251,7 @@ class ProxyProcess(Proc):
         config.write_text("\n".join([
             f'bind = ["127.0.0.1:{self.port}"]',
             f"workers = {workers}",
-            'worker_class = "asyncio"',
+            f'worker_class = "{_README_WORKER_CLASS}"',
             "backlog = 4096",
             "keep_alive_max_requests = 1000000",
             "keep_alive_timeout = 75",
