@@ -94,12 +94,13 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _client_key() -> str:
-    key = request.headers.get("x-api-key")
-    if key:
-        return key
+def _client_keys() -> list[str]:
+    """What the client presented: ``x-api-key`` and/or ``Authorization: Bearer`` (Claude Code may send both)."""
+    keys = [request.headers.get("x-api-key", "")]
     auth = request.headers.get("authorization", "")
-    return auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    if auth[:7].lower() == "bearer ":
+        keys.append(auth[7:].strip())
+    return [k for k in keys if k]
 
 
 def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Quart:
@@ -139,7 +140,8 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
             exposure.warn_if_exposed([server[0]], bool(settings.proxy_api_key))
         if request.path == "/health" or not settings.proxy_api_key:
             return None
-        if hmac.compare_digest(_client_key().encode(), settings.proxy_api_key.encode()):
+        expected = settings.proxy_api_key.encode()
+        if any([hmac.compare_digest(k.encode(), expected) for k in _client_keys()]):
             return None
         # Read the body first: answering before it is read makes Hypercorn drop the connection,
         # and with it the client's next request on that connection.
@@ -185,7 +187,10 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
                 json.dumps(body, ensure_ascii=False).encode()  # raises on a lone surrogate
         except (_NotJSONNumber, UnicodeEncodeError):
             # Rare: parse again leniently to name the field that holds the bad value.
-            where = _bad_value_path(json.loads(data))
+            try:
+                where = _bad_value_path(json.loads(data))
+            except RecursionError:
+                where = "(body)"
             raise AnthropicError(400, "invalid_request_error",
                                  f"{where}: not a finite JSON number or not valid Unicode text "
                                  "(NaN, Infinity, out-of-range numbers and lone surrogates are refused).") from None
@@ -219,6 +224,8 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
             g.log["model"] = body["model"]
         call = translate(translator.translate_request, body)
         g.log.update(model=call.route.requested, target=call.route.target, stream=call.stream)
+        if call.tools.left_out:
+            g.log["tools_left_out"] = list(call.tools.left_out)
         message_id = _new_id("msg_")
         if call.stream:
             return await _stream(call, message_id)
@@ -231,7 +238,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
         for attempt in range(retries + 1):
             response = await upstream.with_retries(lambda: upstream.complete(call, settings), spec, settings)
             message, result = translator.translate_response(response, call, spec, message_id)
-            if not (result.malformed and not message["content"]):
+            if not result.malformed:
                 return message
         raise streaming.malformed_error(spec, result.native)
 
@@ -250,6 +257,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
         if head.error:
             raise head.error
         stream.on_done = done
+        stream.request_id = request_id
         response = Response(stream.body(head), status=200, headers=dict(sse.HEADERS))
         response.timeout = None  # Quart would cut streams at RESPONSE_TIMEOUT (60 s)
         return response

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any, AsyncIterator, Callable
 
 from translator import AnthropicError, Spec, StreamTranslator, UpstreamCall
 from translator.response import usage
+from translator.stream import StreamProtocolError
 
 from . import upstream
 from .config import Settings
 from .sse import PING, frame
+
+log = logging.getLogger("proxy")
 
 
 def truncated_error() -> AnthropicError:
@@ -42,11 +46,14 @@ class Head:
         self.complete = False
 
 
-async def _pump(source: AsyncIterator[Any], queue: asyncio.Queue) -> None:
+async def _pump(source: AsyncIterator[Any], queue: asyncio.Queue, idle_timeout: float) -> None:
+    # Bounded puts: a reader whose consumer never started (the client left before the body
+    # was sent) gives up instead of holding the upstream connection for ever.
     async with contextlib.aclosing(source):
         try:
             async for chunk in source:
-                await queue.put(("chunk", chunk))
+                async with asyncio.timeout(idle_timeout):
+                    await queue.put(("chunk", chunk))
             await queue.put(("end", None))
         except asyncio.CancelledError:
             raise
@@ -63,15 +70,18 @@ class UpstreamStream:
         self.reader: asyncio.Task | None = None
         self.on_done: Callable[[dict], None] | None = None   # access log, with how the stream ended
         self.ended = "client left"
+        self.request_id: str | None = None
 
     def open(self) -> None:
-        self.reader = asyncio.create_task(_pump(self._chunks(), self.queue))
+        self.grace_ends = asyncio.get_running_loop().time() + self.settings.stream_grace_seconds
+        self.reader = asyncio.create_task(_pump(self._chunks(), self.queue, self.settings.idle_timeout_seconds))
 
     async def _chunks(self) -> AsyncIterator[Any]:
         # Opening (and its retries) happens in the reader too, so the grace period and the
-        # pings also cover the wait for Gemini's first byte.
+        # pings also cover the wait for Gemini's first byte. Retries end with the grace period:
+        # after it the headers are out and a 429 could no longer be a real 429.
         stream, first = await upstream.with_retries(lambda: upstream.open_stream(self.call, self.settings),
-                                                    self.spec, self.settings)
+                                                    self.spec, self.settings, wait_until=self.grace_ends)
         async with contextlib.aclosing(upstream.chunks(stream, first, self.settings)) as chunks:
             async for chunk in chunks:
                 yield chunk
@@ -87,9 +97,8 @@ class UpstreamStream:
         head = Head()
         head.events = self.translator.start()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.stream_grace_seconds
         while not self.translator.has_content:
-            remaining = deadline - loop.time()
+            remaining = self.grace_ends - loop.time()
             if remaining <= 0:
                 break
             try:
@@ -106,7 +115,7 @@ class UpstreamStream:
                 head.complete = True
                 if self.translator.raw_usage is None:
                     head.error = truncated_error()
-                elif not (self.translator.outcome.malformed and not self.translator.has_content):
+                elif not self.translator.outcome.malformed:
                     head.events += self.translator.finish()
                 return head
         return head
@@ -125,14 +134,20 @@ class UpstreamStream:
                     yield PING
                     continue
                 if kind == "chunk":
-                    for event in self.translator.feed(item):
+                    try:
+                        events = self.translator.feed(item)
+                    except StreamProtocolError as exc:
+                        log.error("stream translation failed: %s", exc)
+                        yield self._error_frame(AnthropicError(500, "api_error", "The upstream answer could not be translated."))
+                        return
+                    for event in events:
                         yield frame(event)
                 elif kind == "end":
                     result = self.translator.outcome
                     error = None
                     if self.translator.raw_usage is None:
                         error = truncated_error()
-                    elif result.malformed and not self.translator.has_content:
+                    elif result.malformed:
                         # Too late for a status or a quiet retry; an error event makes clients retry.
                         error = malformed_error(self.spec, result.native)
                     if error:
@@ -152,7 +167,7 @@ class UpstreamStream:
 
     def _error_frame(self, error: AnthropicError) -> bytes:
         self.ended = f"error {error.type}"
-        return frame({"type": "error", "error": {"type": error.type, "message": error.message}})
+        return frame(error.body(self.request_id))
 
 
 async def start(call: UpstreamCall, spec: Spec, settings: Settings,
@@ -167,7 +182,7 @@ async def start(call: UpstreamCall, spec: Spec, settings: Settings,
         except BaseException:
             await stream.close()
             raise
-        if head.complete and not head.events[1:] and stream.translator.outcome.malformed:
+        if head.complete and stream.translator.outcome.malformed:
             await stream.close()
             if attempt < retries:
                 continue

@@ -36,8 +36,6 @@ def to_anthropic_error(exc: BaseException, spec: Spec, settings: Settings) -> An
         return exc
     original = getattr(exc, "original_exception", None)  # MidStreamFallbackError wraps the real one
     source = original if isinstance(original, BaseException) else exc
-    if isinstance(source, (asyncio.TimeoutError, TimeoutError)):
-        return AnthropicError(504, "timeout_error", "The upstream did not answer in time.")
     names = [cls.__name__ for cls in type(source).__mro__]
     if source is not exc:
         names += [cls.__name__ for cls in type(exc).__mro__]
@@ -64,19 +62,28 @@ def call_arguments(call: UpstreamCall, settings: Settings) -> dict[str, Any]:
     return kwargs
 
 
-async def with_retries(attempt: Callable[[], Awaitable[Any]], spec: Spec, settings: Settings) -> Any:
-    """Run ``attempt``; retry rate limits and overloads with backoff, within the configured budget."""
+async def with_retries(attempt: Callable[[], Awaitable[Any]], spec: Spec, settings: Settings,
+                       wait_until: float | None = None) -> Any:
+    """Run ``attempt``; retry rate limits and overloads with backoff, within the configured budget.
+
+    A wait that the budget (or ``wait_until``, a loop time: a stream's grace period) cannot hold
+    in full is not shortened: the error goes back at once, with its retry-after, so the client
+    waits as long as the upstream asked.
+    """
+    loop = asyncio.get_running_loop()
     waited = 0.0
-    for number in range(settings.upstream_retries + 1):
+    for number in range(max(settings.upstream_retries, 0) + 1):
         try:
             return await attempt()
         except Exception as exc:  # noqa: BLE001 - every failure becomes an Anthropic error
             error = to_anthropic_error(exc, spec, settings)
-            if error.status not in spec.errors["retry_statuses"] or number == settings.upstream_retries:
+            if error.status not in spec.errors["retry_statuses"] or number >= settings.upstream_retries:
                 raise error from None
-            delay = error.retry_after if error.retry_after is not None else 0.5 * 2 ** number
-            delay = min(delay + random.uniform(0, 0.1), settings.retry_max_wait_seconds - waited)
-            if delay <= 0:
+            delay = (error.retry_after if error.retry_after is not None else 0.5 * 2 ** number) + random.uniform(0, 0.1)
+            room = settings.retry_max_wait_seconds - waited
+            if wait_until is not None:
+                room = min(room, wait_until - loop.time())
+            if delay > room:
                 raise error from None
             await asyncio.sleep(delay)
             waited += delay

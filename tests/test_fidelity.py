@@ -148,7 +148,7 @@ def test_cached_tokens_are_cache_reads_not_input(client, gemini, stream):
     ("gemini-3.8-flash", {"type": "disabled"}, None, {"thinkingLevel": "low", "includeThoughts": False}),
     ("gemini-2.5-flash", {"type": "enabled", "budget_tokens": 1024}, None,
      {"thinkingBudget": 1024, "includeThoughts": True}),
-    ("gemini-2.5-pro", {"type": "adaptive"}, "max", {"thinkingBudget": 24576, "includeThoughts": True}),
+    ("gemini-2.5-pro", {"type": "adaptive"}, "max", {"thinkingBudget": 32768, "includeThoughts": True}),
 ])
 def test_thinking_reaches_gemini_as_the_model_needs(client, gemini, model, thinking, effort, expected):
     body = dict(model=model, max_tokens=30000, thinking=thinking, messages=[{"role": "user", "content": "hi"}])
@@ -205,10 +205,13 @@ def test_images_gemini_cannot_take_are_clear_400s(client, gemini, source, fragme
     ({"finish_reason": "SAFETY"}, "refusal"),
     ({"prompt_blocked": "PROHIBITED_CONTENT"}, "refusal"),
     ({"text": "done"}, "end_turn"),
+    # Gemini sends calls whole; LiteLLM's streams report tool_calls whatever Gemini said.
+    ({"tool_calls": [("Bash", {"command": "ls"})], "finish_reason": "MAX_TOKENS"}, "tool_use"),
+    ({"tool_calls": [("Bash", {"command": "ls"})], "finish_reason": "TOO_MANY_TOOL_CALLS"}, "tool_use"),
 ])
 def test_stop_reasons(client, gemini, stream, answer, stop_reason):
     gemini.enqueue(answer)
-    message = send(client, stream, model="gemini-2.5-flash", max_tokens=100,
+    message = send(client, stream, model="gemini-2.5-flash", max_tokens=100, tools=TOOLS,
                    messages=[{"role": "user", "content": "hi"}])
     assert message.stop_reason == stop_reason
     if stop_reason == "refusal":
@@ -222,6 +225,19 @@ def test_malformed_function_call_is_retried_once(client, gemini, stream):
                    messages=[{"role": "user", "content": "hi"}])
     assert message.content[0].text == "second try worked"
     assert len([r for r in gemini.requests if r["action"]]) == 2
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_thinking_then_malformed_is_not_a_quiet_end_turn(client, gemini, stream):
+    gemini.enqueue({"thinking": "**Plan** call a tool", "finish_reason": "MALFORMED_FUNCTION_CALL"},
+                   {"thinking": "**Plan** again", "finish_reason": "MALFORMED_FUNCTION_CALL"})
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        send(client, stream, model="gemini-2.5-flash", max_tokens=100, tools=TOOLS, thinking={"type": "adaptive"},
+             messages=[{"role": "user", "content": "hi"}])
+    # Non-streaming: retried, then a 500. Streaming: the thinking block was already on its way,
+    # so the stream ends with an error event (which Claude Code retries).
+    assert caught.value.body["error"]["type"] == "api_error"
+    assert len([r for r in gemini.requests if r["action"]]) == (1 if stream else 2)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])

@@ -499,7 +499,9 @@ def test_authentication(make_proxy, gemini):
                "key prefix": {"x-api-key": key[:-1]}, "x-api-key with Bearer": {"x-api-key": f"Bearer {key}"},
                "key in another header": {"api-key": key}, "key in query": {}}
     accepted = {"x-api-key": {"x-api-key": key}, "bearer": {"authorization": f"Bearer {key}"},
-                "bearer lower-case": {"authorization": f"bearer {key}"}}
+                "bearer lower-case": {"authorization": f"bearer {key}"},
+                # Claude Code may send both headers; one right key is enough.
+                "stale x-api-key, right bearer": {"x-api-key": "stale", "authorization": f"Bearer {key}"}}
     problems = []
 
     def call(c: httpx.Client, method: str, url: str, content: bytes, headers: dict,

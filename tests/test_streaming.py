@@ -276,3 +276,13 @@ def test_an_empty_answer_after_the_headers_went_out_is_an_error_event(make_proxy
     events = check_stream(raw_stream(proxy.url, request_body({})).content, expect_error=True)
     assert events[-1]["error"]["type"] == "api_error"
     assert not [e for e in events if e["type"] == "content_block_start"]
+
+
+def test_a_retry_delay_longer_than_the_grace_period_is_a_real_429(make_proxy, gemini):
+    proxy = make_proxy(STREAM_GRACE_SECONDS="1", UPSTREAM_RETRIES="2", RETRY_MAX_WAIT_SECONDS="30")
+    gemini.enqueue({"error": {"code": 429, "message": "Quota exceeded.", "retry_delay": "5s"}}, {"text": "later"})
+    started = time.monotonic()
+    response = raw_stream(proxy.url, request_body({}))
+    assert response.status_code == 429 and response.headers["retry-after"] == "5"
+    assert time.monotonic() - started < 2
+    assert len([r for r in gemini.requests if r["action"]]) == 1

@@ -32,6 +32,8 @@ def config(model, thinking, effort=None, max_tokens=32000):
     ("gemini-2.5-pro", {"type": "disabled"}, None, {"thinkingBudget": 128, "includeThoughts": False}),
     ("gemini-2.5-flash", {"type": "disabled"}, None, {"thinkingBudget": 0, "includeThoughts": False}),
     ("gemini-2.0-flash", {"type": "adaptive"}, "high", None),
+    ("gemini-3.8-flash", {"type": "enabled", "budget_tokens": 10**12}, None, {"thinkingLevel": "high", "includeThoughts": True}),
+    ("gemini-3-pro-preview", {"type": "adaptive"}, "medium", {"thinkingLevel": "high", "includeThoughts": True}),
     ("gemini-3.8-flash", None, "high", None),
 ])
 def test_thinking_config(model, thinking, effort, expected):

@@ -210,3 +210,17 @@ def test_driving_the_machine_out_of_order_is_refused():
     machine.finish()
     with pytest.raises(StreamProtocolError):
         machine.feed(chunk({"content": "late"}))
+
+
+def test_argument_pieces_for_a_call_whose_block_closed_are_ignored():
+    events = run_stream([
+        chunk({"tool_calls": [{"index": 0, "id": "call_a", "function": {"name": "Bash", "arguments": '{"a": 1}'}}]}),
+        chunk({"content": "then text"}),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"late": true}'}}]}),
+        chunk(finish="tool_calls"), chunk(usage={"prompt_tokens": 1, "completion_tokens": 1})])
+    assert [e["content_block"]["type"] for e in events if e["type"] == "content_block_start"] == ["tool_use", "text"]
+
+
+@pytest.mark.parametrize("tool_id", ["toolu_gm" + "9" * 5000 + "_x", "toolu_gm1234567_abc"])
+def test_absurd_carrier_ids_are_foreign_ids(tool_id):
+    assert translator.decode_tool_id(tool_id) == (tool_id, None)

@@ -108,7 +108,9 @@ def _turns(request: MessagesRequest | CountTokensRequest, spec: Spec) -> list[_T
         for block, where in blocks:
             _check_block(block, where, message.role, spec)
         if "wrap" in rule:
-            text = "\n\n".join(_block_text(b) for b, _ in blocks)
+            text = "\n\n".join(t for t in (_block_text(b, spec) for b, _ in blocks) if t)
+            if not text:
+                continue
             blocks = [({"type": "text", "text": rule["wrap"].format(text=text)}, f"messages.{i}.content")]
         if turns and turns[-1].role == rule["as"]:
             turns[-1].blocks.extend(blocks)
@@ -117,10 +119,12 @@ def _turns(request: MessagesRequest | CountTokensRequest, spec: Spec) -> list[_T
     return turns
 
 
-def _block_text(block: Mapping[str, Any]) -> str:
+def _block_text(block: Mapping[str, Any], spec: Spec) -> str:
+    """The text of a text block, or of a flattened block by its content.yaml ``text_fields``."""
     if block["type"] == "text":
         return block["text"]
-    return _flatten(block.get("content", ""))
+    fields = spec.content["blocks"][block["type"]].get("text_fields", ())
+    return "\n".join(_flatten(block[f]) for f in fields if block.get(f) is not None)
 
 
 def _media_part(source: Any, where: str, allowed: tuple[str, ...], budget: MediaBudget) -> dict[str, Any]:
@@ -163,14 +167,18 @@ def _content_parts(block: Mapping[str, Any], where: str, rule: Mapping[str, Any]
         source = block["source"]
         heading = "\n".join(str(block[k]) for k in ("title", "context") if block.get(k))
         if isinstance(source, dict) and source.get("type") in ("text", "content"):
-            body = _flatten(source.get("data") if source.get("type") == "text" else source.get("content"))
+            value = source.get("data") if source.get("type") == "text" else source.get("content")
+            if not isinstance(value, (str, list)):
+                raise invalid_request(f"{where}.source: a {source.get('type')} source needs its "
+                                      f"{'data' if source.get('type') == 'text' else 'content'}.")
+            body = _flatten(value)
             yield {"type": "text", "text": f"{heading}\n{body}" if heading else body}
         else:
             if heading:
                 yield {"type": "text", "text": heading}
             yield _media_part(source, f"{where}.source", tuple(spec.content["document_media_types"]), budget)
     elif kind == "flatten":
-        text = "\n".join(_flatten(block[f]) for f in rule["text_fields"] if block.get(f) is not None)
+        text = _block_text(block, spec)
         if text:
             yield {"type": "text", "text": text}
     # drop, thinking: nothing
@@ -211,7 +219,7 @@ def _assistant_message(turn: _Turn, spec: Spec, plan: ToolPlan) -> tuple[dict[st
             if block["text"]:
                 texts.append(block["text"])
         elif kind == "flatten":
-            text = _block_text(block)
+            text = _block_text(block, spec)
             if text:
                 texts.append(text)
         elif kind == "thinking":

@@ -51,18 +51,27 @@ class Outcome:
         return self.stop_reason == "malformed"
 
 
-def outcome(finish_reason: str | None, native: str | None, has_tool_calls: bool, table: Mapping[str, Any],
-            empty: bool = False) -> Outcome:
-    """Stop reason by stop_reasons.yaml: native reason first, then LiteLLM's, tool calls win,
-    and an empty end_turn is ``empty_answer``."""
+def outcome(finish_reason: str | None, native: str | None, *, tool_calls: bool, visible: bool,
+            table: Mapping[str, Any], no_content_asked: bool = False) -> Outcome:
+    """How an answer ended, by stop_reasons.yaml.
+
+    Gemini's native reason decides first, then LiteLLM's. An answer with tool calls stops with
+    ``with_tool_calls`` (Gemini sends calls whole, and LiteLLM's streams report nothing else).
+    ``malformed`` is kept only for an answer with nothing visible (no text, no tool call): that
+    is what gets retried, then answered with an error. ``no_content_asked`` is max_tokens 0.
+    """
+    if no_content_asked:
+        return Outcome("max_tokens", native)
+    if tool_calls:
+        return Outcome(table["with_tool_calls"], native)
     reason = table["native"].get(native) if native else None
     if reason is None:
         reason = table["litellm"].get(finish_reason or "", table["default"])
-    if has_tool_calls and reason not in ("malformed", "max_tokens"):
-        reason = table["with_tool_calls"]
-    if empty and reason == "end_turn":
+    if not visible and reason == "end_turn":
         reason = table["empty_answer"]
         native = native or "empty answer"
+    if visible and reason == "malformed":
+        reason = table["default"]
     return Outcome(reason, native)
 
 
@@ -131,11 +140,9 @@ def translate_response(response: Any, call: UpstreamCall, spec: Spec, message_id
         content.extend(tool_use_block(c, i, call, message_id) for i, c in enumerate(tool_calls))
     else:
         content = []
-    result = outcome(finish, native, bool(tool_calls) and call.max_tokens > 0, spec.stop_reasons, empty=not content)
-    if call.max_tokens == 0:
-        result = Outcome("max_tokens", native)
-    elif result.malformed and content:
-        result = Outcome(spec.stop_reasons["default"], native)
+    result = outcome(finish, native, tool_calls=bool(tool_calls) and call.max_tokens > 0,
+                     visible=any(b["type"] != "thinking" for b in content), table=spec.stop_reasons,
+                     no_content_asked=call.max_tokens == 0)
     message_out = {
         "id": message_id,
         "type": "message",

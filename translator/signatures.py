@@ -19,7 +19,7 @@ import base64
 import binascii
 import re
 
-_ID = re.compile(r"toolu_gm(\d+)_([A-Za-z0-9_-]*)\Z")
+_ID = re.compile(r"toolu_gm(\d{1,6})_([A-Za-z0-9_-]*)\Z")
 _LITELLM_SUFFIX = "__thought__"  # LiteLLM appends the signature to its own call ids
 THINKING_PREFIX = "gm1:"
 

@@ -56,6 +56,7 @@ class StreamTranslator:
         self.state = "new"
         self.index = -1                  # index of the open (or last) block
         self.blocks_opened = 0
+        self.visible_blocks = 0          # text and tool_use blocks (thinking alone is no answer)
         self.finish_reason: str | None = None
         self.native_reason: str | None = None
         self.raw_usage: Any = None
@@ -102,10 +103,9 @@ class StreamTranslator:
 
     @property
     def outcome(self) -> Outcome:
-        if self._suppress:  # max_tokens 0: no content asked for, none given
-            return Outcome("max_tokens", self.native_reason)
-        return outcome(self.finish_reason, self.native_reason, self.saw_tool_call, self.spec.stop_reasons,
-                       empty=not self.blocks_opened)
+        return outcome(self.finish_reason, self.native_reason, tool_calls=self.saw_tool_call,
+                       visible=self.visible_blocks > 0, table=self.spec.stop_reasons,
+                       no_content_asked=self._suppress)
 
     @property
     def has_content(self) -> bool:
@@ -141,6 +141,8 @@ class StreamTranslator:
         self.state = next_state
 
     def _open(self, block: dict[str, Any], events: list[Event]) -> None:
+        if block["type"] != "tool_use":
+            self._tool_index = None  # later argument pieces of an earlier call have no block to go to
         self.index += 1
         self.blocks_opened += 1
         events.append({"type": "content_block_start", "index": self.index, "content_block": block})
@@ -162,6 +164,7 @@ class StreamTranslator:
         self._delta({"type": "signature_delta", "signature": thinking_signature(signature)}, events)
 
     def _do_open_text(self, payload: Any, events: list[Event]) -> None:
+        self.visible_blocks += 1
         self._open({"type": "text", "text": ""}, events)
 
     def _do_text_delta(self, payload: str, events: list[Event]) -> None:
@@ -170,6 +173,7 @@ class StreamTranslator:
     def _do_open_tool(self, payload: Any, events: list[Event]) -> None:
         function = field(payload, "function")
         signature = field(field(payload, "provider_specific_fields"), "thought_signature")
+        self.visible_blocks += 1
         self._open({"type": "tool_use",
                     "id": encode_tool_id(field(payload, "id"), signature, f"{self.message_id}_{self.index + 1}"),
                     "name": self.call.tools.to_anthropic(field(function, "name", "")),
@@ -185,9 +189,8 @@ class StreamTranslator:
 
     def _do_message_delta(self, payload: Any, events: list[Event]) -> None:
         result = self.outcome
-        reason = result.stop_reason
-        if result.malformed:
-            reason = self.spec.stop_reasons["default"]
+        # A caller that finishes an unusable answer anyway gets the default stop reason.
+        reason = self.spec.stop_reasons["default"] if result.malformed else result.stop_reason
         events.append({"type": "message_delta",
                        "delta": {"stop_reason": reason, "stop_sequence": None,
                                  "stop_details": stop_details(Outcome(reason, result.native),

@@ -9,12 +9,11 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 
-def _allowed_level(level: str, facts: Mapping[str, Any]) -> str:
+def _allowed_level(level: str, facts: Mapping[str, Any], order: tuple[str, ...]) -> str:
     """A level the model accepts: ``level`` itself, or the nearest one above it (else the highest)."""
     levels = facts["levels"]
     if level in levels:
         return level
-    order = ["minimal", "low", "medium", "high"]
     for candidate in order[order.index(level):]:
         if candidate in levels:
             return candidate
@@ -49,11 +48,12 @@ def thinking_config(thinking: Mapping[str, Any] | None, effort: str | None, fact
             # limit too, so keep room for the answer.
             return {"thinkingBudget": _clamp_budget(min(budget, max(max_tokens - 1, 0)), facts),
                     "includeThoughts": include}
-        level = next(row["level"] for row in rules["budget_levels"] if budget <= row["max_budget"])
-        return {"thinkingLevel": _allowed_level(level, facts), "includeThoughts": include}
+        rows = rules["budget_levels"]
+        level = next((row["level"] for row in rows if budget <= row["max_budget"]), rows[-1]["level"])
+        return {"thinkingLevel": _allowed_level(level, facts, rules["level_order"]), "includeThoughts": include}
     # adaptive: the effort decides
     effort = effort or rules["adaptive_default_effort"]
     if kind == "budget":
-        budget = rules["effort_budgets"].get(effort) or rules["effort_budgets"]["high"]
-        return {"thinkingBudget": _clamp_budget(budget, facts), "includeThoughts": include}
-    return {"thinkingLevel": _allowed_level(rules["effort"][effort], facts), "includeThoughts": include}
+        return {"thinkingBudget": _clamp_budget(rules["effort_budgets"][effort], facts), "includeThoughts": include}
+    return {"thinkingLevel": _allowed_level(rules["effort"][effort], facts, rules["level_order"]),
+            "includeThoughts": include}
