@@ -277,9 +277,12 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
         limit = request.args.get("limit", default=20, type=int) or 20
         after, before = request.args.get("after_id"), request.args.get("before_id")
         ids = [e["id"] for e in entries]
+        limit = max(1, min(limit, 1000))
         start = ids.index(after) + 1 if after in ids else 0
         end = ids.index(before) if before in ids else len(entries)
-        page = entries[start:end][: max(1, min(limit, 1000))]
+        if before in ids and after not in ids:
+            start = max(0, end - limit)  # the page just before the cursor
+        page = entries[start:end][:limit]
         return Response(json.dumps({"data": page, "has_more": start + len(page) < end,
                                     "first_id": page[0]["id"] if page else None,
                                     "last_id": page[-1]["id"] if page else None}), content_type=JSON)
@@ -289,7 +292,9 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
         for entry in translator.model_list(spec.models):
             if entry["id"] == model_id:
                 return Response(json.dumps(entry), content_type=JSON)
-        raise AnthropicError(404, "not_found_error", f"model: {model_id}")
+        # Any name /v1/messages accepts (claude-sonnet-4-5, ...) is a model here too.
+        return Response(json.dumps(translator.model_entry(translator.resolve_model(model_id, spec.models))),
+                        content_type=JSON)
 
     return app
 

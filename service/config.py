@@ -49,6 +49,19 @@ class Settings:
         return f"Settings({shown})"
 
 
+def _checked(settings: Settings) -> Settings:
+    """Refuse settings that would make the proxy misbehave (a zero ping interval floods clients)."""
+    positive = ("stream_grace_seconds", "ping_interval_seconds", "first_byte_timeout_seconds",
+                "idle_timeout_seconds", "request_timeout_seconds", "max_body_bytes")
+    for name in positive:
+        if getattr(settings, name) <= 0:
+            raise ValueError(f"{name.upper()} must be greater than 0 (got {getattr(settings, name)})")
+    for name in ("upstream_retries", "retry_max_wait_seconds", "max_json_depth"):
+        if getattr(settings, name) < 0:
+            raise ValueError(f"{name.upper()} must not be negative (got {getattr(settings, name)})")
+    return settings
+
+
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
     values: dict[str, str | None] = {}
     if env_file and Path(env_file).is_file():
@@ -56,7 +69,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     values.update(os.environ if environ is None else environ)
     get = values.get
     keys = (get("GEMINI_API_KEY") or "", get("ANTHROPIC_API_KEY") or "", get("PROXY_API_KEY") or "")
-    return Settings(
+    return _checked(Settings(
         gemini_api_key=keys[0],
         gemini_api_base=(get("GEMINI_API_BASE") or "").rstrip("/"),
         anthropic_api_key=keys[1],
@@ -73,11 +86,11 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         retry_max_wait_seconds=_float(get("RETRY_MAX_WAIT_SECONDS"), 30.0),
         max_body_bytes=_int(get("MAX_BODY_BYTES"), 32 * 1024 * 1024),
         max_json_depth=_int(get("MAX_JSON_DEPTH"), 0),
-        max_media_per_request=_int(get("MAX_MEDIA_PER_REQUEST"), -1) if get("MAX_MEDIA_PER_REQUEST") else None,
-        max_media_bytes=_int(get("MAX_MEDIA_BYTES"), -1) if get("MAX_MEDIA_BYTES") else None,
+        max_media_per_request=int(get("MAX_MEDIA_PER_REQUEST")) if get("MAX_MEDIA_PER_REQUEST") else None,
+        max_media_bytes=int(get("MAX_MEDIA_BYTES")) if get("MAX_MEDIA_BYTES") else None,
         log_level=(get("LOG_LEVEL") or "INFO").upper(),
         secrets=tuple(k for k in keys if len(k) >= 4),
-    )
+    ))
 
 
 def media_limits(settings: Settings) -> dict[str, int]:

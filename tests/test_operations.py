@@ -196,3 +196,23 @@ def test_missing_gemini_key_is_a_clear_error(make_proxy, gemini):
     assert response.status_code == 500
     assert "GEMINI_API_KEY" in response.json()["error"]["message"]
     assert not [r for r in gemini.requests if r["action"]]
+
+
+@pytest.mark.parametrize(("name", "value"), [("PING_INTERVAL_SECONDS", "0"), ("UPSTREAM_RETRIES", "-1"),
+                                             ("MAX_BODY_BYTES", "0")])
+def test_settings_that_would_misbehave_are_refused_at_start(name, value):
+    from service.config import load_settings
+    with pytest.raises(ValueError, match=name):
+        load_settings(environ={name: value}, env_file=None)
+
+
+def test_models_by_id_and_pages(proxy):
+    one = httpx.get(proxy.url + "/v1/models/claude-sonnet-4-5").json()
+    assert one["id"] == "claude-sonnet-4-5" and "gemini-3.1-pro-preview" in one["display_name"]
+    assert httpx.get(proxy.url + "/v1/models/gpt-4o").status_code == 404
+    everything = httpx.get(proxy.url + "/v1/models", params={"limit": 1000}).json()["data"]
+    ids = [m["id"] for m in everything]
+    page = httpx.get(proxy.url + "/v1/models", params={"limit": 2, "before_id": ids[4]}).json()
+    assert [m["id"] for m in page["data"]] == ids[2:4]
+    page = httpx.get(proxy.url + "/v1/models", params={"limit": 2, "after_id": ids[0]}).json()
+    assert [m["id"] for m in page["data"]] == ids[1:3] and page["has_more"]

@@ -13,7 +13,7 @@ from .anthropic_types import parse_request
 from .errors import AnthropicError, map_upstream_error
 from .request import UpstreamCall, translate_count_tokens, translate_request
 from .response import Outcome, translate_response
-from .routing import Route, model_list, resolve_model
+from .routing import Route, model_entry, model_list, resolve_model
 from .signatures import decode_tool_id, encode_tool_id
 from .spec import DEFAULT_SPEC_DIR, Spec, SpecError, load_spec
 from .stream import TRANSITIONS, StreamTranslator
@@ -22,6 +22,6 @@ from .tools import DeclarationCache, ToolPlan
 __all__ = [
     "AnthropicError", "DEFAULT_SPEC_DIR", "DeclarationCache", "Outcome", "Route", "Spec", "SpecError",
     "StreamTranslator", "TRANSITIONS", "ToolPlan", "UpstreamCall", "decode_tool_id", "encode_tool_id",
-    "load_spec", "map_upstream_error", "model_list", "parse_request", "resolve_model",
+    "load_spec", "map_upstream_error", "model_entry", "model_list", "parse_request", "resolve_model",
     "translate_count_tokens", "translate_request", "translate_response",
 ]

@@ -65,6 +65,11 @@ def model_list(table: Mapping[str, Any]) -> list[dict[str, Any]]:
     return entries
 
 
+def model_entry(route: Route) -> dict[str, Any]:
+    """A ``/v1/models`` entry for any name that resolves."""
+    return _entry(route.requested, f"{route.requested} → {route.gemini_name} (via proxy)", route)
+
+
 def _entry(model_id: str, display: str, route: Route) -> dict[str, Any]:
     return {"type": "model", "id": model_id, "display_name": display, "created_at": "2025-01-01T00:00:00Z",
             "max_input_tokens": route.facts["context_window"], "max_tokens": route.facts["max_output_tokens"]}
