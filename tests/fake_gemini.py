@@ -257,6 +257,17 @@ def _check_b64(data: Any, path: str) -> None:
         raise Reject(f"Invalid value at '{path}' (TYPE_BYTES), Base64 decoding failed for \"{data[:40]}\"")
 
 
+def _check_function_part(v: Any, keys: frozenset, where: str, mi: "ModelInfo") -> None:
+    """What functionCall and functionResponse share: an object, known keys, ids only on Gemini 3+, a name."""
+    if not isinstance(v, dict):
+        raise Reject(f"Invalid value at '{where}'")
+    _check_keys(v, keys, where)
+    if "id" in v and not mi.is3:
+        raise _unknown("id", where)
+    if not v.get("name"):
+        raise Reject(f"* GenerateContentRequest.{where}.name: Name cannot be empty.")
+
+
 def _check_part(part: Any, path: str, mi: ModelInfo) -> None:
     if not isinstance(part, dict):
         raise Reject(f"Invalid value at '{path}' (type.googleapis.com/google.ai.generativelanguage.v1beta.Part)")
@@ -288,23 +299,11 @@ def _check_part(part: Any, path: str, mi: ModelInfo) -> None:
             raise Reject(f"* GenerateContentRequest.{path}.file_data.file_uri: file_uri must not be empty")
         _check_keys(v, _FILE_KEYS, f"{path}.file_data")
     elif kind == "functionCall":
-        if not isinstance(v, dict):
-            raise Reject(f"Invalid value at '{path}.function_call'")
-        _check_keys(v, _FC_KEYS, f"{path}.function_call")
-        if "id" in v and not mi.is3:
-            raise _unknown("id", f"{path}.function_call")
-        if not v.get("name"):
-            raise Reject(f"* GenerateContentRequest.{path}.function_call.name: Name cannot be empty.")
+        _check_function_part(v, _FC_KEYS, f"{path}.function_call", mi)
         if "args" in v and not isinstance(v["args"], dict):
             raise Reject(f"Invalid value at '{path}.function_call.args' (type.googleapis.com/google.protobuf.Struct)")
     elif kind == "functionResponse":
-        if not isinstance(v, dict):
-            raise Reject(f"Invalid value at '{path}.function_response'")
-        _check_keys(v, _FR_KEYS, f"{path}.function_response")
-        if "id" in v and not mi.is3:
-            raise _unknown("id", f"{path}.function_response")
-        if not v.get("name"):
-            raise Reject(f"* GenerateContentRequest.{path}.function_response.name: Name cannot be empty.")
+        _check_function_part(v, _FR_KEYS, f"{path}.function_response", mi)
         if not isinstance(v.get("response"), dict):
             raise Reject(f"Invalid value at '{path}.function_response.response' "
                          "(type.googleapis.com/google.protobuf.Struct): functionResponse.response must be an object")
