@@ -7,7 +7,6 @@ import json
 import math
 
 import anthropic
-import httpx
 import pytest
 
 from tests.fake_gemini import prompt_token_count

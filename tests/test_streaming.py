@@ -3,7 +3,6 @@ disconnects, leaks, and HTTP/2."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import ssl
 import subprocess
