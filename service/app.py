@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 import translator
 from translator import AnthropicError, Spec
+from translator.response import unusable_answer_error
 
 from . import exposure, sse, streaming, upstream
 from .config import Settings, load_settings, media_limits
@@ -223,7 +224,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
         if isinstance(body, dict) and isinstance(body.get("model"), str):
             g.log["model"] = body["model"]
         call = translate(translator.translate_request, body)
-        g.log.update(model=call.route.requested, target=call.route.target, stream=call.stream)
+        g.log.update(target=call.route.target, stream=call.stream)  # model: logged above
         if call.tools.left_out:
             g.log["tools_left_out"] = list(call.tools.left_out)
         message_id = _new_id("msg_")
@@ -240,7 +241,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
             message, result = translator.translate_response(response, call, spec, message_id)
             if not result.malformed:
                 return message
-        raise streaming.malformed_error(spec, result.native)
+        raise unusable_answer_error(result, spec.stop_reasons)
 
     async def _stream(call: translator.UpstreamCall, message_id: str) -> Response:
         estimate = int(request.headers.get("content-length") or 0) // 4

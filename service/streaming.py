@@ -13,7 +13,7 @@ import logging
 from typing import Any, AsyncIterator, Callable
 
 from translator import AnthropicError, Spec, StreamTranslator, UpstreamCall
-from translator.response import usage
+from translator.response import unusable_answer_error, usage
 from translator.stream import StreamProtocolError
 
 from . import upstream
@@ -30,11 +30,6 @@ def truncated_error() -> AnthropicError:
 
 def translator_usage(stream: StreamTranslator) -> dict | None:
     return usage(stream.raw_usage) if stream.raw_usage is not None else None
-
-
-def malformed_error(spec: Spec, reason: str | None) -> AnthropicError:
-    rule = spec.stop_reasons["malformed_error"]
-    return AnthropicError(rule["status"], rule["type"], rule["message"].format(reason=reason))
 
 
 class Head:
@@ -113,9 +108,8 @@ class UpstreamStream:
                 return head
             else:
                 head.complete = True
-                if self.translator.raw_usage is None:
-                    head.error = truncated_error()
-                elif not self.translator.outcome.malformed:
+                head.error = self._ending_error()
+                if head.error is None:
                     head.events += self.translator.finish()
                 return head
         return head
@@ -143,18 +137,13 @@ class UpstreamStream:
                     if events:
                         yield b"".join(frame(event) for event in events)
                 elif kind == "end":
-                    result = self.translator.outcome
-                    error = None
-                    if self.translator.raw_usage is None:
-                        error = truncated_error()
-                    elif result.malformed:
-                        # Too late for a status or a quiet retry; an error event makes clients retry.
-                        error = malformed_error(self.spec, result.native)
+                    error = self._ending_error()
                     if error:
+                        # Too late for a status or a quiet retry; an error event makes clients retry.
                         yield self._error_frame(error)
                         return
                     yield b"".join(frame(event) for event in self.translator.finish())
-                    self.ended = result.stop_reason
+                    self.ended = self.translator.outcome.stop_reason
                     return
                 else:
                     yield self._error_frame(upstream.to_anthropic_error(item, self.spec, self.settings))
@@ -163,6 +152,13 @@ class UpstreamStream:
             await self.close()
             if self.on_done:
                 self.on_done({"stop": self.ended, "usage": translator_usage(self.translator)})
+
+    def _ending_error(self) -> AnthropicError | None:
+        """Why a finished upstream stream cannot end as a message, if it cannot."""
+        if self.translator.raw_usage is None:
+            return truncated_error()
+        result = self.translator.outcome
+        return unusable_answer_error(result, self.spec.stop_reasons) if result.malformed else None
 
     def _error_frame(self, error: AnthropicError) -> bytes:
         self.ended = f"error {error.type}"
@@ -181,11 +177,9 @@ async def start(call: UpstreamCall, spec: Spec, settings: Settings,
         except BaseException:
             await stream.close()
             raise
-        if head.complete and stream.translator.outcome.malformed:
+        if head.complete and stream.translator.outcome.malformed and attempt < retries:
             await stream.close()
-            if attempt < retries:
-                continue
-            head.error = malformed_error(spec, stream.translator.outcome.native)
+            continue
         if head.error:
             await stream.close()
         return stream, head

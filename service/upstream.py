@@ -72,12 +72,12 @@ async def with_retries(attempt: Callable[[], Awaitable[Any]], spec: Spec, settin
     """
     loop = asyncio.get_running_loop()
     waited = 0.0
-    for number in range(max(settings.upstream_retries, 0) + 1):
+    for number in range(settings.upstream_retries + 1):
         try:
             return await attempt()
         except Exception as exc:  # noqa: BLE001 - every failure becomes an Anthropic error
             error = to_anthropic_error(exc, spec, settings)
-            if error.status not in spec.errors["retry_statuses"] or number >= settings.upstream_retries:
+            if error.status not in spec.errors["retry_statuses"] or number == settings.upstream_retries:
                 raise error from None
             delay = (error.retry_after if error.retry_after is not None else 0.5 * 2 ** number) + random.uniform(0, 0.1)
             room = settings.retry_max_wait_seconds - waited

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from .errors import AnthropicError
 from .request import UpstreamCall
 from .signatures import encode_tool_id, thinking_signature
 from .spec import Spec
@@ -73,6 +74,12 @@ def outcome(finish_reason: str | None, native: str | None, *, tool_calls: bool, 
     if visible and reason == "malformed":
         reason = table["default"]
     return Outcome(reason, native)
+
+
+def unusable_answer_error(result: Outcome, table: Mapping[str, Any]) -> AnthropicError:
+    """The error answered for an answer ``outcome`` calls malformed (stop_reasons.yaml ``malformed_error``)."""
+    rule = table["malformed_error"]
+    return AnthropicError(rule["status"], rule["type"], rule["message"].format(reason=result.native))
 
 
 def stop_details(result: Outcome, table: Mapping[str, Any], finish_reason: str | None) -> dict | None:
@@ -140,7 +147,7 @@ def translate_response(response: Any, call: UpstreamCall, spec: Spec, message_id
         content.extend(tool_use_block(c, i, call, message_id) for i, c in enumerate(tool_calls))
     else:
         content = []
-    result = outcome(finish, native, tool_calls=bool(tool_calls) and call.max_tokens > 0,
+    result = outcome(finish, native, tool_calls=bool(tool_calls),
                      visible=any(b["type"] != "thinking" for b in content), table=spec.stop_reasons,
                      no_content_asked=call.max_tokens == 0)
     message_out = {
