@@ -143,6 +143,8 @@ class StreamTranslator:
     def _open(self, block: dict[str, Any], events: list[Event]) -> None:
         if block["type"] != "tool_use":
             self._tool_index = None  # later argument pieces of an earlier call have no block to go to
+        if block["type"] != "thinking":
+            self.visible_blocks += 1
         self.index += 1
         self.blocks_opened += 1
         events.append({"type": "content_block_start", "index": self.index, "content_block": block})
@@ -164,7 +166,6 @@ class StreamTranslator:
         self._delta({"type": "signature_delta", "signature": thinking_signature(signature)}, events)
 
     def _do_open_text(self, payload: Any, events: list[Event]) -> None:
-        self.visible_blocks += 1
         self._open({"type": "text", "text": ""}, events)
 
     def _do_text_delta(self, payload: str, events: list[Event]) -> None:
@@ -173,7 +174,6 @@ class StreamTranslator:
     def _do_open_tool(self, payload: Any, events: list[Event]) -> None:
         function = field(payload, "function")
         signature = field(field(payload, "provider_specific_fields"), "thought_signature")
-        self.visible_blocks += 1
         self._open({"type": "tool_use",
                     "id": encode_tool_id(field(payload, "id"), signature, f"{self.message_id}_{self.index + 1}"),
                     "name": self.call.tools.to_anthropic(field(function, "name", "")),
