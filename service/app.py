@@ -2,6 +2,7 @@
 ``hypercorn service.app:app`` (see hypercorn.toml)."""
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -14,7 +15,7 @@ from typing import Any
 
 import httpx
 from quart import Quart, Response, g, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException
 
 import translator
 from translator import AnthropicError, Spec
@@ -110,8 +111,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
                                         big_model=settings.big_model, small_model=settings.small_model)
     configure_logging(settings)
     app = Quart(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.config["BODY_TIMEOUT"] = 120
+    app.config["MAX_CONTENT_LENGTH"] = None  # read_body() enforces the limit, and drains what is over it
     tool_cache = translator.DeclarationCache(spec.tools["declaration_cache_size"])
     limits = media_limits(settings)
     app.exposure_checked = False
@@ -144,14 +144,16 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
         expected = settings.proxy_api_key.encode()
         if any([hmac.compare_digest(k.encode(), expected) for k in _client_keys()]):
             return None
-        # Read the body first: answering before it is read makes Hypercorn drop the connection,
-        # and with it the client's next request on that connection.
-        await request.get_data(cache=False)
         return _error_response(AnthropicError(401, "authentication_error", "invalid x-api-key"), g.request_id)
 
     @app.after_request
     async def stamp(response: Response) -> Response:
         response.headers["request-id"] = g.request_id
+        if not g.get("body_read"):  # an answer without reading the body (404, 405, ...): see read_body
+            try:
+                await read_body()
+            except AnthropicError:
+                pass
         if not g.log.get("stream") or response.status_code != 200:
             access_log(g.request_id, request.method, request.path, response.status_code,
                        time.perf_counter() - g.started, g.log)
@@ -160,12 +162,6 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     @app.errorhandler(AnthropicError)
     async def anthropic_error(error: AnthropicError) -> Response:
         return _error_response(error, g.get("request_id", _new_id("req_")))
-
-    @app.errorhandler(RequestEntityTooLarge)
-    async def too_large(_error: Exception) -> Response:
-        return _error_response(AnthropicError(413, "request_too_large",
-                                              f"Request exceeds the maximum size of {settings.max_body_bytes} bytes."),
-                               g.get("request_id", _new_id("req_")))
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
@@ -180,8 +176,37 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
         return _error_response(AnthropicError(500, "api_error", "Internal proxy error."),
                                g.get("request_id", _new_id("req_")))
 
+    async def read_body() -> bytes:
+        """The request body, refused past MAX_BODY_BYTES.
+
+        A body over the limit is still read to its end (up to as much again, discarded) before the 413
+        goes out: Hypercorn closes a connection whose request was not read in full, and closing a socket
+        with unread input resets it, which can destroy the answer before the client reads it."""
+        limit = settings.max_body_bytes
+        too_large = AnthropicError(413, "request_too_large", f"Request exceeds the maximum size of {limit} bytes.")
+        declared = request.content_length
+        if declared is not None and declared > 2 * limit:
+            raise too_large
+        g.body_read = True
+        parts: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(settings.body_timeout_seconds):
+                async for chunk in request.body:
+                    size += len(chunk)
+                    if size <= limit:
+                        parts.append(chunk)
+                    elif size > 2 * limit:
+                        break
+        except TimeoutError:
+            raise AnthropicError(408, "timeout_error", f"The request body did not arrive within "
+                                 f"{settings.body_timeout_seconds:g} seconds.") from None
+        if size > limit:
+            raise too_large
+        return b"".join(parts)
+
     async def json_body() -> Any:
-        data = await request.get_data(cache=False)
+        data = await read_body()
         try:
             body = json.loads(data, parse_constant=_not_json, parse_float=_finite)
             if _MAYBE_SURROGATE.search(data):

@@ -38,6 +38,7 @@ class Settings:
     upstream_retries: int = 2               # retries of 429/529 before any byte reached the client
     retry_max_wait_seconds: float = 30.0    # total backoff budget across those retries
     max_body_bytes: int = 32 * 1024 * 1024
+    body_timeout_seconds: float = 120.0     # the whole request body must arrive within this
     max_json_depth: int = 0                 # 0: only the JSON parser's own bound (about 900 levels)
     max_media_per_request: int | None = None  # None: spec/content.yaml limits
     max_media_bytes: int | None = None
@@ -52,7 +53,8 @@ class Settings:
 def _checked(settings: Settings) -> Settings:
     """Refuse settings that would make the proxy misbehave (a zero ping interval floods clients)."""
     positive = ("stream_grace_seconds", "ping_interval_seconds", "first_byte_timeout_seconds",
-                "idle_timeout_seconds", "request_timeout_seconds", "max_body_bytes")
+                "idle_timeout_seconds", "request_timeout_seconds", "max_body_bytes",
+                "body_timeout_seconds")
     for name in positive:
         if getattr(settings, name) <= 0:
             raise ValueError(f"{name.upper()} must be greater than 0 (got {getattr(settings, name)})")
@@ -85,6 +87,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         upstream_retries=_int(get("UPSTREAM_RETRIES"), 2),
         retry_max_wait_seconds=_float(get("RETRY_MAX_WAIT_SECONDS"), 30.0),
         max_body_bytes=_int(get("MAX_BODY_BYTES"), 32 * 1024 * 1024),
+        body_timeout_seconds=_float(get("BODY_TIMEOUT_SECONDS"), 120.0),
         max_json_depth=_int(get("MAX_JSON_DEPTH"), 0),
         max_media_per_request=int(get("MAX_MEDIA_PER_REQUEST")) if get("MAX_MEDIA_PER_REQUEST") else None,
         max_media_bytes=int(get("MAX_MEDIA_BYTES")) if get("MAX_MEDIA_BYTES") else None,

@@ -9,10 +9,12 @@ import copy
 import json
 import logging
 import re
+import socket
 import threading
 import time
 from typing import Any, Iterable
 
+import h11
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -537,24 +539,121 @@ def test_authentication(make_proxy, gemini):
 
 # --- 5. body size --------------------------------------------------------------------------------------------
 
+class RawConnection:
+    """One HTTP/1.1 connection driven by hand with h11, to see what httpx hides: whether the server
+    keeps the connection after an answer, and bodies that arrive in pieces or never."""
+
+    def __init__(self, url: str) -> None:
+        address = httpx.URL(url)
+        self.sock = socket.create_connection((address.host, address.port), timeout=TIMEOUT)
+        self.http = h11.Connection(h11.CLIENT)
+
+    def request(self, path: str, parts: list[bytes], length: int | None = None) -> None:
+        """Send a POST; with `length` the body is declared, without it it goes chunked."""
+        framing = [("content-length", str(length))] if length is not None else [("transfer-encoding", "chunked")]
+        self._send(h11.Request(method="POST", target=path,
+                               headers=[("host", "proxy"), ("content-type", "application/json"), *framing]))
+        for part in parts:
+            self._send(h11.Data(data=part))
+        if length is None or length == sum(map(len, parts)):
+            self._send(h11.EndOfMessage())
+
+    def response(self) -> tuple[int, dict]:
+        status, body = 0, b""
+        while True:
+            try:
+                event = self.http.next_event()
+            except h11.RemoteProtocolError:  # the socket closed in the middle of the exchange
+                event = h11.ConnectionClosed()
+            if event is h11.NEED_DATA:
+                self.http.receive_data(self.sock.recv(65536))
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                return status, json.loads(body)
+            elif isinstance(event, h11.ConnectionClosed):
+                pytest.fail("the proxy closed the connection without an answer")
+
+    def reusable(self) -> bool:
+        """True when both sides may go on with another request on this connection."""
+        try:
+            self.http.start_next_cycle()
+        except h11.LocalProtocolError:
+            return False
+        return True
+
+    def _send(self, event: Any) -> None:
+        self.sock.sendall(self.http.send(event) or b"")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 def test_body_size_limit(make_proxy, gemini):
     server = make_proxy(MAX_BODY_BYTES="2000")
     small = json.dumps(req(messages=[{"role": "user", "content": "x" * 1500}])).encode()
     big = json.dumps(req(messages=[{"role": "user", "content": "x" * 3000}])).encode()
     assert len(small) < 2000 < len(big) < 3200
-    with httpx.Client(base_url=server.url, timeout=TIMEOUT) as c:
-        assert c.post(MESSAGES, content=small, headers={"content-type": "application/json"}).status_code == 200
-        for path in (MESSAGES, COUNT):
-            r = c.post(path, content=big, headers={"content-type": "application/json"})
-            assert r.status_code == 413, (path, r.status_code, r.text[:300])
-            error = error_of(r)
-            assert error["type"] == "request_too_large" and "2000" in error["message"]
-        # Without a content-length (chunked upload), the limit must hold too.
-        r = c.post(MESSAGES, content=iter([big[:1000], big[1000:2000], big[2000:]]),
-                   headers={"content-type": "application/json"})
-        assert r.status_code == 413, (r.status_code, r.text[:300])
-        assert error_of(r)["type"] == "request_too_large"
+    connection = RawConnection(server.url)
+    try:
+        for path, parts, length in ((MESSAGES, [big], len(big)),  # declared too large
+                                    (COUNT, [big], len(big)),
+                                    # chunked, so only reading it shows the size; sent in pieces
+                                    (MESSAGES, [big[:1000], big[1000:2000], big[2000:]], None)):
+            connection.request(path, parts, length)
+            status, body = connection.response()
+            assert status == 413, (path, status, body)
+            assert body["error"]["type"] == "request_too_large" and "2000" in body["error"]["message"]
+            # The over-long body was read, not left unread: the connection serves the next request.
+            assert connection.reusable(), f"{path}: the connection was closed after the 413"
+        connection.request(MESSAGES, [small], len(small))
+        assert connection.response()[0] == 200
+    finally:
+        connection.close()
     assert [r["status"] for r in model_calls(gemini)] == [200]  # only the small body reached Gemini
+
+
+@pytest.mark.parametrize("path, status", [("/v1/nothing", 404), ("/health", 405)])
+def test_unread_bodies_are_read_before_an_early_answer(proxy, path, status):
+    """Answers that never needed the body (unknown path, wrong method) still read it first."""
+    body = json.dumps(req(messages=[{"role": "user", "content": "x" * 5_000_000}])).encode()
+    connection = RawConnection(proxy.url)
+    try:
+        for _ in range(2):
+            connection.request(path, [body[:1000], body[1000:]], None)
+            assert connection.response()[0] == status
+            assert connection.reusable(), f"{path}: the connection was closed after the {status}"
+    finally:
+        connection.close()
+
+
+def test_body_far_over_the_limit_is_refused_before_it_is_sent(make_proxy, gemini):
+    server = make_proxy(MAX_BODY_BYTES="2000")
+    connection = RawConnection(server.url)
+    try:
+        connection.request(MESSAGES, [], 10**9)  # only the headers: the answer must not wait for 1 GB
+        status, body = connection.response()
+    finally:
+        connection.close()
+    assert status == 413 and body["error"]["type"] == "request_too_large"
+    assert model_calls(gemini) == []
+
+
+def test_body_that_never_arrives_times_out(make_proxy, gemini):
+    server = make_proxy(BODY_TIMEOUT_SECONDS="0.5")
+    connection = RawConnection(server.url)
+    try:
+        connection.request(MESSAGES, [b'{"model": '], 100)  # 10 of the 100 bytes promised
+        started = time.perf_counter()
+        status, body = connection.response()
+    finally:
+        connection.close()
+    assert status == 408 and body["error"]["type"] == "timeout_error", (status, body)
+    assert "0.5 seconds" in body["error"]["message"]
+    assert time.perf_counter() - started < TIMEOUT / 2
+    assert model_calls(gemini) == []
 
 
 # --- after everything: still serving ----------------------------------------------------------------------------
