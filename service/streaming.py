@@ -49,6 +49,10 @@ async def _pump(source: AsyncIterator[Any], queue: asyncio.Queue, idle_timeout: 
             async for chunk in source:
                 async with asyncio.timeout(idle_timeout):
                     await queue.put(("chunk", chunk))
+                # Let the consumer send this chunk before the next is parsed: LiteLLM parses chunks
+                # already received without giving the loop back, so the first event of a burst
+                # would otherwise wait for the whole burst (measured: +6 ms at c=1 for 8 chunks).
+                await asyncio.sleep(0)
             await queue.put(("end", None))
         except asyncio.CancelledError:
             raise

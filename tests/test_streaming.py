@@ -285,3 +285,27 @@ def test_a_retry_delay_longer_than_the_grace_period_is_a_real_429(make_proxy, ge
     assert response.status_code == 429 and response.headers["retry-after"] == "5"
     assert time.monotonic() - started < 2
     assert len([r for r in gemini.requests if r["action"]]) == 1
+
+
+def test_the_reader_hands_over_each_chunk_before_parsing_the_next():
+    """LiteLLM parses chunks it has already received without giving the event loop back; the reader
+    must still let the response send each chunk before it parses the next (the first event of a
+    burst must not wait for the whole burst)."""
+    from service.streaming import _pump
+
+    log: list[str] = []
+
+    async def burst():  # never suspends, like LiteLLM over a buffered burst
+        for n in range(3):
+            log.append(f"parsed {n}")
+            yield n
+
+    async def run() -> None:
+        queue: asyncio.Queue = asyncio.Queue(maxsize=64)
+        reader = asyncio.create_task(_pump(burst(), queue, idle_timeout=5))
+        while (item := await queue.get())[0] == "chunk":
+            log.append(f"sent {item[1]}")
+        await reader
+
+    asyncio.run(run())
+    assert log == ["parsed 0", "sent 0", "parsed 1", "sent 1", "parsed 2", "sent 2"]
