@@ -24,6 +24,32 @@ litellm.suppress_debug_info = True
 litellm.num_retries = 0
 
 
+def _skip_bookkeeping() -> None:
+    """Switch off LiteLLM's success logging and cost calculation, which the proxy never reads.
+
+    After every call LiteLLM prices the answer and builds a logging payload for its callbacks, on the
+    event loop and again in worker threads that take the GIL from the next request. The proxy
+    registers no callbacks and reports no cost, so this is pure overhead (bench/README.md has the
+    figures). The handler bodies are replaced, not the wrappers around them, which restore LiteLLM's
+    context variables; ``None`` is what the cost calculator returns when it cannot price a call.
+    """
+    from litellm.litellm_core_utils.litellm_logging import Logging
+
+    async def skip_async(self: Any, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def skip(self: Any, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    Logging._async_success_handler_body = skip_async
+    Logging._success_handler_body = skip
+    Logging.response_cost_calculator = skip
+    litellm.disable_streaming_logging = True
+
+
+_skip_bookkeeping()
+
+
 def scrub(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         text = text.replace(secret, "[redacted]")
