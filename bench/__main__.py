@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         done("scale", c)
 
     results["load_after"] = _load()
-    results["targets"] = [{"name": t.name, "value": t.value, "limit": t.limit, "unit": t.unit, "passed": t.passed}
+    results["targets"] = [{"name": t.name, "value": t.value, "limit": t.limit, "unit": t.unit, "passed": t.passed,
+                           "info": t.info}
                           for t in targets]
     results["elapsed_s"] = time.perf_counter() - started
     print("\n== Targets")

@@ -54,6 +54,11 @@ def _delta(text: str) -> dict:
     return {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
 
 
+@app.get("/health")
+async def health() -> Response:
+    return Response('{"status": "ok"}', content_type="application/json")
+
+
 @app.post("/hop/v1/messages")
 async def hop() -> Response:
     body = json.loads(await request.get_data())

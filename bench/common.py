@@ -87,14 +87,15 @@ class Target:
     value: float
     limit: float
     unit: str = "ms"
+    info: bool = False  # a comparison shown next to the targets, not one of them
     passed: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self.passed = self.value == self.value and self.value <= self.limit
 
     def line(self) -> str:
-        return (f"{'PASS' if self.passed else 'MISS'}  {self.name}: {self.value:.3f} {self.unit} "
-                f"(target <= {self.limit:g} {self.unit})")
+        verdict = "info" if self.info else "PASS" if self.passed else "MISS"
+        return f"{verdict:4}  {self.name}: {self.value:.3f} {self.unit} (target <= {self.limit:g} {self.unit})"
 
 
 # ------------------------------------------------------------------------------------ machine
