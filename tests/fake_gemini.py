@@ -46,6 +46,8 @@ Answer spec keys (all optional)::
     error={"code": 429, "status": ..., "message": ..., "retry_delay": "7s", "details": [...]}
     delay_s  chunk_delay_s  text_chunks=n  cut_after_chunks=k  malformed_chunk_after=k  hang=True
     input_limit=N (context-size rejection threshold)   action="countTokens" (+ total_tokens=N, error, delay_s)
+    grounding={"queries": [...], "sources": [[url, title], ...]}: Google Search grounding metadata on the
+      candidate (the last chunk when streamed), only when the request has a googleSearch tool, as Gemini does
 
 Request record: method, path, model, action, query, headers (keys lower-cased), body (as sent), normalized (camelCase
 body, handy for callable specs), status, error, disconnected, cut (the fake aborted the stream), started_at,
@@ -580,6 +582,18 @@ def _split(text: str, n: int | None) -> list[str]:
     return [text[i:i + step] for i in range(0, len(text), step)]
 
 
+def _grounding(spec: dict, parts: list[dict]) -> dict:
+    """groundingMetadata as Gemini sends it after a Google Search: the queries, the pages, and which
+    span of the answer each page supports."""
+    text = "".join(p.get("text", "") for p in parts if not p.get("thought"))
+    sources = [list(s) for s in spec.get("sources", ())]
+    return {"webSearchQueries": list(spec.get("queries", ())),
+            "searchEntryPoint": {"renderedContent": "<div>search suggestions</div>"},
+            "groundingChunks": [{"web": {"uri": url, "title": title}} for url, title in sources],
+            "groundingSupports": [{"segment": {"startIndex": 0, "endIndex": len(text), "text": text},
+                                   "groundingChunkIndices": list(range(len(sources)))}] if sources and text else []}
+
+
 class FakeGemini:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, keep_log: bool = True, verbose: bool = False,
                  default_spec: dict | None = None):
@@ -795,6 +809,8 @@ class FakeGemini:
             await asyncio.Event().wait()
         if "error" in spec:
             return self._scripted_error(rec, spec["error"])
+        if spec.get("grounding") and not any("googleSearch" in t for t in req.get("tools") or () if isinstance(t, dict)):
+            spec = {k: v for k, v in spec.items() if k != "grounding"}  # Gemini grounds only when asked to search
         if action == "generateContent":
             rec["status"] = 200
             return web.Response(body=json.dumps(self._build(spec, model, prompt_tokens), ensure_ascii=False).encode(),
@@ -980,6 +996,8 @@ class FakeGemini:
             cand["safetyRatings"] = _SAFETY_RATINGS
         if spec.get("finish_message"):
             cand["finishMessage"] = spec["finish_message"]
+        if spec.get("grounding"):
+            cand["groundingMetadata"] = _grounding(spec["grounding"], parts)
         cand["index"] = 0
         return {"candidates": [cand], "usageMetadata": self._usage(parts, prompt_tokens, spec.get("usage")),
                 "modelVersion": model, "responseId": rid}
@@ -1014,8 +1032,9 @@ class FakeGemini:
             chunks = [{"candidates": [c], **base}]
         last = chunks[-1]
         last["candidates"][0]["finishReason"] = cand["finishReason"]
-        if "finishMessage" in cand:
-            last["candidates"][0]["finishMessage"] = cand["finishMessage"]
+        for key in ("finishMessage", "groundingMetadata"):
+            if key in cand:
+                last["candidates"][0][key] = cand[key]
         last["usageMetadata"] = full["usageMetadata"]
         return chunks
 

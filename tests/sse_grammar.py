@@ -8,7 +8,10 @@ DELTA_FOR_BLOCK = {
     "text": {"text_delta", "citations_delta"},
     "thinking": {"thinking_delta", "signature_delta"},
     "tool_use": {"input_json_delta"},
+    "server_tool_use": {"input_json_delta"},
+    "web_search_tool_result": set(),
 }
+TOOL_BLOCKS = ("tool_use", "server_tool_use")
 
 
 class GrammarError(AssertionError):
@@ -69,8 +72,10 @@ def check_stream(raw: bytes | str, *, expect_error: bool = False) -> list[dict[s
                 raise GrammarError(f"index {event['index']} where {next_index} was due")
             open_block = event["content_block"]
             json_buffer = ""
-            if open_block["type"] == "tool_use" and open_block.get("input") != {}:
-                raise GrammarError("tool_use must start with input {}")
+            if open_block["type"] in TOOL_BLOCKS and open_block.get("input") != {}:
+                raise GrammarError(f"{open_block['type']} must start with input {{}}")
+            if open_block["type"] == "web_search_tool_result" and "tool_use_id" not in open_block:
+                raise GrammarError("web_search_tool_result must name its server_tool_use")
             if open_block["type"] == "text" and open_block.get("text") != "":
                 raise GrammarError("text must start empty")
             if open_block["type"] == "thinking" and (open_block.get("thinking") != "" or "signature" not in open_block):
@@ -90,7 +95,7 @@ def check_stream(raw: bytes | str, *, expect_error: bool = False) -> list[dict[s
         elif kind == "content_block_stop":
             if open_block is None or event["index"] != next_index:
                 raise GrammarError("content_block_stop without its open block")
-            if open_block["type"] == "tool_use" and json_buffer:
+            if open_block["type"] in TOOL_BLOCKS and json_buffer:
                 value = json.loads(json_buffer)
                 if not isinstance(value, dict):
                     raise GrammarError("tool input must be a JSON object")

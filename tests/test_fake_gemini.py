@@ -123,6 +123,24 @@ async def test_raw_stream_shape(fake, http):
     assert chunks[-1]["usageMetadata"] == {"promptTokenCount": 14, "candidatesTokenCount": 7, "totalTokenCount": 21}
 
 
+async def test_grounding_only_when_the_request_searches(fake, http):
+    grounding = {"queries": ["q"], "sources": [["https://a.example/", "A"]]}
+    url = "/v1beta/models/gemini-3.8-flash:streamGenerateContent?alt=sse"
+    fake.enqueue({"text": "Grounded.", "grounding": grounding}, {"text": "Not asked.", "grounding": grounding})
+    found = []
+    for tools in ([{"googleSearch": {}}], None):
+        request = body([USER_HI]) | ({"tools": tools} if tools else {})
+        async with http.stream("POST", url, headers=KEY, json=request) as r:
+            chunks = [json.loads(f.removeprefix("data: ")) for f in (await r.aread()).decode().split("\r\n\r\n")[:-1]]
+        found.append([c["candidates"][0].get("groundingMetadata") for c in chunks])
+    assert found[0][:-1] == [None] * (len(found[0]) - 1)  # with the last chunk, as Gemini sends it
+    assert found[0][-1] == {"webSearchQueries": ["q"], "searchEntryPoint": {"renderedContent": "<div>search suggestions</div>"},
+                            "groundingChunks": [{"web": {"uri": "https://a.example/", "title": "A"}}],
+                            "groundingSupports": [{"segment": {"startIndex": 0, "endIndex": 9, "text": "Grounded."},
+                                                   "groundingChunkIndices": [0]}]}
+    assert set(map(str, found[1])) == {"None"}
+
+
 # --------------------------------------------------------------------------------------------- tools + signatures
 async def test_tool_round_trip_gemini3_signatures(fake, http):
     fake.enqueue({"thinking": "I should list files.", "tool_calls": [("Bash", {"command": "ls"})]})

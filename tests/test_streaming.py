@@ -32,6 +32,10 @@ SCENARIOS = {
     "thinking_tool_use": ({"thinking": "**Tools** I need both.", "tool_calls": [("Bash", {"command": "pwd"}, "c1"),
                                                                                 ("Read", {"file_path": "a.txt"}, "c2")]},
                           {"thinking": {"type": "enabled", "budget_tokens": 2048}, "tools": TOOLS}),
+    "web_search": ({"text": "Paris is the capital of France.", "text_chunks": 3,
+                    "grounding": {"queries": ["capital of France", "France capital city"],
+                                  "sources": [["https://example.org/paris", "Paris"], ["https://example.com/fr", "France"]]}},
+                   {"tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 5}]}),
 }
 
 
@@ -69,6 +73,9 @@ def test_stream_final_message_equals_non_streaming(proxy, gemini, name):
                 block["id"] = (call_id, signature is not None)
             if block["type"] == "thinking":
                 block["signature"] = block["signature"][:4] + ("signed" if len(block["signature"]) > 4 else "")
+            for key in ("id", "tool_use_id"):  # web search ids are made from the message id
+                if block["type"] in ("server_tool_use", "web_search_tool_result") and key in block:
+                    block[key] = block[key].rsplit("_", 1)[1]
         return data
 
     assert comparable(streamed) == comparable(plain)
@@ -80,6 +87,16 @@ def test_stream_final_message_equals_non_streaming(proxy, gemini, name):
         assert plain.stop_reason == "tool_use" and kinds[-1] == "tool_use"
     if name == "parallel_tool_use":
         assert [b.name for b in plain.content if b.type == "tool_use"] == ["Bash", "Read"]
+    if name == "web_search":
+        assert kinds == ["text", "server_tool_use", "web_search_tool_result", "server_tool_use",
+                         "web_search_tool_result"]
+        assert [b.input for b in plain.content if b.type == "server_tool_use"] == [
+            {"query": "capital of France"}, {"query": "France capital city"}]
+        assert [r.url for r in plain.content[2].content] == ["https://example.org/paris", "https://example.com/fr"]
+        assert plain.content[2].tool_use_id == plain.content[1].id and plain.content[4].content == []
+        assert plain.usage.server_tool_use.web_search_requests == 2 == streamed.usage.server_tool_use.web_search_requests
+        assert plain.stop_reason == "end_turn"
+        assert all(r["body"]["tools"] == [{"googleSearch": {}}] for r in gemini.requests if r["action"])
     deltas = [e for e in events if e["type"] == "message_delta"]
     assert deltas[0]["usage"]["output_tokens"] == plain.usage.output_tokens
 

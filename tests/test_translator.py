@@ -191,6 +191,7 @@ def test_every_transition_keeps_the_grammar():
         "thinking": chunk({"reasoning_content": "t"}),
         "text": chunk({"content": "x"}),
         "tool_call": chunk({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "Bash", "arguments": "{}"}}]}),
+        "search": {**chunk(), "vertex_ai_grounding_metadata": [{"webSearchQueries": ["q"]}]},
     }
     states = {"idle": [], "thinking": ["thinking"], "text": ["text"], "tool_use": ["tool_call"]}
     for (state, signal) in translator.TRANSITIONS:
@@ -224,3 +225,27 @@ def test_argument_pieces_for_a_call_whose_block_closed_are_ignored():
 @pytest.mark.parametrize("tool_id", ["toolu_gm" + "9" * 5000 + "_x", "toolu_gm1234567_abc"])
 def test_absurd_carrier_ids_are_foreign_ids(tool_id):
     assert translator.decode_tool_id(tool_id) == (tool_id, None)
+
+
+def test_google_search_grounding_becomes_web_search_blocks():
+    from translator.response import search_blocks
+
+    grounding = [{"webSearchQueries": ["q one", "", "q two"],
+                  "groundingChunks": [{"web": {"uri": "https://a.example/x", "title": "A"}},
+                                      {"web": {"uri": "https://a.example/x", "title": "A again"}},
+                                      {"retrievedContext": {"uri": "gs://not-a-web-page"}},
+                                      {"web": {"uri": "https://b.example/", "title": "B"}}]}]
+    blocks = search_blocks(grounding, "msg_abc")
+    assert blocks == [
+        {"type": "server_tool_use", "id": "srvtoolu_abc_0", "name": "web_search", "input": {"query": "q one"}},
+        {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_abc_0", "content": [
+            {"type": "web_search_result", "url": "https://a.example/x", "title": "A", "encrypted_content": "",
+             "page_age": None},
+            {"type": "web_search_result", "url": "https://b.example/", "title": "B", "encrypted_content": "",
+             "page_age": None}]},
+        {"type": "server_tool_use", "id": "srvtoolu_abc_1", "name": "web_search", "input": {"query": "q two"}},
+        {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_abc_1", "content": []},
+    ]
+    # Grounding without a search (say, pages Gemini consulted on its own) is no search block.
+    assert search_blocks([{"groundingChunks": [{"web": {"uri": "https://a.example/"}}]}], "msg_abc") == []
+    assert search_blocks(None, "msg_abc") == [] and search_blocks([], "msg_abc") == []

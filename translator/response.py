@@ -90,16 +90,45 @@ def stop_details(result: Outcome, table: Mapping[str, Any], finish_reason: str |
     return details
 
 
-def usage(raw: Any) -> dict[str, int]:
+def usage(raw: Any, searches: int = 0) -> dict[str, Any]:
     """Anthropic usage from LiteLLM's: input excludes cached tokens, output includes thinking."""
     prompt = field(raw, "prompt_tokens", 0)
     cached = field(field(raw, "prompt_tokens_details"), "cached_tokens", 0)
-    return {
+    out: dict[str, Any] = {
         "input_tokens": max(prompt - cached, 0),
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": cached,
         "output_tokens": field(raw, "completion_tokens", 0),
     }
+    if searches:
+        out["server_tool_use"] = {"web_search_requests": searches, "web_fetch_requests": 0}
+    return out
+
+
+def search_blocks(grounding: Any, message_id: str) -> list[dict[str, Any]]:
+    """Gemini's Google Search grounding as Anthropic web search blocks.
+
+    A ``server_tool_use`` per query Gemini ran, each followed by its ``web_search_tool_result``:
+    clients such as Claude Code count searches and list pages from these blocks. Gemini does not
+    say which query found which page, so the pages go with the first query. Pages carry no
+    ``encrypted_content`` (there is none to give; a client that sends the blocks back has them dropped).
+    """
+    queries: list[str] = []
+    pages: dict[str, dict[str, Any]] = {}
+    for metadata in grounding or ():
+        queries += [q for q in field(metadata, "webSearchQueries", []) if isinstance(q, str) and q]
+        for chunk in field(metadata, "groundingChunks", []):
+            url = field(field(chunk, "web"), "uri")
+            if isinstance(url, str) and url and url not in pages:
+                pages[url] = {"type": "web_search_result", "url": url, "title": str(field(field(chunk, "web"), "title", "")),
+                              "encrypted_content": "", "page_age": None}
+    blocks: list[dict[str, Any]] = []
+    for n, query in enumerate(queries):
+        tool_id = f"srvtoolu_{message_id.removeprefix('msg_')}_{n}"
+        blocks.append({"type": "server_tool_use", "id": tool_id, "name": "web_search", "input": {"query": query}})
+        blocks.append({"type": "web_search_tool_result", "tool_use_id": tool_id,
+                       "content": list(pages.values()) if n == 0 else []})
+    return blocks
 
 
 def tool_use_block(call: Any, index: int, call_: UpstreamCall, message_id: str) -> dict[str, Any]:
@@ -145,11 +174,14 @@ def translate_response(response: Any, call: UpstreamCall, spec: Spec, message_id
         content.append({"type": "text", "text": text})
     if call.max_tokens > 0:
         content.extend(tool_use_block(c, i, call, message_id) for i, c in enumerate(tool_calls))
+        # After the text, where a stream can put them too (Gemini's grounding comes with its last chunk).
+        searched = search_blocks(field(response, "vertex_ai_grounding_metadata"), message_id)
     else:
-        content = []
+        content, searched = [], []
     result = outcome(finish, native, tool_calls=bool(tool_calls),
-                     visible=any(b["type"] != "thinking" for b in content), table=spec.stop_reasons,
+                     visible=any(b["type"] in ("text", "tool_use") for b in content), table=spec.stop_reasons,
                      no_content_asked=call.max_tokens == 0)
+    content += searched
     message_out = {
         "id": message_id,
         "type": "message",
@@ -159,6 +191,6 @@ def translate_response(response: Any, call: UpstreamCall, spec: Spec, message_id
         "stop_reason": result.stop_reason,
         "stop_sequence": None,
         "stop_details": stop_details(result, spec.stop_reasons, finish),
-        "usage": usage(field(response, "usage")),
+        "usage": usage(field(response, "usage"), searches=len(searched) // 2),
     }
     return message_out, result

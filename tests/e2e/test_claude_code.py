@@ -172,3 +172,32 @@ def test_cut_stream_falls_back_to_non_streaming(claude, proxy, gemini):
     assert [(c["action"], bool(c.get("cut"))) for c in calls] == [
         ("streamGenerateContent", True), ("generateContent", False)], [(c["path"], c["status"]) for c in calls]
     assert run.result["result"] == "The whole answer, without streaming."
+
+
+def test_web_search_reports_its_searches_and_pages(claude, proxy, gemini):
+    """Claude Code's WebSearch tool asks, in a request of its own, for the web_search server tool; the
+    proxy runs it as Gemini's Google Search and answers with web search blocks, from which Claude Code
+    lists the pages it hands back to the main loop."""
+    page = "https://example.org/" + secrets.token_hex(6)
+
+    def answer(rec):
+        body = rec["normalized"]
+        if any("googleSearch" in t for t in body.get("tools", [])):
+            return {"text": "The capital of France is Paris.",
+                    "grounding": {"queries": ["capital of France"], "sources": [[page, "Paris facts"]]}}
+        if function_responses(rec):
+            return {"text": "Found: " + json.dumps([r["response"] for r in function_responses(rec)])}
+        return {"tool_calls": [("WebSearch", {"query": "capital of France"})]}
+
+    gemini.enqueue(answer, answer, answer)
+    run = claude(proxy.url, "search the web for the capital of France", "--allowedTools", "WebSearch")
+    assert_ok(run)
+    calls = model_calls(gemini)
+    assert [c["status"] for c in calls] == [200, 200, 200], [(c["path"], c["status"], c["error"]) for c in calls]
+    searches = [c for c in calls if any("googleSearch" in t for t in c["normalized"].get("tools", []))]
+    assert len(searches) == 1
+    result = function_responses(calls[-1])[0]["response"]["content"]
+    # Claude Code lists the pages of the web_search_tool_result blocks after the search's text.
+    assert "The capital of France is Paris." in result and "Links: " in result, result
+    assert json.loads(result.split("Links: ", 1)[1].split("\n", 1)[0]) == [{"title": "Paris facts", "url": page}]
+    assert page in run.result["result"]
