@@ -29,7 +29,7 @@ def truncated_error() -> AnthropicError:
 
 
 def translator_usage(stream: StreamTranslator) -> dict | None:
-    return usage(stream.raw_usage) if stream.raw_usage is not None else None
+    return usage(stream.raw_usage, searches=stream.searches) if stream.raw_usage is not None else None
 
 
 class Head:

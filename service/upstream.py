@@ -144,11 +144,39 @@ def _unparsed_tail(stream: Any) -> bool:
     return getattr(iterator, "chunk_type", None) == "accumulated_json" and bool(getattr(iterator, "_json_buffer", None))
 
 
+def _watch_grounding(stream: Any) -> list[Any]:
+    """Gemini's groundingMetadata as LiteLLM's parser receives it.
+
+    LiteLLM passes grounding on only with chunks that carry text, thinking or a tool call; Gemini
+    often sends it on a last chunk without text, which LiteLLM replaces by a finish chunk of its own.
+    The parser of this stream's iterator (there after the first chunk) is wrapped to keep it.
+    """
+    seen: list[Any] = []
+    iterator = getattr(stream, "completion_stream", None)
+    parse = getattr(iterator, "chunk_parser", None)
+    if parse is None:
+        return seen
+
+    def keep_grounding(chunk: Any) -> Any:
+        for candidate in (chunk.get("candidates") or ()) if isinstance(chunk, dict) else ():
+            if isinstance(candidate, dict) and candidate.get("groundingMetadata"):
+                seen.append(candidate["groundingMetadata"])
+        return parse(chunk)
+
+    iterator.chunk_parser = keep_grounding
+    return seen
+
+
 async def chunks(stream: Any, first: Any, settings: Settings) -> AsyncIterator[Any]:
-    """The stream's chunks with the idle timeout LiteLLM does not enforce on streams."""
+    """The stream's chunks with the idle timeout LiteLLM does not enforce on streams, and the grounding
+    LiteLLM drops, as chunks of their own (``vertex_ai_grounding_metadata``, LiteLLM's name for it)."""
+    grounding = _watch_grounding(stream)
     try:
         chunk = first
         while True:
+            if grounding:
+                yield {"vertex_ai_grounding_metadata": grounding[:]}
+                grounding.clear()
             yield chunk
             if getattr(chunk, "usage", None) is not None:
                 # Usage comes last (include_usage); LiteLLM's iterator would only tidy up after it.
@@ -158,6 +186,8 @@ async def chunks(stream: Any, first: Any, settings: Settings) -> AsyncIterator[A
                     chunk = await stream.__anext__()
             except StopAsyncIteration:
                 break
+        if grounding:
+            yield {"vertex_ai_grounding_metadata": grounding}
         if _unparsed_tail(stream):
             raise UpstreamStreamBroken("The upstream stream held a chunk that is not valid JSON.")
     finally:

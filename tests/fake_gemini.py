@@ -47,7 +47,9 @@ Answer spec keys (all optional)::
     delay_s  chunk_delay_s  text_chunks=n  cut_after_chunks=k  malformed_chunk_after=k  hang=True
     input_limit=N (context-size rejection threshold)   action="countTokens" (+ total_tokens=N, error, delay_s)
     grounding={"queries": [...], "sources": [[url, title], ...]}: Google Search grounding metadata on the
-      candidate (the last chunk when streamed), only when the request has a googleSearch tool, as Gemini does
+      candidate (the last chunk when streamed), only when the request has a googleSearch tool, as Gemini does;
+      grounding_alone="middle"|"last": streamed on a chunk with nothing else before the last one, or on a
+      closing chunk of its own with an empty text part
 
 Request record: method, path, model, action, query, headers (keys lower-cased), body (as sent), normalized (camelCase
 body, handy for callable specs), status, error, disconnected, cut (the fake aborted the stream), started_at,
@@ -1036,6 +1038,17 @@ class FakeGemini:
             if key in cand:
                 last["candidates"][0][key] = cand[key]
         last["usageMetadata"] = full["usageMetadata"]
+        alone = spec.get("grounding_alone")
+        if alone and "groundingMetadata" in cand:
+            metadata = last["candidates"][0].pop("groundingMetadata")
+            if alone == "middle":  # a chunk with nothing but the grounding, before the last one
+                chunks.insert(len(chunks) - 1, {"candidates": [{"groundingMetadata": metadata, "index": 0}], **base})
+            else:  # "last": on a closing chunk of its own whose only part is an empty text
+                closing = {k: last["candidates"][0].pop(k) for k in ("finishReason", "finishMessage")
+                           if k in last["candidates"][0]}
+                chunks.append({"candidates": [{"content": {"parts": [{"text": ""}], "role": "model"}, **closing,
+                                               "groundingMetadata": metadata, "index": 0}],
+                               "usageMetadata": last.pop("usageMetadata"), **base})
         return chunks
 
     async def _stream(self, request: web.Request, rec: dict, spec: dict, model: str,

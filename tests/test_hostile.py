@@ -621,15 +621,17 @@ def test_unread_bodies_are_read_before_an_early_answer(proxy, path, status):
     body = json.dumps(req(messages=[{"role": "user", "content": "x" * 5_000_000}])).encode()
     connection = RawConnection(proxy.url)
     try:
-        for _ in range(2):
+        for n in range(3):  # h11 notices a close only on the next exchange: the last one shows it
             connection.request(path, [body[:1000], body[1000:]], None)
-            assert connection.response()[0] == status
+            assert connection.response()[0] == status, n
             assert connection.reusable(), f"{path}: the connection was closed after the {status}"
     finally:
         connection.close()
 
 
-def test_body_far_over_the_limit_is_refused_before_it_is_sent(make_proxy, gemini):
+def test_body_far_over_the_limit_is_refused_without_reading_it(make_proxy, gemini):
+    """Past twice the limit the proxy answers at once (the connection then closes). A client that
+    waits with ``Expect: 100-continue`` still sends the body: Hypercorn says "continue" by itself."""
     server = make_proxy(MAX_BODY_BYTES="2000")
     connection = RawConnection(server.url)
     try:

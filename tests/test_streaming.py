@@ -32,10 +32,20 @@ SCENARIOS = {
     "thinking_tool_use": ({"thinking": "**Tools** I need both.", "tool_calls": [("Bash", {"command": "pwd"}, "c1"),
                                                                                 ("Read", {"file_path": "a.txt"}, "c2")]},
                           {"thinking": {"type": "enabled", "budget_tokens": 2048}, "tools": TOOLS}),
-    "web_search": ({"text": "Paris is the capital of France.", "text_chunks": 3,
-                    "grounding": {"queries": ["capital of France", "France capital city"],
-                                  "sources": [["https://example.org/paris", "Paris"], ["https://example.com/fr", "France"]]}},
-                   {"tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 5}]}),
+}
+GROUNDING = {"queries": ["capital of France", "France capital city"],
+             "sources": [["https://example.org/paris", "Paris"], ["https://example.com/fr", "France"]]}
+WEB_SEARCH = {"tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 5}]}
+# Where Gemini puts the grounding in a stream: with the last text, on a chunk of its own before the
+# last one (LiteLLM drops such chunks), or on a closing chunk whose only part is an empty text.
+SCENARIOS |= {
+    "web_search": ({"text": "Paris is the capital of France.", "text_chunks": 3, "grounding": GROUNDING}, WEB_SEARCH),
+    "web_search_grounding_last": ({"text": "Paris is the capital of France.", "text_chunks": 3,
+                                   "grounding": GROUNDING, "grounding_alone": "last"}, WEB_SEARCH),
+    "web_search_grounding_middle_thinking": (
+        {"thinking": "**Searching** the web.", "text": "Paris is the capital of France.", "text_chunks": 3,
+         "grounding": GROUNDING, "grounding_alone": "middle"},
+        {**WEB_SEARCH, "thinking": {"type": "adaptive"}, "output_config": {"effort": "high"}}),
 }
 
 
@@ -87,13 +97,14 @@ def test_stream_final_message_equals_non_streaming(proxy, gemini, name):
         assert plain.stop_reason == "tool_use" and kinds[-1] == "tool_use"
     if name == "parallel_tool_use":
         assert [b.name for b in plain.content if b.type == "tool_use"] == ["Bash", "Read"]
-    if name == "web_search":
-        assert kinds == ["text", "server_tool_use", "web_search_tool_result", "server_tool_use",
-                         "web_search_tool_result"]
+    if name.startswith("web_search"):
+        assert kinds[-5:] == ["text", "server_tool_use", "web_search_tool_result", "server_tool_use",
+                              "web_search_tool_result"]
         assert [b.input for b in plain.content if b.type == "server_tool_use"] == [
             {"query": "capital of France"}, {"query": "France capital city"}]
-        assert [r.url for r in plain.content[2].content] == ["https://example.org/paris", "https://example.com/fr"]
-        assert plain.content[2].tool_use_id == plain.content[1].id and plain.content[4].content == []
+        first_use, first_result, second_result = plain.content[-4], plain.content[-3], plain.content[-1]
+        assert [r.url for r in first_result.content] == ["https://example.org/paris", "https://example.com/fr"]
+        assert first_result.tool_use_id == first_use.id and second_result.content == []
         assert plain.usage.server_tool_use.web_search_requests == 2 == streamed.usage.server_tool_use.web_search_requests
         assert plain.stop_reason == "end_turn"
         assert all(r["body"]["tools"] == [{"googleSearch": {}}] for r in gemini.requests if r["action"])

@@ -191,7 +191,6 @@ def test_every_transition_keeps_the_grammar():
         "thinking": chunk({"reasoning_content": "t"}),
         "text": chunk({"content": "x"}),
         "tool_call": chunk({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "Bash", "arguments": "{}"}}]}),
-        "search": {**chunk(), "vertex_ai_grounding_metadata": [{"webSearchQueries": ["q"]}]},
     }
     states = {"idle": [], "thinking": ["thinking"], "text": ["text"], "tool_use": ["tool_call"]}
     for (state, signal) in translator.TRANSITIONS:
@@ -246,6 +245,24 @@ def test_google_search_grounding_becomes_web_search_blocks():
         {"type": "server_tool_use", "id": "srvtoolu_abc_1", "name": "web_search", "input": {"query": "q two"}},
         {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_abc_1", "content": []},
     ]
+    # The same grounding seen twice (a stream can show it on two chunks) counts once.
+    assert search_blocks(grounding + grounding, "msg_abc") == blocks
     # Grounding without a search (say, pages Gemini consulted on its own) is no search block.
     assert search_blocks([{"groundingChunks": [{"web": {"uri": "https://a.example/"}}]}], "msg_abc") == []
     assert search_blocks(None, "msg_abc") == [] and search_blocks([], "msg_abc") == []
+
+
+def test_stream_reports_all_grounding_once_at_the_end():
+    """Grounding may come on any chunk, in pieces, even on chunks with nothing else: the stream
+    collects it and closes with the search blocks, after the text, as the non-streamed answer has them."""
+    queries = {"vertex_ai_grounding_metadata": [{"webSearchQueries": ["q"]}]}
+    pages = {"vertex_ai_grounding_metadata": [{"groundingChunks": [{"web": {"uri": "https://a.example/", "title": "A"}}]}]}
+    events = run_stream([chunk({"reasoning_content": "hm"}), queries, chunk({"content": "x"}), pages,
+                         {**chunk({"content": "y"}), **queries}, chunk(finish="stop"),
+                         chunk(usage={"prompt_tokens": 1, "completion_tokens": 1})])
+    starts = [e["content_block"] for e in events if e["type"] == "content_block_start"]
+    assert [b["type"] for b in starts] == ["thinking", "text", "server_tool_use", "web_search_tool_result"]
+    assert starts[3]["content"][0]["url"] == "https://a.example/"
+    delta = next(e for e in events if e["type"] == "message_delta")
+    assert delta["usage"]["server_tool_use"] == {"web_search_requests": 1, "web_fetch_requests": 0}
+    assert delta["delta"]["stop_reason"] == "end_turn"

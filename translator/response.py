@@ -108,15 +108,18 @@ def usage(raw: Any, searches: int = 0) -> dict[str, Any]:
 def search_blocks(grounding: Any, message_id: str) -> list[dict[str, Any]]:
     """Gemini's Google Search grounding as Anthropic web search blocks.
 
-    A ``server_tool_use`` per query Gemini ran, each followed by its ``web_search_tool_result``:
-    clients such as Claude Code count searches and list pages from these blocks. Gemini does not
+    A ``server_tool_use`` per query Gemini ran (repeats, as when a stream reports the same grounding
+    twice, counted once), each followed by its ``web_search_tool_result``: clients such as Claude
+    Code count searches and list pages from these blocks. Gemini does not
     say which query found which page, so the pages go with the first query. Pages carry no
     ``encrypted_content`` (there is none to give; a client that sends the blocks back has them dropped).
     """
     queries: list[str] = []
     pages: dict[str, dict[str, Any]] = {}
     for metadata in grounding or ():
-        queries += [q for q in field(metadata, "webSearchQueries", []) if isinstance(q, str) and q]
+        for query in field(metadata, "webSearchQueries", []):
+            if isinstance(query, str) and query and query not in queries:
+                queries.append(query)
         for chunk in field(metadata, "groundingChunks", []):
             url = field(field(chunk, "web"), "uri")
             if isinstance(url, str) and url and url not in pages:

@@ -4,8 +4,8 @@ Like h11, the machine does no I/O: ``feed`` takes a chunk and returns the events
 and the transitions are a table (``TRANSITIONS``), not control flow. The grammar it keeps
 (protocol.md §3.3): one ``message_start``; blocks opened and closed one at a time with
 contiguous indexes; a thinking block gets its ``signature_delta`` just before it closes; a
-``tool_use`` starts with ``input: {}`` and its arguments come as ``input_json_delta`` (so does a ``server_tool_use``, whose
-``web_search_tool_result`` comes whole in its start event); then one
+``tool_use`` (and a ``server_tool_use``) starts with ``input: {}`` and its arguments come as
+``input_json_delta``; a ``web_search_tool_result`` comes whole in its start event; then one
 ``message_delta`` with the stop reason and the cumulative usage, and ``message_stop``.
 """
 from __future__ import annotations
@@ -21,30 +21,27 @@ from .spec import Spec
 Event = dict[str, Any]
 
 # (state, signal) → (actions, next state). Signals come from chunks: thinking text, text,
-# the start of a tool call, more arguments for the open tool call, Google Search grounding
-# (whole web search blocks, opened and closed at once), and the end of the stream.
+# the start of a tool call, more arguments for the open tool call, and the end of the stream,
+# where the web searches Gemini's grounding reported (collected from any chunk) become whole
+# blocks, as they follow the text and tool calls in a non-streamed answer too.
 TRANSITIONS: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
     ("idle", "thinking"): (("open_thinking", "thinking_delta"), "thinking"),
     ("idle", "text"): (("open_text", "text_delta"), "text"),
     ("idle", "tool_call"): (("open_tool", "tool_delta"), "tool_use"),
-    ("idle", "search"): (("search_blocks",), "idle"),
-    ("idle", "end"): (("message_delta", "message_stop"), "done"),
+    ("idle", "end"): (("search_blocks", "message_delta", "message_stop"), "done"),
     ("thinking", "thinking"): (("thinking_delta",), "thinking"),
     ("thinking", "text"): (("sign", "close", "open_text", "text_delta"), "text"),
     ("thinking", "tool_call"): (("sign", "close", "open_tool", "tool_delta"), "tool_use"),
-    ("thinking", "search"): (("sign", "close", "search_blocks"), "idle"),
-    ("thinking", "end"): (("sign", "close", "message_delta", "message_stop"), "done"),
+    ("thinking", "end"): (("sign", "close", "search_blocks", "message_delta", "message_stop"), "done"),
     ("text", "thinking"): (("close", "open_thinking", "thinking_delta"), "thinking"),
     ("text", "text"): (("text_delta",), "text"),
     ("text", "tool_call"): (("close", "open_tool", "tool_delta"), "tool_use"),
-    ("text", "search"): (("close", "search_blocks"), "idle"),
-    ("text", "end"): (("close", "message_delta", "message_stop"), "done"),
+    ("text", "end"): (("close", "search_blocks", "message_delta", "message_stop"), "done"),
     ("tool_use", "thinking"): (("close", "open_thinking", "thinking_delta"), "thinking"),
     ("tool_use", "text"): (("close", "open_text", "text_delta"), "text"),
     ("tool_use", "tool_call"): (("close", "open_tool", "tool_delta"), "tool_use"),
     ("tool_use", "tool_args"): (("tool_delta",), "tool_use"),
-    ("tool_use", "search"): (("close", "search_blocks"), "idle"),
-    ("tool_use", "end"): (("close", "message_delta", "message_stop"), "done"),
+    ("tool_use", "end"): (("close", "search_blocks", "message_delta", "message_stop"), "done"),
 }
 
 
@@ -69,6 +66,7 @@ class StreamTranslator:
         self.raw_usage: Any = None
         self.saw_tool_call = False
         self.searches = 0                # web searches reported (Google Search grounding)
+        self._grounding: list[Any] = []  # groundingMetadata seen on any chunk
         self._tool_index: int | None = None   # LiteLLM's index of the open tool call
         self._ignored: set[int] = set()       # tool call indexes left out (disable_parallel)
         self._suppress = call.max_tokens == 0
@@ -107,12 +105,7 @@ class StreamTranslator:
                 self._step("text", text, events)
             for call in field(delta, "tool_calls", []):
                 self._tool_signal(call, events)
-        grounding = field(chunk, "vertex_ai_grounding_metadata")
-        if grounding and not self.searches and not self._suppress:
-            blocks = search_blocks(grounding, self.message_id)
-            if blocks:
-                self.searches = len(blocks) // 2
-                self._step("search", blocks, events)
+        self._grounding += field(chunk, "vertex_ai_grounding_metadata", [])
         return events
 
     @property
@@ -198,8 +191,10 @@ class StreamTranslator:
         if args:
             self._delta({"type": "input_json_delta", "partial_json": args}, events)
 
-    def _do_search_blocks(self, payload: list[dict[str, Any]], events: list[Event]) -> None:
-        for block in payload:
+    def _do_search_blocks(self, payload: Any, events: list[Event]) -> None:
+        blocks = [] if self._suppress else search_blocks(self._grounding, self.message_id)
+        self.searches = len(blocks) // 2
+        for block in blocks:
             if block["type"] == "server_tool_use":
                 self._open({**block, "input": {}}, events)
                 self._delta({"type": "input_json_delta", "partial_json": json.dumps(block["input"])}, events)
