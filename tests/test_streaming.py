@@ -220,14 +220,17 @@ async def _many_streams(url: str, count: int, concurrency: int) -> list[int]:
 def test_a_thousand_streams_leave_no_task_or_connection_behind(proxy, fake):
     fake.reset()
     baseline_tasks = proxy.run(_task_count())
-    statuses = asyncio.run(_many_streams(proxy.url, 100, 20))
+    concurrency = 20
+    statuses = asyncio.run(_many_streams(proxy.url, 100, concurrency))
     fds_after_warmup = _open_fds()
-    statuses += asyncio.run(_many_streams(proxy.url, 900, 20))
+    statuses += asyncio.run(_many_streams(proxy.url, 900, concurrency))
     assert statuses.count(200) == 1000
     # Hypercorn's per-connection tasks end when it reads the closed connections' EOF.
     assert proxy.run(_tasks_settle(baseline_tasks, timeout=5)) <= baseline_tasks
-    # Pooled keep-alive connections to the fake may remain, but none per stream.
-    assert _open_fds() <= fds_after_warmup + 5
+    # Pooled keep-alive connections to the fake may remain (two descriptors each, both ends being in
+    # this process, and the pool may grow while released connections lag the client: bounded by
+    # the concurrency), but none per stream: a leak would show 900 more.
+    assert _open_fds() <= fds_after_warmup + 2 * concurrency
     assert sum(1 for r in fake.requests if r["action"] == "streamGenerateContent") == 1000
 
 
