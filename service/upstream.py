@@ -168,15 +168,13 @@ def _watch_grounding(stream: Any) -> list[Any]:
 
 
 async def chunks(stream: Any, first: Any, settings: Settings) -> AsyncIterator[Any]:
-    """The stream's chunks with the idle timeout LiteLLM does not enforce on streams, and the grounding
-    LiteLLM drops, as chunks of their own (``vertex_ai_grounding_metadata``, LiteLLM's name for it)."""
+    """The stream's chunks with the idle timeout LiteLLM does not enforce on streams, then the grounding
+    Gemini sent, as a chunk of its own (``vertex_ai_grounding_metadata``, LiteLLM's name for it): the
+    translator reports searches at the end of the answer, so the end is soon enough."""
     grounding = _watch_grounding(stream)
     try:
         chunk = first
         while True:
-            if grounding:
-                yield {"vertex_ai_grounding_metadata": grounding[:]}
-                grounding.clear()
             yield chunk
             if getattr(chunk, "usage", None) is not None:
                 # Usage comes last (include_usage); LiteLLM's iterator would only tidy up after it.

@@ -40,6 +40,10 @@ _NO_EXTRA = object()
 _ABSENT = object()
 
 
+# Blocks that make an answer (thinking alone, or search results alone, are none).
+ANSWER_BLOCKS = ("text", "tool_use")
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How the answer ended: an Anthropic stop_reason, or ``malformed`` (retry or error)."""
@@ -110,9 +114,9 @@ def search_blocks(grounding: Any, message_id: str) -> list[dict[str, Any]]:
 
     A ``server_tool_use`` per query Gemini ran (repeats, as when a stream reports the same grounding
     twice, counted once), each followed by its ``web_search_tool_result``: clients such as Claude
-    Code count searches and list pages from these blocks. Gemini does not
-    say which query found which page, so the pages go with the first query. Pages carry no
-    ``encrypted_content`` (there is none to give; a client that sends the blocks back has them dropped).
+    Code count searches and list pages from these blocks. Gemini does not say which query found
+    which page, so the pages go with the first query. Pages carry no ``encrypted_content`` (there
+    is none to give; a client that sends the blocks back has them dropped).
     """
     queries: list[str] = []
     pages: dict[str, dict[str, Any]] = {}
@@ -121,9 +125,10 @@ def search_blocks(grounding: Any, message_id: str) -> list[dict[str, Any]]:
             if isinstance(query, str) and query and query not in queries:
                 queries.append(query)
         for chunk in field(metadata, "groundingChunks", []):
-            url = field(field(chunk, "web"), "uri")
+            web = field(chunk, "web")
+            url = field(web, "uri")
             if isinstance(url, str) and url and url not in pages:
-                pages[url] = {"type": "web_search_result", "url": url, "title": str(field(field(chunk, "web"), "title", "")),
+                pages[url] = {"type": "web_search_result", "url": url, "title": str(field(web, "title", "")),
                               "encrypted_content": "", "page_age": None}
     blocks: list[dict[str, Any]] = []
     for n, query in enumerate(queries):
@@ -182,7 +187,7 @@ def translate_response(response: Any, call: UpstreamCall, spec: Spec, message_id
     else:
         content, searched = [], []
     result = outcome(finish, native, tool_calls=bool(tool_calls),
-                     visible=any(b["type"] in ("text", "tool_use") for b in content), table=spec.stop_reasons,
+                     visible=any(b["type"] in ANSWER_BLOCKS for b in content), table=spec.stop_reasons,
                      no_content_asked=call.max_tokens == 0)
     content += searched
     message_out = {

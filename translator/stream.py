@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from .request import UpstreamCall
-from .response import Outcome, field, outcome, search_blocks, stop_details, usage
+from .response import ANSWER_BLOCKS, Outcome, field, outcome, search_blocks, stop_details, usage
 from .signatures import encode_tool_id, thinking_signature
 from .spec import Spec
 
@@ -60,7 +60,7 @@ class StreamTranslator:
         self.state = "new"
         self.index = -1                  # index of the open (or last) block
         self.blocks_opened = 0
-        self.visible_blocks = 0          # text and tool_use blocks (thinking alone is no answer)
+        self.visible_blocks = 0          # ANSWER_BLOCKS opened
         self.finish_reason: str | None = None
         self.native_reason: str | None = None
         self.raw_usage: Any = None
@@ -150,7 +150,7 @@ class StreamTranslator:
     def _open(self, block: dict[str, Any], events: list[Event]) -> None:
         if block["type"] != "tool_use":
             self._tool_index = None  # later argument pieces of an earlier call have no block to go to
-        if block["type"] in ("text", "tool_use"):
+        if block["type"] in ANSWER_BLOCKS:
             self.visible_blocks += 1
         self.index += 1
         self.blocks_opened += 1
