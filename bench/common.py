@@ -6,6 +6,7 @@ Only 127.0.0.1 is used.
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import platform
@@ -290,13 +291,24 @@ class ProxyProcess(Proc):
                 "all_vmhwm_mib": sum(p.get("VmHWM", 0) for p in procs)}
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.005) -> bool:
+def first_ok(port: int, method: str = "GET", path: str = "/health", body: bytes | None = None,
+             headers: dict[str, str] | None = None, timeout: float = 60.0) -> float | None:
+    """When (perf_counter) the first 200 answer to this request arrived, polling every 5 ms; None if
+    none came within ``timeout`` seconds. Waits for a server to start, and times its start-up."""
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            response.read()
+            conn.close()
+            if response.status == 200:
+                return time.perf_counter()
+        except OSError:
+            pass
+        time.sleep(0.005)
+    return None
 
 
 # ------------------------------------------------------------------------------------ contention

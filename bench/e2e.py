@@ -393,9 +393,9 @@ def run(quick: bool = False) -> dict[str, Any]:
     try:
         proxy = common.ProxyProcess(fake.base_url, workers=1, name="proxy-e2e")
         baseline = common.ProxyProcess(fake.base_url, workers=1, name="baseline-e2e", app="bench.baseline_app:app")
-        if not common.wait_until(lambda: _health(proxy.url), 60, 0.05):
+        if common.first_ok(proxy.port) is None:
             raise RuntimeError(f"proxy did not start; see {proxy.log_path}")
-        if not common.wait_until(lambda: _health(baseline.url), 60, 0.05):
+        if common.first_ok(baseline.port) is None:
             raise RuntimeError(f"baseline app did not start; see {baseline.log_path}")
         results = asyncio.run(_run(quick, fake, proxy, baseline))
         results["proxy_memory"] = proxy.memory()
@@ -417,16 +417,3 @@ def run(quick: bool = False) -> dict[str, Any]:
         print("errors:", json.dumps(results["big_request"]["errors"], indent=1)[:1500])
     results["plot"] = plot(figures)
     return results
-
-
-def _health(url: str) -> bool:
-    import http.client
-
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=2)
-        conn.request("GET", "/health")
-        ok = conn.getresponse().status == 200
-        conn.close()
-        return ok
-    except OSError:
-        return False

@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         proxy = common.ProxyProcess(fake.base_url, workers=1, name="proxy-profile")
         import json
 
-        from .e2e import SMALL_BODY, _health
+        from .e2e import SMALL_BODY
 
         import translator
         kwargs = translator.translate_request({**SMALL_BODY, "stream": False}, translator.load_spec()).kwargs
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                        extra_env={"BENCH_LITELLM_KWARGS": json.dumps(
                                            {**kwargs, "api_base": fake.base_url, "api_key": common.API_KEY})})
         for server in (proxy, baseline):
-            if not common.wait_until(lambda: _health(server.url), 60, 0.05):
+            if common.first_ok(server.port) is None:
                 raise RuntimeError(f"server did not start; see {server.log_path}")
         result = {} if args.no_decompose else {
             "decomposition": asyncio.run(_decompose(proxy, baseline, fake, 60 if args.quick else 200))}

@@ -14,7 +14,6 @@ the fake Gemini (its own process, 7-chunk answer, backlog 4096), and:
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import time
 from typing import Any
@@ -24,24 +23,6 @@ from .e2e import HEADERS, SMALL_BODY
 
 BODY_NS = json.dumps({**SMALL_BODY, "stream": False}).encode()
 BODY_S = json.dumps({**SMALL_BODY, "stream": True}).encode()
-
-
-def _first(port: int, method: str, path: str, body: bytes | None, timeout: float) -> float | None:
-    """Seconds (perf_counter) when the first 200 answer to this request arrived, polling every 5 ms."""
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            conn.request(method, path, body=body, headers=HEADERS if body else {})
-            response = conn.getresponse()
-            response.read()
-            conn.close()
-            if response.status == 200:
-                return time.perf_counter()
-        except OSError:
-            pass
-        time.sleep(0.005)
-    return None
 
 
 async def _burst(url: str, n: int, timeout_s: float) -> dict[str, Any]:
@@ -83,8 +64,8 @@ async def _burst(url: str, n: int, timeout_s: float) -> dict[str, Any]:
 def _one_config(fake: common.FakeProcess, workers: int, n: int, rounds: int) -> dict[str, Any]:
     proxy = common.ProxyProcess(fake.base_url, workers=workers, name=f"proxy-scale-{workers}w")
     try:
-        health = _first(proxy.port, "GET", "/health", None, 60)
-        message = _first(proxy.port, "POST", "/v1/messages", BODY_NS, 60)
+        health = common.first_ok(proxy.port)
+        message = common.first_ok(proxy.port, "POST", "/v1/messages", BODY_NS, HEADERS)
         if health is None or message is None:
             raise RuntimeError(f"proxy ({workers} workers) did not start; see {proxy.log_path}")
         startup = {"to_health_s": health - proxy.launched, "to_first_message_s": message - proxy.launched}
