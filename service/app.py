@@ -19,9 +19,9 @@ from werkzeug.exceptions import HTTPException
 
 import translator
 from translator import AnthropicError, Spec
-from translator.response import unusable_answer_error
 
 from . import exposure, sse, streaming, upstream
+from .lifecycle import Lifecycle
 from .config import Settings, load_settings, media_limits
 from .logs import access_log, configure_logging
 
@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     tool_cache = translator.DeclarationCache(spec.tools["declaration_cache_size"])
     limits = media_limits(settings)
     app.exposure_checked = False
+    lifecycle = Lifecycle()
     if not settings.gemini_api_key:
         log.warning("GEMINI_API_KEY is not set: requests for Gemini models will be answered with an error "
                     "until it is set in the environment or .env.")
@@ -125,9 +126,11 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
                                                         bool(settings.proxy_api_key))
         # HTTP/1.1 on purpose: closing an unfinished HTTP/1.1 response closes the connection.
         app.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0))
+        lifecycle.install()
 
     @app.after_serving
     async def close_clients() -> None:
+        await lifecycle.close()
         await app.http.aclose()
 
     @app.before_request
@@ -135,6 +138,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
         g.request_id = _new_id("req_")
         g.started = time.perf_counter()
         g.log = {}
+        lifecycle.watch()
         if not app.exposure_checked:
             app.exposure_checked = True
             server = request.scope.get("server") or ("127.0.0.1", 0)
@@ -229,8 +233,13 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
                                  f"The request body is nested deeper than {settings.max_json_depth} levels.")
         return body
 
-    def translate(function: Any, body: Any) -> translator.UpstreamCall:
+    async def translate(function: Any, body: Any) -> translator.UpstreamCall:
+        """Translate on the event loop, or, for a large request, in a worker thread (without the
+        shared declaration cache), so that one huge request does not hold up every other client."""
+        large = (request.content_length or 0) > settings.offload_bytes
         try:
+            if large:
+                return await asyncio.to_thread(function, body, spec, tool_cache=None, limits=limits)
             return function(body, spec, tool_cache=tool_cache, limits=limits)
         except RecursionError:
             raise AnthropicError(400, "invalid_request_error", "The request is nested too deeply.") from None
@@ -248,31 +257,23 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
         body = await json_body()
         if isinstance(body, dict) and isinstance(body.get("model"), str):
             g.log["model"] = body["model"]
-        call = translate(translator.translate_request, body)
+        call = await translate(translator.translate_request, body)
         g.log.update(target=call.route.target, stream=call.stream)  # model: logged above
         if call.tools.left_out:
             g.log["tools_left_out"] = list(call.tools.left_out)
         message_id = _new_id("msg_")
         if call.stream:
             return await _stream(call, message_id)
-        message = await _complete(call, message_id)
+        message = await streaming.complete(call, spec, settings, _translators(call, message_id), lifecycle.live)
         g.log.update(usage=message["usage"], stop=message["stop_reason"])
         return Response(json.dumps(message, ensure_ascii=False), content_type=JSON)
 
-    async def _complete(call: translator.UpstreamCall, message_id: str) -> dict:
-        retries = spec.stop_reasons["malformed_retries"]
-        for attempt in range(retries + 1):
-            response = await upstream.with_retries(lambda: upstream.complete(call, settings), spec, settings)
-            message, result = translator.translate_response(response, call, spec, message_id)
-            if not result.malformed:
-                return message
-        raise unusable_answer_error(result, spec.stop_reasons)
+    def _translators(call: translator.UpstreamCall, message_id: str) -> Any:
+        estimate = int(request.headers.get("content-length") or 0) // 4
+        return lambda: translator.StreamTranslator(call, spec, message_id, input_estimate=estimate)
 
     async def _stream(call: translator.UpstreamCall, message_id: str) -> Response:
-        estimate = int(request.headers.get("content-length") or 0) // 4
-
-        def make() -> translator.StreamTranslator:
-            return translator.StreamTranslator(call, spec, message_id, input_estimate=estimate)
+        make = _translators(call, message_id)
 
         request_id, started, fields = g.request_id, g.started, g.log
 
@@ -284,6 +285,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
             raise head.error
         stream.on_done = done
         stream.request_id = request_id
+        stream.live = lifecycle.live
         response = Response(stream.body(head), status=200, headers=dict(sse.HEADERS))
         response.timeout = None  # Quart would cut streams at RESPONSE_TIMEOUT (60 s)
         return response
@@ -291,7 +293,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     @app.post("/v1/messages/count_tokens")
     async def count_tokens() -> Response:
         body = await json_body()
-        call = translate(translator.translate_count_tokens, body)
+        call = await translate(translator.translate_count_tokens, body)
         g.log.update(model=call.route.requested, target=call.route.target)
         tokens, source = await upstream.count_tokens(call, settings, app.http)
         g.log.update(count_source=source)

@@ -32,9 +32,11 @@ class Settings:
     spec_dir: str = ""
     stream_grace_seconds: float = 10.0      # wait this long for Gemini's first content before committing a 200
     ping_interval_seconds: float = 10.0     # keep-alive ping while the upstream is silent
-    first_byte_timeout_seconds: float = 300.0
-    idle_timeout_seconds: float = 300.0
+    first_byte_timeout_seconds: float = 60.0  # a silent upstream is a 504 after this, streamed or not
+    idle_timeout_seconds: float = 120.0
     request_timeout_seconds: float = 600.0  # whole non-streaming call
+    write_timeout_seconds: float = 60.0     # a stream whose client reads nothing for this long is ended
+    offload_bytes: int = 1024 * 1024        # requests larger than this are translated in a worker thread
     upstream_retries: int = 2               # retries of 429/529 before any byte reached the client
     retry_max_wait_seconds: float = 30.0    # total backoff budget across those retries
     max_body_bytes: int = 32 * 1024 * 1024
@@ -53,12 +55,12 @@ class Settings:
 def _checked(settings: Settings) -> Settings:
     """Refuse settings that would make the proxy misbehave (a zero ping interval floods clients)."""
     positive = ("stream_grace_seconds", "ping_interval_seconds", "first_byte_timeout_seconds",
-                "idle_timeout_seconds", "request_timeout_seconds", "max_body_bytes",
-                "body_timeout_seconds")
+                "idle_timeout_seconds", "request_timeout_seconds", "write_timeout_seconds",
+                "max_body_bytes", "body_timeout_seconds")
     for name in positive:
         if getattr(settings, name) <= 0:
             raise ValueError(f"{name.upper()} must be greater than 0 (got {getattr(settings, name)})")
-    for name in ("upstream_retries", "retry_max_wait_seconds", "max_json_depth"):
+    for name in ("upstream_retries", "retry_max_wait_seconds", "max_json_depth", "offload_bytes"):
         if getattr(settings, name) < 0:
             raise ValueError(f"{name.upper()} must not be negative (got {getattr(settings, name)})")
     return settings
@@ -81,9 +83,11 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         spec_dir=get("SPEC_DIR") or "",
         stream_grace_seconds=_float(get("STREAM_GRACE_SECONDS"), 10.0),
         ping_interval_seconds=_float(get("PING_INTERVAL_SECONDS"), 10.0),
-        first_byte_timeout_seconds=_float(get("FIRST_BYTE_TIMEOUT_SECONDS"), 300.0),
-        idle_timeout_seconds=_float(get("IDLE_TIMEOUT_SECONDS"), 300.0),
+        first_byte_timeout_seconds=_float(get("FIRST_BYTE_TIMEOUT_SECONDS"), 60.0),
+        idle_timeout_seconds=_float(get("IDLE_TIMEOUT_SECONDS"), 120.0),
         request_timeout_seconds=_float(get("REQUEST_TIMEOUT_SECONDS"), 600.0),
+        write_timeout_seconds=_float(get("WRITE_TIMEOUT_SECONDS"), 60.0),
+        offload_bytes=_int(get("OFFLOAD_BYTES"), 1024 * 1024),
         upstream_retries=_int(get("UPSTREAM_RETRIES"), 2),
         retry_max_wait_seconds=_float(get("RETRY_MAX_WAIT_SECONDS"), 30.0),
         max_body_bytes=_int(get("MAX_BODY_BYTES"), 32 * 1024 * 1024),

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Iterator
 
-from translator import AnthropicError, Spec, StreamTranslator, UpstreamCall
+from translator import AnthropicError, Spec, StreamTranslator, UpstreamCall, collect
 from translator.response import unusable_answer_error, usage
 from translator.stream import StreamProtocolError
 
@@ -70,9 +70,11 @@ class UpstreamStream:
         self.on_done: Callable[[dict], None] | None = None   # access log, with how the stream ended
         self.ended = "client left"
         self.request_id: str | None = None
+        self.live: set[UpstreamStream] | None = None         # streams a shutdown must end (service.lifecycle)
 
-    def open(self) -> None:
-        self.grace_ends = asyncio.get_running_loop().time() + self.settings.stream_grace_seconds
+    def open(self, retry_seconds: float) -> None:
+        """Start reading; retries of the opening end ``retry_seconds`` from now."""
+        self.grace_ends = asyncio.get_running_loop().time() + retry_seconds
         self.reader = asyncio.create_task(_pump(self._chunks(), self.queue, self.settings.idle_timeout_seconds))
 
     async def _chunks(self) -> AsyncIterator[Any]:
@@ -119,43 +121,100 @@ class UpstreamStream:
         return head
 
     async def body(self, head: Head) -> AsyncIterator[bytes]:
+        """The response body: each yield is one write, watched by the write timeout."""
+        if self.live is not None:
+            self.live.add(self)
         try:
-            # One write per batch of events: fewer sends through Hypercorn, same bytes.
-            yield b"".join(frame(event) for event in head.events)
-            if head.complete:
-                return
-            while True:
-                try:
-                    async with asyncio.timeout(self.settings.ping_interval_seconds):
-                        kind, item = await self.queue.get()
-                except TimeoutError:
-                    yield PING
-                    continue
-                if kind == "chunk":
-                    try:
-                        events = self.translator.feed(item)
-                    except StreamProtocolError as exc:
-                        log.error("stream translation failed: %s", exc)
-                        yield self._error_frame(AnthropicError(500, "api_error", "The upstream answer could not be translated."))
-                        return
-                    if events:
-                        yield b"".join(frame(event) for event in events)
-                elif kind == "end":
-                    error = self._ending_error()
-                    if error:
-                        # Too late for a status or a quiet retry; an error event makes clients retry.
-                        yield self._error_frame(error)
-                        return
-                    yield b"".join(frame(event) for event in self.translator.finish())
-                    self.ended = self.translator.outcome.stop_reason
-                    return
-                else:
-                    yield self._error_frame(upstream.to_anthropic_error(item, self.spec, self.settings))
-                    return
+            async for data in self._frames(head):
+                with self._write_deadline():
+                    yield data
         finally:
+            if self.live is not None:
+                self.live.discard(self)
             await self.close()
             if self.on_done:
                 self.on_done({"stop": self.ended, "usage": translator_usage(self.translator)})
+
+    @contextlib.contextmanager
+    def _write_deadline(self) -> Iterator[None]:
+        # The yield returns once the server has written the bytes; a client that stopped reading
+        # keeps it waiting, and its stream (and the upstream) is ended rather than held for ever.
+        task = asyncio.current_task()
+        timer = asyncio.get_running_loop().call_later(self.settings.write_timeout_seconds, self._stalled, task)
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+    def _stalled(self, task: asyncio.Task | None) -> None:
+        self.ended = "client stopped reading"
+        log.warning("ending a stream whose client stopped reading for %gs (request %s)",
+                    self.settings.write_timeout_seconds, self.request_id)
+        if task is not None:
+            task.cancel()
+
+    async def stop(self, error: AnthropicError) -> None:
+        """End the stream with ``error`` as its last event (a shutdown's grace period is over)."""
+        await self.close()
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(("stop", error))
+
+    async def read_all(self) -> list[dict]:
+        """Every event of the answer, for a client that did not ask for a stream."""
+        events = self.translator.start()
+        try:
+            while True:
+                kind, item = await self.queue.get()
+                if kind == "chunk":
+                    events += self.translator.feed(item)
+                elif kind == "end":
+                    if self.translator.raw_usage is None:
+                        raise truncated_error()
+                    return events
+                elif kind == "stop":
+                    raise item
+                else:
+                    raise upstream.to_anthropic_error(item, self.spec, self.settings)
+        finally:
+            await self.close()
+
+    async def _frames(self, head: Head) -> AsyncIterator[bytes]:
+        # One write per batch of events: fewer sends through Hypercorn, same bytes.
+        yield b"".join(frame(event) for event in head.events)
+        if head.complete:
+            return
+        while True:
+            try:
+                async with asyncio.timeout(self.settings.ping_interval_seconds):
+                    kind, item = await self.queue.get()
+            except TimeoutError:
+                yield PING
+                continue
+            if kind == "chunk":
+                try:
+                    events = self.translator.feed(item)
+                except StreamProtocolError as exc:
+                    log.error("stream translation failed: %s", exc)
+                    yield self._error_frame(AnthropicError(500, "api_error", "The upstream answer could not be translated."))
+                    return
+                if events:
+                    yield b"".join(frame(event) for event in events)
+            elif kind == "end":
+                error = self._ending_error()
+                if error:
+                    # Too late for a status or a quiet retry; an error event makes clients retry.
+                    yield self._error_frame(error)
+                    return
+                yield b"".join(frame(event) for event in self.translator.finish())
+                self.ended = self.translator.outcome.stop_reason
+                return
+            elif kind == "stop":
+                yield self._error_frame(item, ended="shutdown")
+                return
+            else:
+                yield self._error_frame(upstream.to_anthropic_error(item, self.spec, self.settings))
+                return
 
     def _ending_error(self) -> AnthropicError | None:
         """Why a finished upstream stream cannot end as a message, if it cannot."""
@@ -164,8 +223,8 @@ class UpstreamStream:
         result = self.translator.outcome
         return unusable_answer_error(result, self.spec.stop_reasons) if result.malformed else None
 
-    def _error_frame(self, error: AnthropicError) -> bytes:
-        self.ended = f"error {error.type}"
+    def _error_frame(self, error: AnthropicError, ended: str | None = None) -> bytes:
+        self.ended = ended or f"error {error.type}"
         return frame(error.body(self.request_id))
 
 
@@ -175,7 +234,7 @@ async def start(call: UpstreamCall, spec: Spec, settings: Settings,
     retries = spec.stop_reasons["malformed_retries"]
     for attempt in range(retries + 1):
         stream = UpstreamStream(call, spec, settings, make_translator())
-        stream.open()
+        stream.open(settings.stream_grace_seconds)
         try:
             head = await stream.head()
         except BaseException:
@@ -188,3 +247,30 @@ async def start(call: UpstreamCall, spec: Spec, settings: Settings,
             await stream.close()
         return stream, head
     raise AssertionError("unreachable")
+
+
+async def complete(call: UpstreamCall, spec: Spec, settings: Settings,
+                   make_translator: Callable[[], StreamTranslator], live: set[UpstreamStream]) -> dict:
+    """A whole answer for a client that did not ask for a stream, read from an upstream stream.
+
+    Reading a stream gives non-streaming calls the first-byte and idle timeouts too (a silent
+    upstream is a 504 in ``FIRST_BYTE_TIMEOUT_SECONDS``, while a long answer that keeps coming is
+    not cut), and the Message is the stream's events folded, so both kinds of answer agree.
+    ``REQUEST_TIMEOUT_SECONDS`` bounds the whole call, retries included."""
+    retries = spec.stop_reasons["malformed_retries"]
+    try:
+        async with asyncio.timeout(settings.request_timeout_seconds):
+            for attempt in range(retries + 1):
+                stream = UpstreamStream(call, spec, settings, make_translator())
+                stream.open(settings.request_timeout_seconds)
+                live.add(stream)
+                try:
+                    events = await stream.read_all()
+                finally:
+                    live.discard(stream)
+                result = stream.translator.outcome
+                if not result.malformed:
+                    return collect(events + stream.translator.finish())
+            raise unusable_answer_error(result, spec.stop_reasons)
+    except TimeoutError as exc:
+        raise upstream.to_anthropic_error(exc, spec, settings) from None

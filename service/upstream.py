@@ -75,7 +75,7 @@ def to_anthropic_error(exc: BaseException, spec: Spec, settings: Settings) -> An
 
 
 def call_arguments(call: UpstreamCall, settings: Settings) -> dict[str, Any]:
-    kwargs = dict(call.kwargs)
+    kwargs = {k: v for k, v in call.kwargs.items() if k not in ("stream", "stream_options")}
     if call.route.target.startswith("gemini/"):
         if not settings.gemini_api_key:
             raise AnthropicError(500, "api_error", "The proxy has no Gemini API key: set GEMINI_API_KEY in "
@@ -116,13 +116,12 @@ async def with_retries(attempt: Callable[[], Awaitable[Any]], spec: Spec, settin
     raise AssertionError("unreachable")
 
 
-async def complete(call: UpstreamCall, settings: Settings) -> Any:
-    return await litellm.acompletion(**call_arguments(call, settings), timeout=settings.request_timeout_seconds)
-
-
 async def open_stream(call: UpstreamCall, settings: Settings) -> tuple[Any, Any]:
-    """Start a stream and pull its first chunk, where LiteLLM raises the upstream's HTTP errors."""
-    stream = await litellm.acompletion(**call_arguments(call, settings))
+    """Start a stream and pull its first chunk, where LiteLLM raises the upstream's HTTP errors.
+
+    Every answer is read as a stream, whether the client asked for one or not (see streaming.complete)."""
+    stream = await litellm.acompletion(**call_arguments(call, settings), stream=True,
+                                       stream_options={"include_usage": True})
     try:
         async with asyncio.timeout(settings.first_byte_timeout_seconds):
             first = await stream.__anext__()
@@ -144,34 +143,44 @@ def _unparsed_tail(stream: Any) -> bool:
     return getattr(iterator, "chunk_type", None) == "accumulated_json" and bool(getattr(iterator, "_json_buffer", None))
 
 
-def _watch_grounding(stream: Any) -> list[Any]:
-    """Gemini's groundingMetadata as LiteLLM's parser receives it.
+def _watch_raw(stream: Any) -> dict[str, Any]:
+    """What LiteLLM's stream parser drops from Gemini's chunks, kept as it receives them.
 
-    LiteLLM passes grounding on only with chunks that carry text, thinking or a tool call; Gemini
-    often sends it on a last chunk without text, which LiteLLM replaces by a finish chunk of its own.
-    The parser of this stream's iterator (there after the first chunk) is wrapped to keep it.
+    LiteLLM passes grounding on only with chunks that carry text, thinking or a tool call (Gemini
+    often sends it on a last chunk without text, which LiteLLM replaces by a finish chunk of its
+    own), and its streams never report Gemini's own finish reason (MALFORMED_FUNCTION_CALL,
+    SAFETY, ...). The parser of this stream's iterator (there after the first chunk) is wrapped.
     """
-    seen: list[Any] = []
+    seen: dict[str, Any] = {"grounding": [], "finish_reason": None}
     iterator = getattr(stream, "completion_stream", None)
     parse = getattr(iterator, "chunk_parser", None)
     if parse is None:
         return seen
 
-    def keep_grounding(chunk: Any) -> Any:
+    def keep_raw(chunk: Any) -> Any:
         for candidate in (chunk.get("candidates") or ()) if isinstance(chunk, dict) else ():
-            if isinstance(candidate, dict) and candidate.get("groundingMetadata"):
-                seen.append(candidate["groundingMetadata"])
+            if isinstance(candidate, dict):
+                if candidate.get("groundingMetadata"):
+                    seen["grounding"].append(candidate["groundingMetadata"])
+                seen["finish_reason"] = candidate.get("finishReason") or seen["finish_reason"]
         return parse(chunk)
 
-    iterator.chunk_parser = keep_grounding
+    iterator.chunk_parser = keep_raw
     return seen
 
 
+def _raw_chunk(seen: dict[str, Any]) -> dict[str, Any]:
+    """The kept parts as one last chunk, in LiteLLM's own field names."""
+    native = {"native_finish_reason": seen["finish_reason"]} if seen["finish_reason"] else {}
+    return {"vertex_ai_grounding_metadata": seen["grounding"],
+            "choices": [{"index": 0, "delta": None, "provider_specific_fields": native}]}
+
+
 async def chunks(stream: Any, first: Any, settings: Settings) -> AsyncIterator[Any]:
-    """The stream's chunks with the idle timeout LiteLLM does not enforce on streams, then the grounding
-    Gemini sent, as a chunk of its own (``vertex_ai_grounding_metadata``, LiteLLM's name for it): the
-    translator reports searches at the end of the answer, so the end is soon enough."""
-    grounding = _watch_grounding(stream)
+    """The stream's chunks with the idle timeout LiteLLM does not enforce on streams, then what
+    LiteLLM's parser dropped (grounding, Gemini's finish reason) as a chunk of its own: the
+    translator reports searches and the stop reason at the end of the answer, so the end is soon enough."""
+    seen = _watch_raw(stream)
     try:
         chunk = first
         while True:
@@ -184,8 +193,8 @@ async def chunks(stream: Any, first: Any, settings: Settings) -> AsyncIterator[A
                     chunk = await stream.__anext__()
             except StopAsyncIteration:
                 break
-        if grounding:
-            yield {"vertex_ai_grounding_metadata": grounding}
+        if seen["grounding"] or seen["finish_reason"]:
+            yield _raw_chunk(seen)
         if _unparsed_tail(stream):
             raise UpstreamStreamBroken("The upstream stream held a chunk that is not valid JSON.")
     finally:

@@ -6,9 +6,16 @@ A separate thread keeps the proxy's event loop independent of the test's, so syn
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import signal
 import socket
 import ssl
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -73,3 +80,50 @@ class ProxyServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class HypercornProcess:
+    """The README's command (``hypercorn --config hypercorn.toml service.app:app``) in a process of
+    its own session, so that a test can signal the master alone or the whole process group.
+
+    ``config`` replaces lines of the project's hypercorn.toml (``{"graceful_timeout": "3"}``)."""
+
+    def __init__(self, env: dict[str, str], config: dict[str, str] | None = None, directory: Any = None):
+        self.port = free_port()
+        text = (ROOT / "hypercorn.toml").read_text().replace("127.0.0.1:8082", f"127.0.0.1:{self.port}")
+        for name, value in (config or {}).items():
+            text, count = re.subn(rf"(?m)^{name} = .*$", f"{name} = {value}", text)
+            text += "" if count else f"\n{name} = {value}\n"
+        path = directory / "hypercorn.toml"
+        path.write_text(text)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen([sys.executable, "-m", "hypercorn", "--config", str(path), "service.app:app"],
+                                        cwd=ROOT, env={**os.environ, **env}, start_new_session=True,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def start(self, timeout: float = 60) -> "HypercornProcess":
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                httpx.get(self.url + "/health", timeout=1)
+                return self
+            except httpx.TransportError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("hypercorn did not start: " + self.stop())
+                time.sleep(0.1)  # polling for readiness, not synchronising on it
+
+    def stop(self) -> str:
+        """Kill what is left and return what the server wrote to stderr."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        return self.process.stderr.read() if self.process.stderr else ""

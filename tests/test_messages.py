@@ -39,7 +39,7 @@ def test_models_reach_the_mapped_gemini_model(client, gemini, requested, gemini_
     assert message.content[0].type == "text" and message.content[0].text == "Hello from the fake Gemini."
     assert message.stop_reason == "end_turn"
     request = gemini.requests[-1]
-    assert request["path"] == f"/v1beta/models/{gemini_model}:generateContent"
+    assert request["path"] == f"/v1beta/models/{gemini_model}:streamGenerateContent"  # every answer is read as a stream
     assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
     assert message._request_id and message._request_id.startswith("req_")
 

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,6 +13,7 @@ import pytest
 
 from service.exposure import binds_from_argv, hosts_of, warn_if_exposed
 from tests.conftest import TEST_KEY
+from tests.servers import HypercornProcess, free_port
 from tests.sse_grammar import check_stream
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,48 +102,26 @@ def test_access_log_has_one_line_per_request_without_bodies(make_proxy, gemini, 
     assert "SECRET-PROMPT" not in caplog.text
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_sigterm_lets_streams_finish_and_refuses_new_requests(fake, gemini, tmp_path):
-    port = _free_port()
-    config = tmp_path / "hypercorn.toml"
-    config.write_text((ROOT / "hypercorn.toml").read_text().replace("127.0.0.1:8082", f"127.0.0.1:{port}")
-                      .replace("graceful_timeout = 30", "graceful_timeout = 10"))
-    env = {**os.environ, "GEMINI_API_KEY": TEST_KEY, "GEMINI_API_BASE": fake.base_url, "LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen([sys.executable, "-m", "hypercorn", "--config", str(config), "service.app:app"],
-                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
+    env = {"GEMINI_API_KEY": TEST_KEY, "GEMINI_API_BASE": fake.base_url, "LOG_LEVEL": "WARNING"}
+    server = HypercornProcess(env, {"graceful_timeout": "10"}, tmp_path).start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(url + "/health", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and process.poll() is None, "hypercorn did not start"
-                time.sleep(0.1)  # polling for readiness, not synchronising on it
         gemini.enqueue({"text": "one two three four five six", "text_chunks": 6, "chunk_delay_s": 0.4})
-        with httpx.stream("POST", url + "/v1/messages", json=body(stream=True), timeout=30) as response:
+        with httpx.stream("POST", server.url + "/v1/messages", json=body(stream=True), timeout=30) as response:
             chunks = response.iter_bytes()
             received = next(chunks)
-            process.send_signal(signal.SIGTERM)
+            server.process.send_signal(signal.SIGTERM)
             assert gemini.wait_for(lambda reqs: False, timeout=0.5) is False  # let the signal land
             with pytest.raises(httpx.TransportError):
-                httpx.post(url + "/v1/messages", json=body(), timeout=5)
+                httpx.post(server.url + "/v1/messages", json=body(), timeout=5)
             received += b"".join(chunks)
         events = check_stream(received)
         assert events[-1]["type"] == "message_stop"
         assert "".join(e["delta"]["text"] for e in events if e["type"] == "content_block_delta") == \
             "one two three four five six"
-        assert process.wait(timeout=20) == 0
+        assert server.process.wait(timeout=20) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        server.stop()
 
 
 def _post(proxy, **more):
@@ -154,7 +129,7 @@ def _post(proxy, **more):
 
 
 def test_connection_refused_is_a_prompt_api_error(make_proxy, gemini):
-    proxy = make_proxy(GEMINI_API_BASE=f"http://127.0.0.1:{_free_port()}/v1beta", UPSTREAM_RETRIES="0")
+    proxy = make_proxy(GEMINI_API_BASE=f"http://127.0.0.1:{free_port()}/v1beta", UPSTREAM_RETRIES="0")
     started = time.monotonic()
     for stream in (False, True):
         response = _post(proxy, stream=stream)

@@ -7,9 +7,11 @@ objects), get plain data back.
     call = translate_request(body, spec)                 # → call.kwargs for litellm.acompletion
     message, outcome = translate_response(resp, call, spec, "msg_1")
     stream = StreamTranslator(call, spec, "msg_1"); stream.start(); stream.feed(chunk); stream.finish()
+    message = collect(events)                            # the events of a whole stream → its Message
     error = map_upstream_error(spec.errors, class_names=[...], status=429, message="...")
 """
 from .anthropic_types import parse_request
+from .collect import collect
 from .errors import AnthropicError, map_upstream_error
 from .request import UpstreamCall, translate_count_tokens, translate_request
 from .response import Outcome, translate_response
@@ -21,7 +23,7 @@ from .tools import DeclarationCache, ToolPlan
 
 __all__ = [
     "AnthropicError", "DEFAULT_SPEC_DIR", "DeclarationCache", "Outcome", "Route", "Spec", "SpecError",
-    "StreamTranslator", "TRANSITIONS", "ToolPlan", "UpstreamCall", "decode_tool_id", "encode_tool_id",
+    "StreamTranslator", "TRANSITIONS", "ToolPlan", "UpstreamCall", "collect", "decode_tool_id", "encode_tool_id",
     "load_spec", "map_upstream_error", "model_entry", "model_list", "parse_request", "resolve_model",
     "translate_count_tokens", "translate_request", "translate_response",
 ]

@@ -1,0 +1,165 @@
+"""Operating conditions that broke the proxy (issue 15): bursts of connections, shutdowns with
+answers in flight, clients that stop reading, and a silent upstream."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import time
+
+import httpx
+import pytest
+
+from service.config import load_settings
+from tests.conftest import TEST_KEY
+from tests.servers import HypercornProcess
+from tests.sse_grammar import check_stream
+
+
+def body(**more):
+    return {"model": "gemini-2.5-flash", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}], **more}
+
+
+def server_env(fake, **more) -> dict[str, str]:
+    return {"GEMINI_API_KEY": TEST_KEY, "GEMINI_API_BASE": fake.base_url, "LOG_LEVEL": "INFO", **more}
+
+
+# -- a burst of new connections ------------------------------------------------------------------
+
+async def _burst(port: int, count: int) -> list[str]:
+    """``count`` clients connecting at once, each asking for /health on a connection of its own."""
+    async def one() -> str:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /health HTTP/1.1\r\nhost: proxy\r\nconnection: close\r\n\r\n")
+            answer = await asyncio.wait_for(reader.read(), 30)
+            writer.close()
+            return answer.split(b"\r\n", 1)[0].decode()
+        except (OSError, asyncio.TimeoutError) as exc:
+            return type(exc).__name__
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+def test_a_burst_of_500_connections_is_served_with_the_readmes_config(fake, tmp_path):
+    server = HypercornProcess(server_env(fake, LOG_LEVEL="WARNING"), directory=tmp_path).start()
+    try:
+        answers = asyncio.run(_burst(server.port, 500))
+    finally:
+        server.stop()
+    failed = [a for a in answers if a != "HTTP/1.1 200 "]
+    assert not failed, f"{len(failed)} of 500 failed: {sorted(set(failed))}"
+
+
+# -- shutdown with answers in flight -------------------------------------------------------------
+
+def _signal(server: HypercornProcess, target: str) -> None:
+    if target == "group":  # what systemd and `kill -TERM -PGID` do
+        os.killpg(server.process.pid, signal.SIGTERM)
+    else:
+        server.process.send_signal(signal.SIGTERM)
+
+
+def _refused_soon(url: str, within: float) -> bool:
+    """After the signal: a new connection is refused (not left hanging) within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url + "/health", timeout=1)
+        except httpx.ConnectError:
+            return True
+        except httpx.TimeoutException:
+            return False  # accepted into a backlog nobody serves: the hang this test is about
+    return False
+
+
+async def _stream_text(url: str, spec_body: dict, started: asyncio.Event) -> bytes:
+    async with httpx.AsyncClient(timeout=30) as client:
+        async with client.stream("POST", url + "/v1/messages", json=spec_body) as response:
+            assert response.status_code == 200
+            received = b""
+            async for chunk in response.aiter_bytes():
+                received += chunk
+                if b"content_block_delta" in received:
+                    started.set()
+            return received
+
+
+async def _answers_during_shutdown(server: HypercornProcess, target: str) -> tuple[list, bool]:
+    short_started, long_started = asyncio.Event(), asyncio.Event()
+    short = asyncio.create_task(_stream_text(server.url, body(stream=True), short_started))
+    await short_started.wait()
+    long = asyncio.create_task(_stream_text(server.url, body(stream=True), long_started))
+    await long_started.wait()
+    _signal(server, target)
+    refused = await asyncio.to_thread(_refused_soon, server.url, 2.0)
+    return [await short, await long], refused
+
+
+@pytest.mark.parametrize("target", ["group", "master"])
+def test_sigterm_drains_refuses_new_connections_and_ends_late_streams_with_an_error(fake, gemini, tmp_path,
+                                                                                   target):
+    # Taken in order: the short answer ends inside graceful_timeout (3 s); the long one would take 20 s.
+    gemini.enqueue({"text": "one two three four", "text_chunks": 4, "chunk_delay_s": 0.3},
+                   {"text": " ".join(["word"] * 40), "text_chunks": 40, "chunk_delay_s": 0.5})
+    server = HypercornProcess(server_env(fake), {"graceful_timeout": "3"}, tmp_path).start()
+    try:
+        (short, long), refused = asyncio.run(_answers_during_shutdown(server, target))
+        assert server.process.wait(timeout=20) == 0
+    finally:
+        log = server.stop()
+    assert check_stream(short)[-1]["type"] == "message_stop"
+    ending = check_stream(long, expect_error=True)[-1]
+    assert ending["type"] == "error" and ending["error"]["type"] == "overloaded_error", ending
+    assert refused, "a new connection during the drain was not refused"
+    lines = [json.loads(line.split(" proxy.access ", 1)[1]) for line in log.splitlines() if " proxy.access " in line]
+    stops = sorted(line.get("stop") for line in lines if line["path"] == "/v1/messages")
+    assert stops == ["end_turn", "shutdown"], log
+
+
+# -- a client that stops reading -----------------------------------------------------------------
+
+async def _read_headers_then_stall(url: str, http2: bool, fake) -> bool:
+    """Open a stream, read its headers, read nothing more; True if the proxy let go of the upstream."""
+    async with httpx.AsyncClient(http1=not http2, http2=http2, timeout=30) as client:
+        async with client.stream("POST", url + "/v1/messages", json=body(stream=True)) as response:
+            assert response.status_code == 200
+            return await fake.wait_for_async(lambda reqs: reqs and reqs[-1]["disconnected"], timeout=15)
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["http1", "http2"])
+def test_a_client_that_stops_reading_is_let_go(make_proxy, gemini, caplog, http2):
+    proxy = make_proxy(WRITE_TIMEOUT_SECONDS="1", IDLE_TIMEOUT_SECONDS="600", PING_INTERVAL_SECONDS="600")
+    # 40 MB in 400 chunks, more than any socket buffer between the proxy and the client holds.
+    gemini.enqueue({"text": "x" * 40_000_000, "text_chunks": 400, "chunk_delay_s": 0.01})
+    with caplog.at_level(logging.INFO, logger="proxy"):
+        assert asyncio.run(_read_headers_then_stall(proxy.url, http2, gemini)), "the upstream is still held"
+        assert gemini.wait_for(lambda reqs: "client stopped reading" in caplog.text, timeout=5), caplog.text
+
+
+# -- a silent upstream ---------------------------------------------------------------------------
+
+def test_a_silent_upstream_is_a_504_within_the_first_byte_timeout_without_streaming(make_proxy, gemini):
+    proxy = make_proxy(FIRST_BYTE_TIMEOUT_SECONDS="0.5")
+    gemini.enqueue({"hang": True})
+    started = time.monotonic()
+    response = httpx.post(proxy.url + "/v1/messages", json=body(), timeout=20)
+    assert response.status_code == 504 and response.json()["error"]["type"] == "timeout_error"
+    assert time.monotonic() - started < 5
+    assert gemini.wait_for(lambda reqs: reqs and reqs[-1]["disconnected"], timeout=2)
+
+
+def test_a_long_answer_that_keeps_coming_is_not_cut_by_the_first_byte_timeout(make_proxy, gemini):
+    proxy = make_proxy(FIRST_BYTE_TIMEOUT_SECONDS="0.5")
+    gemini.enqueue({"text": "one two three four five", "text_chunks": 5, "chunk_delay_s": 0.3})
+    response = httpx.post(proxy.url + "/v1/messages", json=body(), timeout=20)
+    assert response.status_code == 200 and response.json()["content"][0]["text"] == "one two three four five"
+
+
+def test_hung_upstream_defaults_answer_in_about_a_minute():
+    settings = load_settings(environ={}, env_file=None)
+    assert settings.first_byte_timeout_seconds == 60 and settings.write_timeout_seconds == 60
+    assert settings.idle_timeout_seconds == 120 and settings.request_timeout_seconds == 600
