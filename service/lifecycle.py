@@ -63,6 +63,7 @@ class Lifecycle:
         self.live: set = set()     # streaming.UpstreamStream objects, streamed to the client or not
         self.frame: FrameType | None = None
         self.drain: asyncio.Task | None = None
+        self.listeners: list[socket.socket] = []  # our own handles: Hypercorn closes its own at the drain
 
     def install(self) -> None:
         """At start-up, in the worker: find Hypercorn, and take SIGTERM/SIGINT."""
@@ -79,6 +80,8 @@ class Lifecycle:
     def watch(self) -> None:
         """From the first request on (Hypercorn's context exists by then), wait for the drain."""
         if self.drain is None and self._local("context") is not None:
+            sockets = self._local("sockets")
+            self.listeners = [sock.dup() for sock in (*sockets.secure_sockets, *sockets.insecure_sockets)]
             self.drain = asyncio.get_running_loop().create_task(self._drain())
 
     async def close(self) -> None:
@@ -118,16 +121,19 @@ class Lifecycle:
     async def _close_listeners_when_stopping(self, ends: float) -> None:
         """Refuse new connections once the whole server stops (not when one worker of several restarts).
 
-        A worker started by Hypercorn's master learns it through the master's shutdown event, which
+        Hypercorn's master keeps the listening socket open until its workers are gone, so closing
+        the worker's own handle is not enough: the socket itself is shut down. A worker started by
+        the master learns that the server stops through the master's shutdown event, which
         Hypercorn itself polls every 0.1 s; the same is done here until the drain ends."""
         trigger = self._local("shutdown_trigger")
         event = trigger.args[0] if isinstance(trigger, functools.partial) and trigger.args else None
         loop = asyncio.get_running_loop()
-        while event is not None and not event.is_set():
-            if loop.time() >= ends:
-                return
+        while event is not None and not event.is_set() and loop.time() < ends:
             await asyncio.sleep(0.1)
-        sockets = self._local("sockets")
-        for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        stopping = event is None or event.is_set()
+        for sock in self.listeners:
+            if stopping:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        self.listeners = []
