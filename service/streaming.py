@@ -81,9 +81,9 @@ class UpstreamStream:
         # Opening (and its retries) happens in the reader too, so the grace period and the
         # pings also cover the wait for Gemini's first byte. Retries end with the grace period:
         # after it the headers are out and a 429 could no longer be a real 429.
-        stream, first = await upstream.with_retries(lambda: upstream.open_stream(self.call, self.settings),
-                                                    self.spec, self.settings, wait_until=self.grace_ends)
-        async with contextlib.aclosing(upstream.chunks(stream, first, self.settings)) as chunks:
+        stream, first, seen = await upstream.with_retries(lambda: upstream.open_stream(self.call, self.settings),
+                                                          self.spec, self.settings, wait_until=self.grace_ends)
+        async with contextlib.aclosing(upstream.chunks(stream, first, seen, self.settings)) as chunks:
             async for chunk in chunks:
                 yield chunk
 

@@ -116,19 +116,20 @@ async def with_retries(attempt: Callable[[], Awaitable[Any]], spec: Spec, settin
     raise AssertionError("unreachable")
 
 
-async def open_stream(call: UpstreamCall, settings: Settings) -> tuple[Any, Any]:
+async def open_stream(call: UpstreamCall, settings: Settings) -> tuple[Any, Any, dict[str, Any]]:
     """Start a stream and pull its first chunk, where LiteLLM raises the upstream's HTTP errors.
 
     Every answer is read as a stream, whether the client asked for one or not (see streaming.complete)."""
     stream = await litellm.acompletion(**call_arguments(call, settings), stream=True,
                                        stream_options={"include_usage": True})
+    seen = _watch_raw(stream)
     try:
         async with asyncio.timeout(settings.first_byte_timeout_seconds):
             first = await stream.__anext__()
     except BaseException:
         await stream.aclose()
         raise
-    return stream, first
+    return stream, first, seen
 
 
 class UpstreamStreamBroken(Exception):
@@ -152,10 +153,25 @@ def _watch_raw(stream: Any) -> dict[str, Any]:
     SAFETY, ...). The parser of this stream's iterator (there after the first chunk) is wrapped.
     """
     seen: dict[str, Any] = {"grounding": [], "finish_reason": None}
-    iterator = getattr(stream, "completion_stream", None)
+    make_call = getattr(stream, "make_call", None)
+    if getattr(stream, "completion_stream", None) is not None or make_call is None:
+        _keep_raw(getattr(stream, "completion_stream", None), seen)
+        return seen
+
+    async def make_call_kept(*args: Any, **kwargs: Any) -> Any:
+        # The iterator is made by the first read: wrapped then, its first chunk is seen too.
+        iterator = await make_call(*args, **kwargs)
+        _keep_raw(iterator, seen)
+        return iterator
+
+    stream.make_call = make_call_kept
+    return seen
+
+
+def _keep_raw(iterator: Any, seen: dict[str, Any]) -> None:
     parse = getattr(iterator, "chunk_parser", None)
     if parse is None:
-        return seen
+        return
 
     def keep_raw(chunk: Any) -> Any:
         for candidate in (chunk.get("candidates") or ()) if isinstance(chunk, dict) else ():
@@ -166,7 +182,6 @@ def _watch_raw(stream: Any) -> dict[str, Any]:
         return parse(chunk)
 
     iterator.chunk_parser = keep_raw
-    return seen
 
 
 def _raw_chunk(seen: dict[str, Any]) -> dict[str, Any]:
@@ -176,11 +191,10 @@ def _raw_chunk(seen: dict[str, Any]) -> dict[str, Any]:
             "choices": [{"index": 0, "delta": None, "provider_specific_fields": native}]}
 
 
-async def chunks(stream: Any, first: Any, settings: Settings) -> AsyncIterator[Any]:
+async def chunks(stream: Any, first: Any, seen: dict[str, Any], settings: Settings) -> AsyncIterator[Any]:
     """The stream's chunks with the idle timeout LiteLLM does not enforce on streams, then what
     LiteLLM's parser dropped (grounding, Gemini's finish reason) as a chunk of its own: the
     translator reports searches and the stop reason at the end of the answer, so the end is soon enough."""
-    seen = _watch_raw(stream)
     try:
         chunk = first
         while True:

@@ -104,10 +104,10 @@ def _refused_soon(url: str, within: float) -> bool:
     while time.monotonic() < deadline:
         try:
             httpx.get(url + "/health", timeout=1)
-        except httpx.ConnectError:
-            return True
         except httpx.TimeoutException:
             return False  # accepted into a backlog nobody serves: the hang this test is about
+        except httpx.TransportError:
+            return True  # refused, or reset while queued as the socket shut down: retried elsewhere
     return False
 
 
