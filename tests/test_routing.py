@@ -1,4 +1,6 @@
-"""Model resolution (models.yaml): aliases, prefixes, listed Gemini names, and 404s."""
+"""Model resolution (models.yaml): aliases, prefixes, listed Gemini names, and 404s.
+
+Refused name shapes are in test_model_names.py."""
 from __future__ import annotations
 
 import pytest
@@ -17,8 +19,6 @@ SPEC = load_spec(big_model="gemini-3.1-pro-preview", small_model="gemini-3.8-fla
     ("gemini-3.8-flash", "gemini/gemini-3.8-flash"),
     ("gemini-2.5-pro-preview-03-25", "gemini/gemini-2.5-pro-preview-03-25"),
     ("gemini/gemini-9-experimental", "gemini/gemini-9-experimental"),
-    ("vertex_ai/gemini-2.5-pro", "vertex_ai/gemini-2.5-pro"),
-    ("openai/gpt-x", "openai/gpt-x"),
 ])
 def test_resolution(requested, target):
     route = resolve_model(requested, SPEC.models)
@@ -26,8 +26,18 @@ def test_resolution(requested, target):
     assert route.requested == requested
 
 
+@pytest.mark.parametrize("requested", ["vertex_ai/gemini-2.5-pro", "openai/gpt-x"])
+def test_other_providers_only_when_the_operator_enables_them(requested):
+    opted_in = load_spec(provider_prefixes=["gemini/", "vertex_ai/", "openai/"])
+    assert resolve_model(requested, opted_in.models).target == requested
+    with pytest.raises(AnthropicError) as caught:
+        resolve_model(requested, SPEC.models)
+    assert (caught.value.status, caught.value.type) == (400, "invalid_request_error")
+
+
 def test_environment_override_and_prefixed_targets():
-    spec = load_spec(big_model="vertex_ai/gemini-2.5-pro", small_model="gemini-2.0-flash")
+    spec = load_spec(big_model="vertex_ai/gemini-2.5-pro", small_model="gemini-2.0-flash",
+                     provider_prefixes=["gemini/", "vertex_ai/"])
     assert resolve_model("claude-opus-4-8", spec.models).target == "vertex_ai/gemini-2.5-pro"
     small = resolve_model("claude-haiku-4-5", spec.models)
     assert small.target == "gemini/gemini-2.0-flash"

@@ -1,10 +1,11 @@
 """Requested model name → the LiteLLM model to call, and that model's facts (models.yaml)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .errors import AnthropicError
+from .errors import AnthropicError, invalid_request
 
 
 @dataclass(frozen=True)
@@ -18,36 +19,76 @@ class Route:
         return self.target.split("/", 1)[-1]
 
 
+def _enabled(table: Mapping[str, Any]) -> str:
+    return ", ".join(table["provider_prefixes"]) or "none"
+
+
+def _invalid(name: str, table: Mapping[str, Any]) -> AnthropicError:
+    return invalid_request(f"model: {name!r} is not a valid model name: use a name matching "
+                           f"{table['model_name_pattern']}, optionally after an enabled provider "
+                           f"prefix ({_enabled(table)}).")
+
+
+def _not_enabled(prefix: str) -> AnthropicError:
+    return invalid_request(f"model: provider prefix {prefix!r} is not enabled on this proxy; the operator "
+                           f"can enable it with PROVIDER_PREFIXES or provider_prefixes in models.yaml.")
+
+
+def _checked_prefix(name: str, table: Mapping[str, Any]) -> str:
+    """The enabled provider prefix of a well-formed name ("" for none); a 400 for any other name.
+
+    LiteLLM picks the provider, its endpoint and its credentials from the prefix, and puts the
+    rest into URL paths: a name must not choose either beyond what the table enables.
+    """
+    head, slash, tail = name.partition("/")
+    prefix, rest = (head + slash, tail) if slash else ("", name)
+    if prefix and prefix not in table["provider_prefixes"]:
+        raise _not_enabled(prefix) if prefix in table["known_provider_prefixes"] else _invalid(name, table)
+    if not re.fullmatch(table["model_name_pattern"], rest):
+        raise _invalid(name, table)
+    return prefix
+
+
 def _target(name: str, table: Mapping[str, Any]) -> str | None:
-    if name.startswith(tuple(table["provider_prefixes"])):
+    if _checked_prefix(name, table):
         return name
     if name in table["models"]:
         return table["gemini_prefix"] + name
     return None
 
 
+def alias_target(wanted: str, table: Mapping[str, Any]) -> str:
+    """The LiteLLM model for an alias target (BIG_MODEL, ...); a bare unlisted name goes to Gemini."""
+    return _target(wanted, table) or table["gemini_prefix"] + wanted
+
+
 def _facts(target: str, table: Mapping[str, Any]) -> Mapping[str, Any]:
     return table["models"].get(target.split("/", 1)[-1], table["fallback"])
 
 
+def _unsuffixed(requested: str, table: Mapping[str, Any]) -> str:
+    for suffix in table["strip_suffixes"]:
+        if requested.endswith(suffix):
+            return requested.removesuffix(suffix)
+    return requested
+
+
 def resolve_model(requested: str, table: Mapping[str, Any]) -> Route:
     """Apply the resolution order documented at the top of models.yaml."""
-    # Claude Code strips "[1m]" itself, but other clients may not.
-    name = requested.removesuffix("[1m]")
+    name = _unsuffixed(requested, table)
     target = _target(name, table)
     if target is None:
         lowered = name.lower()
         for alias in table["aliases"]:
             if alias["contains"] in lowered:
-                wanted = table["defaults"].get(alias["target"], alias["target"])
-                target = _target(wanted, table) or table["gemini_prefix"] + wanted
+                target = alias_target(table["defaults"].get(alias["target"], alias["target"]), table)
                 break
     if target is None:
         aliases = ", ".join(f"*{a['contains']}*" for a in table["aliases"])
         raise AnthropicError(404, "not_found_error",
                              f"model: {requested} is not served by this proxy. Use a Claude model name "
-                             f"matching {aliases}, a listed Gemini model (see GET /v1/models), or a "
-                             f"LiteLLM-prefixed name such as gemini/<model>.")
+                             f"matching {aliases}, a listed Gemini model (see GET /v1/models), or a name "
+                             f"after an enabled provider prefix ({_enabled(table)}).")
     return Route(requested, target, _facts(target, table))
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import jsonschema
 import yaml
+
+from .errors import AnthropicError
+from .routing import alias_target
 
 DEFAULT_SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
 TABLES = ("models", "roles", "content", "tools", "stop_reasons", "errors")
@@ -47,44 +50,66 @@ def _where(error: jsonschema.ValidationError) -> str:
     return path.lstrip(".") or "(document root)"
 
 
+def _validated(document: Any, schema_path: Path, label: str) -> Any:
+    try:
+        schema = yaml.safe_load(schema_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SpecError(f"{schema_path}: schema file not found") from exc
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise SpecError(
+            f"{label}: at {_where(first)}: {first.message} "
+            f"(rule '{first.validator}' at schema {'/'.join(map(str, first.absolute_schema_path))}){more}"
+        )
+    return document
+
+
 def load_table(name: str, spec_dir: Path | str = DEFAULT_SPEC_DIR) -> dict:
     """Read ``<name>.yaml`` and validate it against ``schemas/<name>.schema.json``."""
     spec_dir = Path(spec_dir)
     path = spec_dir / f"{name}.yaml"
-    schema_path = spec_dir / "schemas" / f"{name}.schema.json"
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise SpecError(f"{path}: file not found") from exc
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {exc}") from exc
-    try:
-        schema = yaml.safe_load(schema_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SpecError(f"{schema_path}: schema file not found") from exc
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
-    if errors:
-        first = errors[0]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise SpecError(
-            f"{path}: at {_where(first)}: {first.message} "
-            f"(rule '{first.validator}' at schema {'/'.join(map(str, first.absolute_schema_path))}){more}"
-        )
-    return document
+    return _validated(document, spec_dir / "schemas" / f"{name}.schema.json", str(path))
+
+
+def _check_alias_targets(models: Mapping[str, Any]) -> None:
+    """Refuse at start-up a target no request could be sent to (``BIG_MODEL=ollama/x`` not enabled)."""
+    targets = dict(models["defaults"])
+    targets.update((f"aliases[{i}].target", a["target"]) for i, a in enumerate(models["aliases"])
+                   if a["target"] not in targets)
+    for where, name in targets.items():
+        try:
+            alias_target(name, models)
+        except AnthropicError as exc:
+            raise SpecError(f"models.yaml: {where} {name!r} is refused: {exc.message}") from None
 
 
 def load_spec(spec_dir: Path | str = DEFAULT_SPEC_DIR, *, big_model: str | None = None,
-              small_model: str | None = None) -> Spec:
-    """Load and validate every table; ``big_model``/``small_model`` override the YAML defaults.
+              small_model: str | None = None, provider_prefixes: Sequence[str] | None = None) -> Spec:
+    """Load and validate every table; ``big_model``/``small_model`` override the YAML defaults,
+    ``provider_prefixes`` replaces the list of enabled provider prefixes.
 
     The overrides are parameters rather than environment reads so that the library stays
     free of I/O beyond reading its own tables: the service passes what the environment says.
+    They go through the same schema and checks as the YAML.
     """
     tables = {name: load_table(name, spec_dir) for name in TABLES}
-    defaults = tables["models"]["defaults"]
+    models = tables["models"]
     if big_model:
-        defaults["BIG_MODEL"] = big_model
+        models["defaults"]["BIG_MODEL"] = big_model
     if small_model:
-        defaults["SMALL_MODEL"] = small_model
+        models["defaults"]["SMALL_MODEL"] = small_model
+    if provider_prefixes is not None:
+        models["provider_prefixes"] = list(provider_prefixes)
+    if big_model or small_model or provider_prefixes is not None:
+        _validated(models, Path(spec_dir) / "schemas" / "models.schema.json", "models.yaml with the overrides")
+    _check_alias_targets(models)
     return Spec(**{name: _freeze(doc) for name, doc in tables.items()})
