@@ -30,6 +30,7 @@ class Settings:
     big_model: str = ""
     small_model: str = ""
     spec_dir: str = ""
+    provider_prefixes: tuple[str, ...] = ()  # PROVIDER_PREFIXES; empty: models.yaml's list
     stream_grace_seconds: float = 10.0      # wait this long for Gemini's first content before committing a 200
     ping_interval_seconds: float = 10.0     # keep-alive ping while the upstream is silent
     first_byte_timeout_seconds: float = 60.0  # a silent upstream is a 504 after this, streamed or not
@@ -81,6 +82,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         big_model=get("BIG_MODEL") or "",
         small_model=get("SMALL_MODEL") or "",
         spec_dir=get("SPEC_DIR") or "",
+        provider_prefixes=tuple((get("PROVIDER_PREFIXES") or "").replace(",", " ").split()),
         stream_grace_seconds=_float(get("STREAM_GRACE_SECONDS"), 10.0),
         ping_interval_seconds=_float(get("PING_INTERVAL_SECONDS"), 10.0),
         first_byte_timeout_seconds=_float(get("FIRST_BYTE_TIMEOUT_SECONDS"), 60.0),

@@ -21,18 +21,22 @@ BIG = "gemini/gemini-3.1-pro-preview"
 
 NOT_ENABLED = ["ollama/llama3", "openai/gpt-4o", "bedrock/x", "anthropic/claude-sonnet-4-5",
                "vertex_ai/gemini-2.5-pro", "hosted_vllm/m"]
-MALFORMED = [
+MALFORMED = [  # names that would choose a path or query on the provider's host
     "gemini/../../x?y=1", "gemini/a/b", "gemini/x#y", "gemini/x:y", "gemini/%2e%2e", "gemini/..",
-    "gemini/.", "gemini/", "..", ".", "...", "/x", "//", "foo/bar", "models/gemini-2.5-pro",
-    "Ollama/llama3", "gemini-2.5-pro?alt=x", "claude sonnet", "gemini-2.5-pro ", " gemini-2.5-pro",
-    "gemini-2.5-pro\n", "claude-sonnet-4-5\n", "gemini-2.5-pro\r\nx-goog-api-key: k", "gemini-2.5-pro\t",
-    "gemini-2.5-pr\u043e",        # Cyrillic o
-    "\uff47emini-2.5-pro",        # fullwidth g
-    "gemini-\uff12.5-pro",        # fullwidth 2
-    "gemini-2.5-pro\u200b",       # zero-width space
-    "\u212aimi",                  # Kelvin sign, which case-insensitive matching would take for K
-    "claude-opus-4-1[1m][1m]", "claude-opus-4-1[2m]", "claude-sonnet@20250929", "gemini-2.5-pro\x00",
+    "gemini/.", "gemini/", "/x", "//", "foo/bar", "models/gemini-2.5-pro", "Ollama/llama3",
+    "gemini/gemini-2.5-pro\n", "gemini/gemini-2.5-pro\r\nx-goog-api-key: k", "gemini/gemini-2.5-pr\u043e",
+    "gemini/\u212aimi",  # Kelvin sign, which case-insensitive matching would take for K
+    "gemini/gemini-2.5-pro\u200b", "gemini/gemini-2.5-pro\x00", "gemini/gemini-2.5-pro ",
 ]
+# Bare names are only looked up (a listed model, an alias): they never go into a URL as they are, so
+# odd ones are a 404 or, when an alias matches (Vertex's claude-sonnet-4-5@20250929), served.
+UNLISTED_BARE = [
+    "..", ".", "...", "gemini-2.5-pro?alt=x", "gemini-2.5-pro ", " gemini-2.5-pro", "gemini-2.5-pro\n",
+    "gemini-2.5-pro\r\nx-goog-api-key: k", "gemini-2.5-pro\t", "gemini-2.5-pr\u043e", "\uff47emini-2.5-pro",
+    "gemini-\uff12.5-pro", "gemini-2.5-pro\u200b", "\u212aimi", "gemini-2.5-pro\x00",
+]
+ALIASED_BARE = ["claude sonnet", "claude-sonnet-4-5\n", "claude-opus-4-1[1m][1m]", "claude-opus-4-1[2m]",
+                "claude-sonnet-4-5@20250929", "anthropic.claude-sonnet-4-5-20250929-v1:0"]
 
 
 def refused(requested: str, spec=SPEC) -> AnthropicError:
@@ -56,6 +60,18 @@ def test_a_known_provider_prefix_is_not_enabled_by_default(requested):
 def test_a_malformed_name_is_a_400_naming_it(requested):
     message = refused(requested).message
     assert repr(requested.removesuffix("[1m]")) in message and "not a valid model name" in message
+
+
+@pytest.mark.parametrize("requested", UNLISTED_BARE)
+def test_an_unlisted_bare_name_is_not_found_whatever_it_holds(requested):
+    with pytest.raises(AnthropicError) as caught:
+        resolve_model(requested, SPEC.models)
+    assert (caught.value.status, caught.value.type) == (404, "not_found_error")
+
+
+@pytest.mark.parametrize("requested", ALIASED_BARE)
+def test_a_bare_name_that_matches_an_alias_goes_to_its_target(requested):
+    assert resolve_model(requested, SPEC.models).target == BIG
 
 
 @pytest.mark.parametrize(("requested", "target"), [

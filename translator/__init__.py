@@ -12,9 +12,11 @@ objects), get plain data back.
 """
 from .anthropic_types import parse_request
 from .collect import collect
+from .decoding import decode_json, input_estimate
 from .errors import AnthropicError, map_upstream_error
 from .request import UpstreamCall, translate_count_tokens, translate_request
 from .response import Outcome, translate_response
+from .paging import page as model_page
 from .routing import Route, model_entry, model_list, resolve_model
 from .signatures import decode_tool_id, encode_tool_id
 from .spec import DEFAULT_SPEC_DIR, Spec, SpecError, load_spec
@@ -23,7 +25,8 @@ from .tools import DeclarationCache, ToolPlan
 
 __all__ = [
     "AnthropicError", "DEFAULT_SPEC_DIR", "DeclarationCache", "Outcome", "Route", "Spec", "SpecError",
-    "StreamTranslator", "TRANSITIONS", "ToolPlan", "UpstreamCall", "collect", "decode_tool_id", "encode_tool_id",
-    "load_spec", "map_upstream_error", "model_entry", "model_list", "parse_request", "resolve_model",
-    "translate_count_tokens", "translate_request", "translate_response",
+    "StreamTranslator", "TRANSITIONS", "ToolPlan", "UpstreamCall", "collect", "decode_json", "decode_tool_id",
+    "encode_tool_id", "input_estimate", "load_spec", "map_upstream_error", "model_entry", "model_list",
+    "model_page", "parse_request", "resolve_model", "translate_count_tokens", "translate_request",
+    "translate_response",
 ]

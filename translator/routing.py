@@ -41,10 +41,12 @@ def _checked_prefix(name: str, table: Mapping[str, Any]) -> str:
     rest into URL paths: a name must not choose either beyond what the table enables.
     """
     head, slash, tail = name.partition("/")
-    prefix, rest = (head + slash, tail) if slash else ("", name)
-    if prefix and prefix not in table["provider_prefixes"]:
+    if not slash:
+        return ""  # a bare name is only looked up (listed model, alias): it goes nowhere as it is
+    prefix = head + slash
+    if prefix not in table["provider_prefixes"]:
         raise _not_enabled(prefix) if prefix in table["known_provider_prefixes"] else _invalid(name, table)
-    if not re.fullmatch(table["model_name_pattern"], rest):
+    if not re.fullmatch(table["model_name_pattern"], tail):
         raise _invalid(name, table)
     return prefix
 
@@ -59,7 +61,10 @@ def _target(name: str, table: Mapping[str, Any]) -> str | None:
 
 def alias_target(wanted: str, table: Mapping[str, Any]) -> str:
     """The LiteLLM model for an alias target (BIG_MODEL, ...); a bare unlisted name goes to Gemini."""
-    return _target(wanted, table) or table["gemini_prefix"] + wanted
+    target = _target(wanted, table)
+    if target is None and not re.fullmatch(table["model_name_pattern"], wanted):
+        raise _invalid(wanted, table)
+    return target or table["gemini_prefix"] + wanted
 
 
 def _facts(target: str, table: Mapping[str, Any]) -> Mapping[str, Any]:

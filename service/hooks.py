@@ -1,0 +1,104 @@
+"""What happens around every request: ids, authentication, the request body, the access log."""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from typing import Any
+
+from quart import Quart, Response, current_app, g, request
+
+import translator
+from translator import AnthropicError
+
+from . import exposure
+from .errors import error_response, new_id
+from .logs import access_log
+
+
+def client_keys() -> list[str]:
+    """What the client presented: ``x-api-key`` and/or ``Authorization: Bearer`` (Claude Code may send both)."""
+    keys = [request.headers.get("x-api-key", "")]
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        keys.append(auth[7:].strip())
+    return [k for k in keys if k]
+
+
+async def read_body() -> bytes:
+    """The request body, refused past MAX_BODY_BYTES.
+
+    A body over the limit is still read to its end (up to as much again, discarded) before the 413
+    goes out: Hypercorn closes a connection whose request was not read in full, and closing a socket
+    with unread input resets it, which can destroy the answer before the client reads it."""
+    settings = current_app.proxy.settings
+    limit = settings.max_body_bytes
+    too_large = AnthropicError(413, "request_too_large", f"Request exceeds the maximum size of {limit} bytes.")
+    declared = request.content_length
+    if declared is not None and declared > 2 * limit:
+        raise too_large
+    g.body_read = True
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(settings.body_timeout_seconds):
+            async for chunk in request.body:
+                size += len(chunk)
+                if size <= limit:
+                    parts.append(chunk)
+                elif size > 2 * limit:
+                    break
+    except TimeoutError:
+        raise AnthropicError(408, "timeout_error", f"The request body did not arrive within "
+                             f"{settings.body_timeout_seconds:g} seconds.") from None
+    if size > limit:
+        raise too_large
+    return b"".join(parts)
+
+
+async def json_body() -> Any:
+    """The body as JSON; a large one is decoded in a worker thread (see ``OFFLOAD_BYTES``)."""
+    data = await read_body()
+    depth = current_app.proxy.settings.max_json_depth
+    if len(data) > current_app.proxy.settings.offload_bytes:
+        return await asyncio.to_thread(translator.decode_json, data, depth)
+    return translator.decode_json(data, depth)
+
+
+def register(app: Quart) -> None:
+    app.before_request(begin)
+    app.after_request(end)
+
+
+async def begin() -> Response | None:
+    """Ids and timing for the access log; then the client's key, when the proxy has one."""
+    proxy = current_app.proxy
+    g.request_id = new_id("req_")
+    g.started = time.perf_counter()
+    g.log = {}
+    proxy.lifecycle.watch()
+    if not proxy.exposure_checked:
+        proxy.exposure_checked = True
+        server = request.scope.get("server") or ("127.0.0.1", 0)
+        exposure.warn_if_exposed([server[0]], bool(proxy.settings.proxy_api_key))
+    if request.path == "/health" or not proxy.settings.proxy_api_key:
+        return None
+    expected = proxy.settings.proxy_api_key.encode()
+    if any([hmac.compare_digest(k.encode(), expected) for k in client_keys()]):
+        return None
+    return error_response(AnthropicError(401, "authentication_error", "invalid x-api-key"))
+
+
+async def end(response: Response) -> Response:
+    """The request id on every answer, an unread body drained, and the access-log line
+    (streams write theirs when they end)."""
+    response.headers["request-id"] = g.request_id
+    if not g.get("body_read"):  # an answer without reading the body (404, 405, ...): see read_body
+        try:
+            await read_body()
+        except AnthropicError:
+            pass
+    if not g.log.get("stream") or response.status_code != 200:
+        access_log(g.request_id, request.method, request.path, response.status_code,
+                   time.perf_counter() - g.started, g.log)
+    return response

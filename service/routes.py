@@ -1,0 +1,113 @@
+"""The endpoints, as a Blueprint; each handler reads the request, asks the translator, answers."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any, Callable
+
+from quart import Blueprint, Response, current_app, g, request
+
+import translator
+from translator import AnthropicError
+
+from . import sse, streaming, upstream
+from .errors import JSON, new_id
+from .hooks import json_body
+from .logs import access_log
+
+routes = Blueprint("proxy", __name__)
+
+
+def _json(value: Any) -> Response:
+    return Response(json.dumps(value, ensure_ascii=False), content_type=JSON)
+
+
+async def _translate(function: Callable[..., translator.UpstreamCall], body: Any) -> translator.UpstreamCall:
+    """Translate on the event loop, or, for a large request, in a worker thread (without the
+    shared declaration cache), so that one huge request does not hold up every other client."""
+    proxy = current_app.proxy
+    try:
+        if (request.content_length or 0) > proxy.settings.offload_bytes:
+            return await asyncio.to_thread(function, body, proxy.spec, tool_cache=None, limits=proxy.limits)
+        return function(body, proxy.spec, tool_cache=proxy.tool_cache, limits=proxy.limits)
+    except RecursionError:
+        raise AnthropicError(400, "invalid_request_error", "The request is nested too deeply.") from None
+
+
+def _translators(call: translator.UpstreamCall, message_id: str) -> Callable[[], translator.StreamTranslator]:
+    estimate = translator.input_estimate(request.content_length or 0)
+    spec = current_app.proxy.spec
+    return lambda: translator.StreamTranslator(call, spec, message_id, input_estimate=estimate)
+
+
+@routes.route("/", methods=["HEAD", "GET"])
+async def root() -> Response:
+    return Response("", status=200)
+
+
+@routes.get("/health")
+async def health() -> Response:
+    return _json({"status": "ok"})
+
+
+@routes.post("/v1/messages")
+async def messages() -> Response:
+    body = await json_body()
+    if isinstance(body, dict) and isinstance(body.get("model"), str):
+        g.log["model"] = body["model"]
+    call = await _translate(translator.translate_request, body)
+    g.log.update(target=call.route.target, stream=call.stream)  # model: logged above
+    if call.tools.left_out:
+        g.log["tools_left_out"] = list(call.tools.left_out)
+    message_id = new_id("msg_")
+    if call.stream:
+        return await _stream(call, message_id)
+    proxy = current_app.proxy
+    message = await streaming.complete(call, proxy.spec, proxy.settings, _translators(call, message_id),
+                                       proxy.lifecycle.live)
+    g.log.update(usage=message["usage"], stop=message["stop_reason"])
+    return _json(message)
+
+
+async def _stream(call: translator.UpstreamCall, message_id: str) -> Response:
+    proxy = current_app.proxy
+    request_id, started, fields = g.request_id, g.started, g.log
+
+    def done(outcome: dict) -> None:
+        access_log(request_id, "POST", "/v1/messages", 200, time.perf_counter() - started, {**fields, **outcome})
+
+    stream, head = await streaming.start(call, proxy.spec, proxy.settings, _translators(call, message_id))
+    if head.error:
+        raise head.error
+    stream.on_done, stream.request_id, stream.live = done, request_id, proxy.lifecycle.live
+    response = Response(stream.body(head), status=200, headers=dict(sse.HEADERS))
+    response.timeout = None  # Quart would cut streams at RESPONSE_TIMEOUT (60 s)
+    return response
+
+
+@routes.post("/v1/messages/count_tokens")
+async def count_tokens() -> Response:
+    body = await json_body()
+    call = await _translate(translator.translate_count_tokens, body)
+    g.log.update(model=call.route.requested, target=call.route.target)
+    tokens, source = await upstream.count_tokens(call, current_app.proxy.settings, current_app.proxy.http)
+    g.log.update(count_source=source)
+    return _json({"input_tokens": tokens})
+
+
+@routes.get("/v1/models")
+async def models() -> Response:
+    entries = translator.model_list(current_app.proxy.spec.models)
+    return _json(translator.model_page(entries, request.args.get("limit", type=int),
+                                       request.args.get("after_id"), request.args.get("before_id")))
+
+
+@routes.get("/v1/models/<path:model_id>")
+async def model(model_id: str) -> Response:
+    table = current_app.proxy.spec.models
+    for entry in translator.model_list(table):
+        if entry["id"] == model_id:
+            return _json(entry)
+    # Any name /v1/messages accepts (claude-sonnet-4-5, ...) is a model here too.
+    return _json(translator.model_entry(translator.resolve_model(model_id, table)))

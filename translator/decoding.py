@@ -1,0 +1,110 @@
+"""Request bodies → JSON values, with the rules the Messages API keeps and Python's parser does not.
+
+Python's ``json`` accepts NaN, Infinity, numbers that overflow to infinity and lone surrogates
+(``"\\ud800"``); none of them is JSON an upstream can take, so they are refused here with a 400 that
+says where they are. Depth is bounded by the parser's recursion limit, and optionally by a smaller
+``max_depth``. Pure: bytes in, a value or an :class:`AnthropicError` out.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from .errors import AnthropicError, invalid_request
+
+# A lone surrogate can only come from a \uD800-\uDFFF escape or CESU-8 bytes; only then is
+# the body checked by encoding it again.
+_MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+
+
+class _NotJSONNumber(ValueError):
+    pass
+
+
+def _not_json(constant: str) -> Any:
+    raise _NotJSONNumber(constant)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _NotJSONNumber(text)
+    return value
+
+
+def decode_json(data: bytes, max_depth: int = 0) -> Any:
+    """The JSON value of a request body; ``max_depth`` 0 means the parser's own bound only.
+
+    Raises :class:`AnthropicError` (400 ``invalid_request_error``) naming what is wrong."""
+    try:
+        body = json.loads(data, parse_constant=_not_json, parse_float=_finite)
+        if _MAYBE_SURROGATE.search(data):
+            json.dumps(body, ensure_ascii=False).encode()  # raises on a lone surrogate
+    except (_NotJSONNumber, UnicodeEncodeError):
+        raise invalid_request(f"{_bad_value_place(data)}: not a finite JSON number or not valid Unicode text "
+                              "(NaN, Infinity, out-of-range numbers and lone surrogates are refused).") from None
+    except RecursionError:
+        raise invalid_request("The request body is nested too deeply.") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid_request(f"The request body is not valid JSON: {exc}") from None
+    if max_depth and depth(body) > max_depth:
+        raise invalid_request(f"The request body is nested deeper than {max_depth} levels.")
+    return body
+
+
+def _bad_value_place(data: bytes) -> str:
+    # Rare: parse again leniently to name the field that holds the bad value.
+    try:
+        return bad_value_path(json.loads(data))
+    except RecursionError:
+        return "(body)"
+
+
+def bad_value_path(value: Any, path: str = "") -> str:
+    """Where the first non-finite number or lone surrogate sits (``messages.0.content``)."""
+    stack = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return where or "(body)"
+        if isinstance(item, str) and not _encodes(item):
+            return where or "(body)"
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if not _encodes(key):
+                    return where or "(body)"
+                stack.append((inner, f"{where}.{key}" if where else key))
+        elif isinstance(item, list):
+            stack.extend((inner, f"{where}.{i}" if where else str(i)) for i, inner in enumerate(item))
+    return "(body)"
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def depth(value: Any) -> int:
+    """How deeply objects and arrays nest (a scalar is 1)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
+def input_estimate(body_bytes: int, bytes_per_token: int = 4) -> int:
+    """What ``message_start`` reports as input before Gemini's count arrives: the request size / 4."""
+    return body_bytes // bytes_per_token
+
+
+__all__ = ["AnthropicError", "decode_json", "depth", "bad_value_path", "input_estimate"]
