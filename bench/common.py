@@ -224,10 +224,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 class FakeProcess(Proc):
-    """The project's fake Gemini (tests/fake_gemini.py) in its own process, logging off."""
+    """The project's fake Gemini (``python -m tests.fake_gemini``) in its own process, logging off, with a listen
+    backlog large enough for 1,000 connections opened at once (aiohttp's default of 128 would make the scale test
+    measure SYN retransmits instead of the proxy)."""
 
     def __init__(self, default_spec: dict, backlog: int = 4096):
-        super().__init__([sys.executable, "-m", "bench.fake_server", "--quiet", "--backlog", str(backlog),
+        super().__init__([sys.executable, "-m", "tests.fake_gemini", "--quiet", "--backlog", str(backlog),
                           "--default-spec", json.dumps(default_spec)], _env({}), "fake_gemini.log")
         line = self.popen.stdout.readline()
         if not line.startswith("PORT "):

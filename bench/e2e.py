@@ -1,6 +1,6 @@
 """Suites 2 and 3: the latency the proxy adds, and LiteLLM's own Anthropic interface, side by side.
 
-Three processes: the fake Gemini (bench/fake_server.py, logging off), the proxy (``hypercorn
+Three processes: the fake Gemini (``python -m tests.fake_gemini``, logging off), the proxy (``hypercorn
 --config <generated toml> service.app:app``, one worker, LOG_LEVEL=ERROR) and this client process.
 For the same small request (a short user message; the fake answers a 50-character text, in 7
 chunks when streamed) three variants are timed, interleaved round by round so that drift on this
