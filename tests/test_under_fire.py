@@ -202,3 +202,39 @@ def test_hung_upstream_defaults_answer_in_about_a_minute():
     settings = load_settings(environ={}, env_file=None)
     assert settings.first_byte_timeout_seconds == 60 and settings.write_timeout_seconds == 60
     assert settings.idle_timeout_seconds == 120 and settings.request_timeout_seconds == 600
+
+
+# -- one huge request among small ones -----------------------------------------------------------
+
+def _huge_enum_request(values: int) -> dict:
+    schema = {"type": "object", "properties": {"pick": {"type": "string", "enum": [f"v{i}" for i in range(values)]}}}
+    return body(tools=[{"name": "choose", "description": "Pick one.", "input_schema": schema}])
+
+
+def test_a_huge_tool_schema_does_not_hold_up_small_ones(fake, gemini, tmp_path):
+    """The 2 MB request that froze every client for minutes (a 200,000-value enum: de-duplicating by
+    list membership took 165 s of the event loop) is now a prompt 400 naming the bound, and one at
+    the bound (10,000 values) translates in linear time; small requests sent meanwhile are answered
+    as usual. The proxy runs in a process of its own, so that only its own work is measured."""
+    server = HypercornProcess(server_env(fake, LOG_LEVEL="WARNING"), directory=tmp_path).start()
+    gemini.default_spec = {"text": "ok"}
+    huge = [json.dumps(_huge_enum_request(n)).encode() for n in (200_000, 10_000, 200_000)]
+    latencies: list[float] = []
+    with httpx.Client(base_url=server.url, timeout=60) as small, httpx.Client(base_url=server.url, timeout=60) as big:
+        assert small.post("/v1/messages", json=body()).status_code == 200  # LiteLLM's lazy imports done
+
+        async def run() -> list[int]:
+            sending = [asyncio.create_task(asyncio.to_thread(big.post, "/v1/messages", content=content, timeout=30,
+                                                             headers={"content-type": "application/json"}))
+                       for content in huge]
+            while not all(task.done() for task in sending):
+                started = time.monotonic()
+                assert (await asyncio.to_thread(small.post, "/v1/messages", json=body())).status_code == 200
+                latencies.append(time.monotonic() - started)
+            return [(await task).status_code for task in sending]
+
+        try:
+            assert asyncio.run(run()) == [400, 200, 400]
+        finally:
+            server.stop()
+    assert max(latencies) < 1.0, sorted(latencies)[-5:]
