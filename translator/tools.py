@@ -10,9 +10,10 @@ import copy
 import hashlib
 import json
 import re
-from collections import OrderedDict
-from collections.abc import Mapping
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, NamedTuple
 
 
@@ -36,16 +37,19 @@ class ToolPlan:
 
     def to_anthropic(self, name: str) -> str:
         """The client's name for a tool call Gemini made."""
-        for anthropic, gemini in self.aliases.items():
-            if gemini == name:
-                return anthropic
-        return name
+        return self._from_gemini.get(name, name)
+
+    @cached_property
+    def _from_gemini(self) -> dict[str, str]:
+        # Built once per plan: a lookup per tool call, not a scan of the aliases.
+        return {gemini: anthropic for anthropic, gemini in self.aliases.items()}
 
 
 class _Converted(NamedTuple):
     action: str  # "function", "google_search" or "leave_out"
     name: str
     tool: dict | None  # the LiteLLM tool, for functions
+    cost: tuple[int, int] = (0, 0)  # schema nodes and size its conversion took (see _Budget)
 
 
 class DeclarationCache:
@@ -85,8 +89,10 @@ class DeclarationCache:
 def plan_tools(tools: list[dict] | None, tool_choice: Mapping | None, table: Mapping,
                cache: DeclarationCache | None = None) -> ToolPlan:
     """Convert the request's ``tools`` and ``tool_choice`` with the tools ``table``."""
+    check_tool_count(tools, table)
     dropped = table["dropped_tool_fields"]
     policy: _Policy | None = None
+    budget = _Budget(table["limits"])
     converted: list[_Converted] = []
     for index, tool in enumerate(tools or ()):
         if type(tool) is not dict and not isinstance(tool, Mapping):
@@ -96,14 +102,16 @@ def plan_tools(tools: list[dict] | None, tool_choice: Mapping | None, table: Map
         entry = cache._get(key, view) if cache is not None and key is not None else None
         if entry is None:
             policy = policy or _Policy(table)
-            entry = _convert_tool(view, index, table, policy)
+            entry = budget.costed(lambda: _convert_tool(view, index, table, policy, budget))
             if cache is not None and key is not None:
                 cache._put(key, view, entry)
+        else:  # charged as if converted, so that the answer does not depend on what is cached
+            budget.spend(*entry.cost, ("tools", index))
         converted.append(entry)
 
     names = [c.name for c in converted]
     if len(set(names)) != len(names):
-        twice = sorted({n for n in names if names.count(n) > 1})
+        twice = sorted(n for n, times in Counter(names).items() if times > 1)
         raise ToolError(f"tools: tool names must be unique; repeated: {', '.join(twice)}")
     functions = [c for c in converted if c.action == "function"]
     aliases = _aliases([c.name for c in functions], table["names"])
@@ -120,7 +128,14 @@ def plan_tools(tools: list[dict] | None, tool_choice: Mapping | None, table: Map
 
 def sanitize_schema(schema: Mapping, table: Mapping) -> dict:
     """A tool's ``input_schema`` (JSON Schema) → Gemini's Schema subset, always an object at the root."""
-    return _Converter(_Policy(table), schema).root()
+    return _Converter(_Policy(table), schema, _Budget(table["limits"]), ("input_schema",)).root()
+
+
+def check_tool_count(tools: Any, table: Mapping) -> None:
+    """Refuse more tools than ``limits.tools``; callers may check before validating each tool."""
+    limit = table["limits"]["tools"]
+    if isinstance(tools, (list, tuple)) and len(tools) > limit:
+        raise ToolError(f"tools: {len(tools)} tools, more than the {limit} allowed (tools.yaml limits.tools)")
 
 
 # --- tools ---------------------------------------------------------------------------------------
@@ -134,7 +149,7 @@ def _cache_key(view: dict) -> tuple | None:
     return key
 
 
-def _convert_tool(view: dict, index: int, table: Mapping, policy: _Policy) -> _Converted:
+def _convert_tool(view: dict, index: int, table: Mapping, policy: _Policy, budget: _Budget) -> _Converted:
     kind = view.get("type")
     where = f"tools.{index}"
     if kind is None or kind == table["custom_tool_type"]:
@@ -145,14 +160,15 @@ def _convert_tool(view: dict, index: int, table: Mapping, policy: _Policy) -> _C
         description = view.get("description")
         if description is not None and not isinstance(description, str):
             raise ToolError(f"{where}.description: must be a string")
-        return _Converted("function", name, _function(name, description, _Converter(policy, schema).root()))
+        parameters = _Converter(policy, schema, budget, ("tools", index, "input_schema")).root()
+        return _Converted("function", name, _function(name, description, parameters))
     if not isinstance(kind, str):
         raise ToolError(f"{where}.type: must be a string")
     for entry in table["client_tools"]:
         if re.fullmatch(entry["match"], kind):
             name = _checked_name(view.get("name", entry["name"]), where, table)
             notes = [(f, view[f]) for f in entry.get("describe_fields", ()) if f in view]
-            parameters = _Converter(policy, _thaw(entry["input_schema"])).root()
+            parameters = _Converter(policy, _thaw(entry["input_schema"]), budget, ("tools", index)).root()
             return _Converted("function", name, _function(name, policy.describe(entry["description"], notes),
                                                           parameters))
     name = view.get("name") if isinstance(view.get("name"), str) else kind
@@ -224,11 +240,14 @@ def _tool_choice(choice: Mapping | None, mapping: Mapping, names: list[str], fun
 
 
 def _thaw(value: Any) -> Any:
-    """A plain, private copy of table data (which may be frozen into mapping proxies and tuples)."""
-    if isinstance(value, Mapping):
-        return {k: _thaw(v) for k, v in value.items()}
+    """A plain, private copy of table data (which may be frozen into mapping proxies and tuples),
+    or of a value kept from a request (the declaration cache outlives the request)."""
+    if isinstance(value, _SCALARS):
+        return value
     if isinstance(value, (list, tuple)):
         return [_thaw(v) for v in value]
+    if isinstance(value, (dict, Mapping)):  # dict first: the Mapping ABC check is slow
+        return {k: _thaw(v) for k, v in value.items()}
     return value
 
 
@@ -239,8 +258,11 @@ class _Notes:
 
 
 _NOTES = _Notes()
+_SCALARS = (str, int, float, type(None))  # checked before Mapping (dict before it too): its ABC check is slow
 _JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"),
-               (type(None), "null"), ((list, tuple), "array"), (Mapping, "object"))
+               (type(None), "null"), ((list, tuple), "array"), ((dict, Mapping), "object"))
+_EXACT_TYPES = {cls: name for classes, name in _JSON_TYPES
+                for cls in (classes if isinstance(classes, tuple) else (classes,))}  # the fast path of _json_type
 _VALUE_CHECKS = {
     "string": lambda v: isinstance(v, str),
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
@@ -250,16 +272,52 @@ _VALUE_CHECKS = {
 }
 
 
+# Kinds whose value's length tools.yaml ``limits`` bounds in each node: kind → (limit, what is counted).
+_BOUNDED = {"enum": ("enum_values", "values"), "properties": ("properties", "properties"),
+            "required": ("required", "names"), "any_of": ("alternatives", "alternatives"),
+            "oneOf_to_anyOf": ("alternatives", "alternatives"), "merge_allOf": ("alternatives", "alternatives")}
+# Kinds whose value holds schemas: those are charged where they are converted, not where they are held.
+_HOLDS_SCHEMAS = frozenset({"properties", "items", "any_of", "oneOf_to_anyOf", "merge_allOf", "definitions"})
+
+
 def _json_type(value: Any) -> str:
-    return next(name for cls, name in _JSON_TYPES if isinstance(value, cls))
+    return _EXACT_TYPES.get(type(value)) or next(name for cls, name in _JSON_TYPES if isinstance(value, cls))
 
 
-def _unique(values) -> list:
+def _frozen(value: Any, memo: dict[int, tuple[Any, Any]]) -> Any:
+    """A hashable stand-in that is ``==`` another's exactly when the values are (1, 1.0 and True
+    stay one value, as in a list membership test), so that sets can replace list scans.
+
+    ``memo`` (id → (container, kept alive so the id stays its own; stand-in)) freezes each container
+    once: converted subtrees are compared again at every enclosing anyOf.
+    """
+    if isinstance(value, _SCALARS) or not isinstance(value, (dict, list, tuple, Mapping)):
+        return value
+    known = memo.get(id(value))
+    if known is None:
+        if isinstance(value, (dict, Mapping)):
+            frozen: Any = frozenset((k, _frozen(v, memo)) for k, v in value.items())
+        else:
+            frozen = type(value), tuple(_frozen(v, memo) for v in value)
+        known = memo[id(value)] = (value, frozen)
+    return known[1]
+
+
+def _unique(values, memo: dict | None = None) -> list:
+    """The first of each run of equal values, in order; linear, as enums may be long."""
+    memo = {} if memo is None else memo
+    seen: set = set()
     out: list = []
     for v in values:
-        if v not in out:
+        key = _frozen(v, memo)
+        if key not in seen:
+            seen.add(key)
             out.append(v)
     return out
+
+
+def _place(where: tuple) -> str:
+    return ".".join(str(step) for step in where)
 
 
 def _with_note(node: dict, keyword: str, value: Any) -> dict:
@@ -286,6 +344,7 @@ class _Policy:
         self.left_out_names = frozenset(policy["left_out_properties"]["names"])
         self.left_out_label: str = policy["left_out_properties"]["label"]
         self.merge_rules: Mapping = policy["allOf_merge"]
+        self.limits: Mapping = table["limits"]
         self.type_of: dict[str, list[str]] = {}  # keyword → the types it applies to, in table order
         for type_name, keywords in policy["type_keywords"].items():
             for keyword in keywords:
@@ -300,34 +359,108 @@ class _Policy:
 
     def describe(self, description: str | None, notes) -> str:
         parts = [description] if description else []
+        seen = set(parts)
         for keyword, value in notes:
             text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
             if len(text) > self.max_chars:
                 text = text[:self.max_chars] + "…"
             note = self.template.format(keyword=keyword, value=text)
-            if note not in parts:
+            if note not in seen:
+                seen.add(note)
                 parts.append(note)
         return self.separator.join(parts)
 
 
-class _Converter:
-    """One input schema (its root is what ``$ref`` pointers resolve against) → Gemini Schema."""
+class _Budget:
+    """What converting one request's tool schemas may take (tools.yaml ``limits``): schema nodes,
+    and the size of what is read (about its length as compact JSON).
 
-    def __init__(self, policy: _Policy, root: Any):
+    Every read counts, so a node reached again (through ``$ref``, or as part of each anyOf
+    alternative) costs again: fan-out is bounded, not only width.
+    """
+
+    def __init__(self, limits: Mapping):
+        self.limits = limits
+        self.nodes = self.size = 0
+
+    def spend(self, nodes: int, size: int, where: tuple) -> None:
+        self.nodes += nodes
+        self.size += size
+        for name, used, what in (("schema_nodes", self.nodes, "schema nodes"), ("schema_size", self.size, "of size")):
+            if used > self.limits[name]:
+                raise ToolError(f"{_place(where)}: the request's tool schemas take more than the {self.limits[name]} "
+                                f"{what} allowed (tools.yaml limits.{name}; every $ref and anyOf alternative "
+                                "counts again where it is expanded)")
+
+    def costed(self, convert: Callable[[], _Converted]) -> _Converted:
+        """``convert()``, carrying what it spent (a cached conversion is charged that again)."""
+        nodes, size = self.nodes, self.size
+        return convert()._replace(cost=(self.nodes - nodes, self.size - size))
+
+
+def _size(value: Any) -> int:
+    """About the length of ``value`` as compact JSON: what the budget counts."""
+    if isinstance(value, str):
+        return len(value) + 2
+    if isinstance(value, _SCALARS):
+        return len(str(value))
+    return len(_SIZER.encode(value))
+
+
+# Compact JSON for _size; anything JSON has no form for is counted by its repr.
+_SIZER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False, skipkeys=True, default=repr)
+
+
+class _Converter:
+    """One input schema (its root is what ``$ref`` pointers resolve against) → Gemini Schema.
+
+    ``where`` arguments are the place of a node in the request (a tuple of steps), for messages.
+    """
+
+    def __init__(self, policy: _Policy, root: Any, budget: _Budget, where: tuple):
         self.p = policy
         self.document = root
         self.refs_left = policy.max_refs_total
+        self.budget = budget
+        self.where = where
+        self.keys: dict[int, tuple[Any, Any]] = {}  # memo of _frozen
 
     def root(self) -> dict:
-        node, path = self.expand(dict(self.document) if isinstance(self.document, Mapping) else {}, ())
+        where = self.where
+        node, path = self.expand(dict(self.document) if isinstance(self.document, Mapping) else {}, (), where)
+        self.visit(node, where)
         for key in [k for k in node if self.p.kind(k) == "any_of"]:
             # Gemini wants an OBJECT at the top: alternatives there can only be told.
             node = _with_note({k: v for k, v in node.items() if k != key}, key, node[key])
-        return self.emit(node, "object", False, path, 0)
+        return self.emit(node, "object", False, path, 0, where)
+
+    # Bounds and costs.
+    def visit(self, node: dict, where: tuple) -> None:
+        """Refuse a node over a per-node bound, and charge reading it (before any of its work)."""
+        size = 0
+        for key, value in node.items():
+            kind = self.p.kind(key)
+            self.check(kind, key, value, where)
+            size += self.weigh(kind, key, value)
+        self.budget.spend(1, size, where)
+
+    def check(self, kind: Any, key: Any, value: Any, where: tuple) -> None:
+        bound = _BOUNDED.get(kind) if isinstance(kind, str) else None
+        if bound is not None and isinstance(value, (list, dict, Mapping)) and len(value) > self.p.limits[bound[0]]:
+            raise ToolError(f"{_place(where + (key,))}: {len(value)} {bound[1]}, more than the "
+                            f"{self.p.limits[bound[0]]} allowed (tools.yaml limits.{bound[0]})")
+
+    def weigh(self, kind: Any, key: Any, value: Any) -> int:
+        """The size of one keyword; schemas it holds are charged when they are converted."""
+        size = len(key) + 3 if isinstance(key, str) else 1  # "key":
+        if isinstance(kind, str) and kind in _HOLDS_SCHEMAS and isinstance(value, (list, dict, Mapping)):
+            return size + len(value) + sum(_size(k) for k in value if isinstance(k, str))
+        return size + _size(value)
 
     # Resolving $ref, allOf, oneOf and const, so that only Gemini-shaped keywords remain.
-    def expand(self, node: dict, path: tuple) -> tuple[dict, tuple]:
+    def expand(self, node: dict, path: tuple, where: tuple) -> tuple[dict, tuple]:
         while True:
+            self.budget.spend(0, len(node), where)  # each scan for a keyword to expand
             for key in node:
                 kind = self.p.kind(key)
                 handler = self._expanders.get(kind) if isinstance(kind, str) else None
@@ -335,10 +468,12 @@ class _Converter:
                     break
             else:
                 return node, path
+            self.check(kind, key, node[key], where)
+            self.budget.spend(0, self.weigh(kind, key, node[key]), where)
             rest = {k: v for k, v in node.items() if k != key}
-            node, path = handler(self, rest, key, node[key], path)
+            node, path = handler(self, rest, key, node[key], path, where)
 
-    def _inline_ref(self, rest: dict, key: str, ref: Any, path: tuple) -> tuple[dict, tuple]:
+    def _inline_ref(self, rest: dict, key: str, ref: Any, path: tuple, where: tuple) -> tuple[dict, tuple]:
         if not isinstance(ref, str):
             return _with_note(rest, key, ref), path
         if path.count(ref) >= self.p.max_refs or self.refs_left <= 0:
@@ -349,7 +484,7 @@ class _Converter:
         if target is None:
             return _with_note(rest, key, ref), path
         self.refs_left -= 1
-        return self.merge(rest, target if isinstance(target, Mapping) else {}), path + (ref,)
+        return self.merge(rest, target if isinstance(target, Mapping) else {}, where), path + (ref,)
 
     def _resolve(self, ref: str) -> Any:
         """A local JSON pointer (``#/$defs/x``) → its target, or None."""
@@ -366,41 +501,46 @@ class _Converter:
                 return None
         return target
 
-    def _merge_all_of(self, rest: dict, key: str, parts: Any, path: tuple) -> tuple[dict, tuple]:
+    def _merge_all_of(self, rest: dict, key: str, parts: Any, path: tuple, where: tuple) -> tuple[dict, tuple]:
         if not isinstance(parts, list) or not parts:
             return _with_note(rest, key, parts), path
         merged, grown = rest, path
-        for part in parts:
-            sub, sub_path = self.expand(dict(part) if isinstance(part, Mapping) else {}, path)
-            merged = self.merge(merged, sub)
+        for index, part in enumerate(parts):
+            sub, sub_path = self.expand(dict(part) if isinstance(part, Mapping) else {}, path, where + (key, index))
+            merged = self.merge(merged, sub, where)
             grown += sub_path[len(path):]
         return merged, grown
 
-    def _one_of(self, rest: dict, key: str, value: Any, path: tuple) -> tuple[dict, tuple]:
+    def _one_of(self, rest: dict, key: str, value: Any, path: tuple, where: tuple) -> tuple[dict, tuple]:
         if any(self.p.kind(k) == "any_of" for k in rest):
             return _with_note(rest, key, value), path
         return {**rest, "anyOf": value}, path
 
-    def _const(self, rest: dict, key: str, value: Any, path: tuple) -> tuple[dict, tuple]:
+    def _const(self, rest: dict, key: str, value: Any, path: tuple, where: tuple) -> tuple[dict, tuple]:
         return {**rest, "enum": [value]}, path
 
     _expanders = {"inline_ref": _inline_ref, "merge_allOf": _merge_all_of,
                   "oneOf_to_anyOf": _one_of, "const_to_enum": _const}
 
-    def merge(self, base: Mapping, other: Mapping) -> dict:
+    def merge(self, base: Mapping, other: Mapping, where: tuple) -> dict:
         """Both schemas at once (allOf); a keyword both have with different values follows allOf_merge."""
+        compared = sum(_size(v) + _size(base[k]) for k, v in other.items() if k in base)
+        self.budget.spend(0, len(base) + len(other) + compared, where)
         out = dict(base)
+        notes = list(out.get(_NOTES, ()))
         for key, value in other.items():
             if key is _NOTES:
-                out[_NOTES] = out.get(_NOTES, ()) + value
+                notes.extend(value)
             elif key not in out:
                 out[key] = value
             elif out[key] != value:
                 merged = self._combine(self.p.merge_rules.get(key), out[key], value)
                 if merged is None:
-                    out = _with_note(out, key, value)
+                    notes.append((key, value))
                 else:
                     out[key] = merged
+        if notes:
+            out[_NOTES] = tuple(notes)
         return out
 
     def _combine(self, rule: str | None, mine: Any, theirs: Any) -> Any:
@@ -410,33 +550,36 @@ class _Converter:
             return {**mine, **{k: (v if k not in mine or mine[k] == v else {"allOf": [mine[k], v]})
                                for k, v in theirs.items()}}
         if rule == "union" and isinstance(mine, list) and isinstance(theirs, list):
-            return _unique(mine + theirs)
+            return _unique(mine + theirs, self.keys)
         if rule == "join" and isinstance(mine, str) and isinstance(theirs, str):
             return f"{mine}{self.p.separator}{theirs}"
         if rule == "intersect" and isinstance(mine, list) and isinstance(theirs, list):
-            return [v for v in mine if v in theirs] or None
+            allowed = {_frozen(v, self.keys) for v in theirs}
+            return [v for v in mine if _frozen(v, self.keys) in allowed] or None
         if rule == "intersect_types":
-            mine_set, theirs_set = _type_list(mine), _type_list(theirs)
-            both = [t for t in mine_set if t in theirs_set
-                    or (t == "integer" and "number" in theirs_set)]
-            both += [t for t in theirs_set if t == "integer" and "number" in mine_set and t not in both]
+            mine_types, theirs_types = _type_list(mine), _type_list(theirs)
+            mine_set, theirs_set = set(mine_types), set(theirs_types)
+            both = [t for t in mine_types if t in theirs_set or (t == "integer" and "number" in theirs_set)]
+            kept = set(both)
+            both += [t for t in theirs_types if t == "integer" and "number" in mine_set and t not in kept]
             return (both[0] if len(both) == 1 else both) or None
         if rule in ("max", "min") and number(mine) and number(theirs):
             return max(mine, theirs) if rule == "max" else min(mine, theirs)
         return None
 
     # Building Gemini nodes.
-    def node(self, raw: Any, path: tuple, depth: int) -> dict | None:
+    def node(self, raw: Any, path: tuple, depth: int, where: tuple) -> dict | None:
         """A Gemini node for ``raw``, or None when it can only be null."""
         if depth > self.p.max_depth:
             return {"type": self.p.fallback_type}
-        node, path = self.expand(dict(raw) if isinstance(raw, Mapping) else {}, path)
+        node, path = self.expand(dict(raw) if isinstance(raw, Mapping) else {}, path, where)
+        self.visit(node, where)
         for key in node:
             if self.p.kind(key) == "any_of":
                 rest = {k: v for k, v in node.items() if k != key}
                 if isinstance(node[key], list) and node[key]:
-                    return self.union([self.merge(rest, b if isinstance(b, Mapping) else {}) for b in node[key]],
-                                      path, depth)
+                    branches = [self.merge(rest, b if isinstance(b, Mapping) else {}, where) for b in node[key]]
+                    return self.union(branches, path, depth, where + (key,))
                 node = _with_note(rest, key, node[key])
                 break
         types, nullable = self._types(node)
@@ -444,21 +587,21 @@ class _Converter:
             return None
         if len(types) > 1:
             return self.union([{**node, "type": t} for t in types] + ([{"type": "null"}] if nullable else []),
-                              path, depth)
-        return self.emit(node, types[0], nullable, path, depth)
+                              path, depth, where + ("type",))
+        return self.emit(node, types[0], nullable, path, depth, where)
 
-    def child(self, raw: Any, path: tuple, depth: int) -> dict:
-        out = self.node(raw, path, depth)
+    def child(self, raw: Any, path: tuple, depth: int, where: tuple) -> dict:
+        out = self.node(raw, path, depth, where)
         if out is None:
             return {"type": self.p.null_type, "nullable": True, "description": self.p.describe(None, [("type", "null")])}
         return out
 
-    def union(self, branches: list[dict], path: tuple, depth: int) -> dict | None:
+    def union(self, branches: list[dict], path: tuple, depth: int, where: tuple) -> dict | None:
         """anyOf of the branches: nested anyOf flattened, null alternatives turned into nullable."""
-        results = [self.node(b, path, depth + 1) for b in branches]
-        flat = _unique(b for r in results if r is not None for b in r.get("anyOf", (r,)))
+        results = [self.node(b, path, depth + 1, where + (index,)) for index, b in enumerate(branches)]
+        flat = _unique((b for r in results if r is not None for b in r.get("anyOf", (r,))), self.keys)
         if any(r is None for r in results):
-            flat = _unique({**b, "nullable": True} for b in flat)
+            flat = _unique(({**b, "nullable": True} for b in flat), self.keys)
         if len(flat) > 1 and all(b["type"] == "string" and "enum" in b for b in flat):
             common = [{k: v for k, v in b.items() if k != "enum"} for b in flat]
             if all(c == common[0] for c in common):  # alternatives of string constants: one enum
@@ -488,7 +631,7 @@ class _Converter:
         inferred = _unique(self.p.type_of[k][0] for k in node if isinstance(k, str) and k in self.p.type_of)
         return inferred or list(self.p.untyped), flag
 
-    def emit(self, node: dict, type_name: str, nullable: bool, path: tuple, depth: int) -> dict:
+    def emit(self, node: dict, type_name: str, nullable: bool, path: tuple, depth: int, where: tuple) -> dict:
         """The Gemini node of one type: kept keywords copied, the others dropped or described."""
         out: dict[str, Any] = {"type": type_name}
         notes = list(node.get(_NOTES, ()))
@@ -500,7 +643,7 @@ class _Converter:
                 continue
             if isinstance(kind, Mapping):
                 if "keep" in kind and _VALUE_CHECKS[kind["keep"]](value):
-                    out[key] = copy.deepcopy(value)
+                    out[key] = _thaw(value)
                 elif "keep" in kind or value not in kind["to_description_unless"]:
                     notes.append((key, value))
             elif kind == "description":
@@ -520,19 +663,20 @@ class _Converter:
             elif kind == "items":
                 if isinstance(value, list):  # tuple validation: each position one of these
                     value = {"anyOf": value} if value else {}
-                out["items"] = self.child(value, path, depth + 1)
+                out["items"] = self.child(value, path, depth + 1, where + (key,))
             elif kind == "properties":
                 if isinstance(value, Mapping):
-                    properties = self._properties(value, notes, path, depth)
+                    properties = self._properties(value, notes, path, depth, where + (key,))
                 else:
                     notes.append((key, value))
             elif kind == "required":
                 required = value
         if type_name == "array" and "items" not in out:
-            out["items"] = self.child({"type": self.p.untyped_items}, path, depth + 1)
+            out["items"] = self.child({"type": self.p.untyped_items}, path, depth + 1, where + ("items",))
         if properties:
             out["properties"] = properties
-            names = _unique(r for r in required if r in properties) if isinstance(required, list) else []
+            names = _unique(r for r in required if isinstance(r, str) and r in properties) \
+                if isinstance(required, list) else []
             if names:
                 out["required"] = names
         if nullable:
@@ -557,14 +701,14 @@ class _Converter:
         if "" in strings:
             notes.append((key, [""]))  # Gemini refuses empty enum values; tell the model "" is allowed
 
-    def _properties(self, value: Mapping, notes: list, path: tuple, depth: int) -> dict:
+    def _properties(self, value: Mapping, notes: list, path: tuple, depth: int, where: tuple) -> dict:
         properties: dict[str, Any] = {}
         left_out = []
         for name, schema in value.items():
             if name in self.p.left_out_names:
                 left_out.append(name)
             elif schema is not False:  # `false`: the property must not be there
-                properties[name] = self.child(schema, path, depth + 1)
+                properties[name] = self.child(schema, path, depth + 1, where + (name,))
         if left_out:
             notes.append((self.p.left_out_label, left_out))
         return properties
