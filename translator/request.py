@@ -18,7 +18,7 @@ from .routing import Route, resolve_model
 from .signatures import decode_tool_id, signature_from_thinking
 from .spec import Spec
 from .thinking import thinking_config
-from .tools import DeclarationCache, ToolError, ToolPlan, plan_tools
+from .tools import DeclarationCache, ToolError, ToolPlan, check_tool_count, plan_tools
 
 _JSON_TYPES = {"string": str, "object": dict, "array": list, "integer": int, "boolean": bool, "id": str}
 _ID = re.compile(r"[a-zA-Z0-9_-]+")
@@ -46,8 +46,7 @@ class MediaBudget:
     used: int = 0
 
     @classmethod
-    def from_spec(cls, spec: Spec, overrides: Mapping[str, int] | None = None) -> "MediaBudget":
-        limits = {**spec.content["limits"], **(overrides or {})}
+    def from_limits(cls, limits: Mapping[str, int]) -> "MediaBudget":
         return cls(limits["media_per_request"], limits["media_bytes"])
 
     def take(self, size: int, where: str) -> None:
@@ -62,6 +61,40 @@ class MediaBudget:
 class _Turn:
     role: str                                          # "user" or "assistant" after role mapping
     blocks: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # (block, where)
+
+
+def _limits(spec: Spec, overrides: Mapping[str, int] | None) -> Mapping[str, int]:
+    return {**spec.content["limits"], **(overrides or {})}
+
+
+def _field(value: Any, name: str) -> Any:
+    """A field of a request part, whether still a dict or already a validated model."""
+    return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
+
+
+def _check_counts(body: Any, spec: Spec, limits: Mapping[str, int]) -> None:
+    """Refuse more tools, messages or content blocks than the tables allow, before any per-item
+    work: validating a message alone takes microseconds, and a body may hold a million."""
+    try:
+        check_tool_count(_field(body, "tools"), spec.tools)
+    except ToolError as exc:
+        raise invalid_request(str(exc)) from None
+    messages = _field(body, "messages")
+    if not isinstance(messages, list):
+        return
+    if len(messages) > limits["messages"]:
+        raise invalid_request(f"messages: {len(messages)} messages, more than the {limits['messages']} allowed "
+                              "(content.yaml limits.messages).")
+    blocks = 0
+    for i, message in enumerate(messages):
+        content = _field(message, "content")
+        for j, block in enumerate(content if isinstance(content, list) else (content,)):
+            inner = block.get("content") if isinstance(block, dict) and block.get("type") == "tool_result" else None
+            blocks += 1 + (len(inner) if isinstance(inner, list) else 0)
+            if blocks > limits["content_blocks"]:
+                where = f"messages.{i}.content" + (f".{j}" if isinstance(content, list) else "")
+                raise invalid_request(f"{where}: more than the {limits['content_blocks']} content blocks allowed in "
+                                      "one request, tool_result contents included (content.yaml limits.content_blocks).")
 
 
 def _check_block(block: Any, where: str, role: str, spec: Spec) -> Mapping[str, Any]:
@@ -314,14 +347,16 @@ def translate_request(body: Any, spec: Spec, *, tool_cache: DeclarationCache | N
                       limits: Mapping[str, int] | None = None) -> UpstreamCall:
     """Validate an Anthropic request body and build the LiteLLM call for it.
 
-    ``limits`` overrides content.yaml's ``limits`` (media_per_request, media_bytes)."""
+    ``limits`` overrides content.yaml's ``limits`` (media_per_request, media_bytes, messages, content_blocks)."""
+    bounds = _limits(spec, limits)
+    _check_counts(body, spec, bounds)
     request = body if isinstance(body, MessagesRequest) else parse_request(body, MessagesRequest)
     route = resolve_model(request.model, spec.models)
     plan = _plan(request, spec, tool_cache)
     facts = route.facts
     kwargs: dict[str, Any] = {
         "model": route.target,
-        "messages": _openai_messages(request, spec, plan, MediaBudget.from_spec(spec, limits)),
+        "messages": _openai_messages(request, spec, plan, MediaBudget.from_limits(bounds)),
         # max_tokens 0 (a cache pre-warm) still needs one token from Gemini, which refuses 0.
         "max_tokens": max(1, min(request.max_tokens, facts["max_output_tokens"])),
     }
@@ -351,11 +386,13 @@ def translate_request(body: Any, spec: Spec, *, tool_cache: DeclarationCache | N
 def translate_count_tokens(body: Any, spec: Spec, *, tool_cache: DeclarationCache | None = None,
                            limits: Mapping[str, int] | None = None) -> UpstreamCall:
     """The same translation for ``/v1/messages/count_tokens`` (no max_tokens, never streamed)."""
+    bounds = _limits(spec, limits)
+    _check_counts(body, spec, bounds)
     request = parse_request(body, CountTokensRequest)
     route = resolve_model(request.model, spec.models)
     plan = _plan(request, spec, tool_cache)
     kwargs: dict[str, Any] = {"model": route.target,
-                              "messages": _openai_messages(request, spec, plan, MediaBudget.from_spec(spec, limits))}
+                              "messages": _openai_messages(request, spec, plan, MediaBudget.from_limits(bounds))}
     if plan.tools:
         kwargs["tools"] = plan.tools
     return UpstreamCall(route, kwargs, False, plan, 0)
