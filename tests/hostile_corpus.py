@@ -111,6 +111,33 @@ WHOLE_DEEP = b"[" * DEEP + b"]" * DEEP
 DEEP_OBJECT = '{"a": ' * DEEP + "{}" + "}" * DEEP
 FIVE_MB = "lorem ipsum " * (5 * 1024 * 1024 // 12)
 MANY_TURNS = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}"} for i in range(5001)]
+
+def fan_out(levels: int) -> dict:
+    """A 1 KB schema whose keywords are merged into both alternatives at each level: 2^levels nodes."""
+    schema: dict = {"type": "string"}
+    for _ in range(levels):
+        schema = {"anyOf": [{"title": "a"}, {"title": "b"}], "type": "object", "properties": {"a": schema}}
+    return {"type": "object", "properties": {"x": schema}}
+
+
+def many(n: int, fmt: str = "v{}") -> list[str]:
+    return [fmt.format(i) for i in range(n)]
+
+
+def wide(n: int, **keywords: Any) -> dict:
+    return {"type": "object", "properties": {f"p{i}": {"type": "string"} for i in range(n)}, **keywords}
+
+
+def answered(n: int, content: Any) -> list[dict]:
+    """One assistant turn of n tool calls and the user turn answering them, each with ``content``."""
+    calls = [{**TOOL_USE, "id": f"toolu_{i}"} for i in range(n)]
+    return [ASKED, {"role": "assistant", "content": calls},
+            {"role": "user", "content": [{**TOOL_RESULT, "tool_use_id": f"toolu_{i}", "content": content}
+                                         for i in range(n)]}]
+
+
+AMPLIFIED = {"type": "object", "$defs": {"d": {"type": "string", "description": "x" * 1_000_000}},
+             "properties": {f"p{i}": {"$ref": "#/$defs/d"} for i in range(200)}}
 NODE = {"type": "object", "properties": {"value": {"type": "string"},
                                          "children": {"type": "array", "items": {"$ref": "#/$defs/node"}}}}
 RECURSIVE_SCHEMA = {"type": "object", "properties": {"root": {"$ref": "#/$defs/node"}}, "$defs": {"node": NODE}}
@@ -348,6 +375,45 @@ CASES: list[Case] = [
          status=(200, 400, 413), error_type=("invalid_request_error", "request_too_large"),
          fragment=("prompt is too long", "too large", "maximum")),
     Case("five_thousand_turns", body=req(messages=MANY_TURNS), status=200, error_type=None),
+
+    # --- size and shape (tools.yaml and content.yaml limits): refused at once, naming the bound -------
+    Case("enum_200000_values", body=req(tools=[tool(schema={"type": "object", "properties": {"x": {
+        "type": "string", "enum": many(200_000)}}})]), fragment="limits.enum_values", upstream=False),
+    Case("enum_5000_values", body=req(tools=[tool(schema={"type": "object", "properties": {"x": {
+        "type": "string", "enum": many(5000)}}})]), status=200, error_type=None),
+    Case("required_50000_names", body=req(tools=[tool(schema={"type": "object", "properties": {"a": {
+        "type": "string"}}, "required": many(50_000)})]), fragment="limits.required", upstream=False),
+    Case("object_5000_properties", body=req(tools=[tool(schema=wide(5000))]), fragment="limits.properties",
+         upstream=False),
+    Case("object_500_properties_all_required", body=req(tools=[tool(schema=wide(500, required=many(500, "p{}")))]),
+         status=200, error_type=None),
+    Case("required_unhashable_names", body=req(tools=[tool(schema={"type": "object", "properties": {"a": {
+        "type": "string"}}, "required": [{}, ["a"], "a", 1]})]), status=200, error_type=None),
+    Case("anyOf_5000_alternatives", body=req(tools=[tool(schema={"type": "object", "properties": {"x": {
+        "anyOf": [{"const": v} for v in many(5000)]}}})]), fragment="limits.alternatives", upstream=False),
+    Case("allOf_5000_parts", body=req(tools=[tool(schema={"type": "object", "properties": {"x": {
+        "allOf": [{"type": "string"}] * 5000}}})]), fragment="limits.alternatives", upstream=False),
+    Case("anyOf_500_constants", body=req(tools=[tool(schema={"type": "object", "properties": {"x": {
+        "anyOf": [{"const": v} for v in many(500)]}}})]), status=200, error_type=None),
+    Case("anyOf_fan_out_20_levels", body=req(tools=[tool(schema=fan_out(20))]), fragment="limits.schema_nodes",
+         upstream=False),
+    Case("description_behind_200_refs", body=req(tools=[tool(schema=AMPLIFIED)]), fragment="limits.schema_size",
+         upstream=False),
+    Case("tools_5000", body=req(tools=[tool(f"t{i}") for i in range(5000)]), fragment="limits.tools",
+         upstream=False),
+    Case("tools_300", body=req(tools=[tool(f"t{i}") for i in range(300)]), status=200, error_type=None),
+    Case("messages_200000", body=req(messages=[{"role": "user", "content": "x"}] * 200_000),
+         fragment="limits.messages", upstream=False),
+    Case("blocks_200000", body=req(messages=user(*[{"type": "text", "text": "x"}] * 200_000)),
+         fragment="limits.content_blocks", upstream=False),
+    Case("tool_result_blocks_200000", body=req(tools=[tool()], messages=answered(2, [{"type": "text", "text": "x"}]
+                                                                                  * 100_000)),
+         fragment="limits.content_blocks", upstream=False),
+    Case("tool_rounds_2000", body=req(tools=[tool()], messages=answered(2000, "sunny")), status=200, error_type=None),
+    Case("count_enum_200000_values", body=count(tools=[tool(schema={"type": "object", "properties": {"x": {
+        "type": "string", "enum": many(200_000)}}})]), path=COUNT, fragment="limits.enum_values", upstream=False),
+    Case("count_messages_200000", body=count(messages=[{"role": "user", "content": "x"}] * 200_000), path=COUNT,
+         fragment="limits.messages", upstream=False),
 
     # --- count_tokens -----------------------------------------------------------------------------------
     Case("count_not_json", raw=b"{{{", path=COUNT, fragment="JSON", upstream=False),

@@ -403,6 +403,105 @@ def _spec():
     return _SPEC[0]
 
 
+# Size and shape attacks: one part of a request made as large as a bound of the tables (tools.yaml and
+# content.yaml limits) times a factor: under, at, just over or far over it. Schema parts are placed at the
+# root, nested, behind two $refs, in an anyOf alternative or in items. Every one must be a 200 or a 400
+# (one naming a limit when a count is over its bound), in bounded time: never a 500 or a hang.
+FACTORS = (0.5, 0.99, 1.0, 1.01, 1.5, 3.0)
+SCHEMA_SHAPES = {
+    "enum_values": lambda n: {"type": "string", "enum": [f"v{i}" for i in range(n)]},
+    "properties": lambda n: {"type": "object", "properties": {f"p{i}": {"type": "string"} for i in range(n)}},
+    "required": lambda n: {"type": "object", "properties": {"p0": {}}, "required": [f"p{i}" for i in range(n)]},
+    "anyOf": lambda n: {"anyOf": [{"const": f"c{i}"} for i in range(n)]},
+    "oneOf": lambda n: {"oneOf": [{"type": "object", "properties": {f"k{i}": {"type": "integer"}}} for i in range(n)]},
+    "allOf": lambda n: {"allOf": [{"type": "string", "minLength": i} for i in range(n)]},
+}
+PLACES = {
+    "root": lambda node: {"type": "object", "properties": {"x": node}},
+    "nested": lambda node: {"type": "object", "properties": {"a": {"type": "object", "properties": {"x": node}}}},
+    "two_refs": lambda node: {"type": "object", "$defs": {"d": node},
+                              "properties": {"x": {"$ref": "#/$defs/d"}, "y": {"$ref": "#/$defs/d"}}},
+    "alternative": lambda node: {"type": "object", "properties": {"x": {"anyOf": [{"type": "null"}, node]}}},
+    "items": lambda node: {"type": "object", "properties": {"x": {"type": "array", "items": node}}},
+}
+TEXT = {"type": "text", "text": "x"}
+
+
+def _fan_out(levels: int) -> dict:
+    schema: dict = {"type": "string"}
+    for _ in range(levels):
+        schema = {"anyOf": [{"title": "a"}, {"title": "b"}], "type": "object", "properties": {"a": schema}}
+    return {"type": "object", "properties": {"x": schema}}
+
+
+def _answered(n: int, content: Any) -> list[dict]:
+    calls = [{"type": "tool_use", "id": f"toolu_{i}", "name": "t", "input": {}} for i in range(n)]
+    return [{"role": "user", "content": "go"}, {"role": "assistant", "content": calls},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"toolu_{i}", "content": content}
+                                         for i in range(n)]}]
+
+
+@st.composite
+def inflated_bodies(draw) -> tuple[dict, bool]:
+    """A request with one part inflated, and whether a count in it is over its per-item bound."""
+    limits = {**_spec().tools["limits"], **_spec().content["limits"]}
+    factor = draw(st.sampled_from(FACTORS))
+    t = {"name": "t", "input_schema": {"type": "object"}}
+    body: dict[str, Any] = {"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}],
+                            "tools": [t]}
+    shape = draw(st.sampled_from([*SCHEMA_SHAPES, "tools", "wide_tools", "fan_out", "messages", "content_blocks",
+                                  "tool_result_blocks"]))
+    bound = {"anyOf": "alternatives", "oneOf": "alternatives", "allOf": "alternatives", "wide_tools": "tools",
+             "fan_out": "tools", "tool_result_blocks": "content_blocks"}.get(shape, shape)
+    n = max(1, int(limits[bound] * factor))
+    if shape in SCHEMA_SHAPES:
+        t["input_schema"] = draw(st.sampled_from(list(PLACES.values())))(SCHEMA_SHAPES[shape](n))
+    elif shape == "tools":
+        body["tools"] = [{**t, "name": f"t{i}"} for i in range(n)]
+    elif shape == "wide_tools":  # the request's schema_nodes budget, spread over tools of 50 properties each
+        n = max(1, int(limits["schema_nodes"] / 51 * factor))
+        body["tools"] = [{"name": f"t{i}", "input_schema": SCHEMA_SHAPES["properties"](50)} for i in range(n)]
+    elif shape == "fan_out":
+        n = draw(st.integers(1, 22))
+        t["input_schema"] = _fan_out(n)
+    elif shape == "messages":
+        body["messages"] = [{"role": ("user", "assistant")[i % 2], "content": "x"} for i in range(n - 1 + n % 2)]
+    elif shape == "content_blocks":
+        body["messages"] = [{"role": "user", "content": [TEXT] * n}]
+    else:
+        body["messages"] = _answered(2, [TEXT] * max(1, n // 2 - 2))
+    over = factor > 1 and shape not in ("wide_tools", "fan_out")
+    return body, over
+
+
+@settings(max_examples=60, **FUZZ)
+@given(case=inflated_bodies())
+def test_fuzz_sizes_translator(case):
+    body, over = case
+    started = time.perf_counter()
+    try:
+        translator.translate_request(body, _spec())
+        assert not over, "a count over its bound was translated"
+    except translator.AnthropicError as error:
+        assert error.status == 400 and error.type == "invalid_request_error", error
+        assert "limits." in error.message or not over, error.message
+    assert time.perf_counter() - started < 5, f"{time.perf_counter() - started:.1f} s"
+
+
+@settings(max_examples=15, **FUZZ)
+@given(case=inflated_bodies(), stream=st.booleans())
+def test_fuzz_sizes_proxy(proxy, fake, case, stream):
+    fake.reset()
+    body, over = case
+    with httpx.Client(base_url=proxy.url, timeout=TIMEOUT) as c:
+        response, _ = send(c, MESSAGES, json.dumps({**body, "stream": stream}).encode())
+    assert response.status_code in (200, 400), f"{response.status_code}: {response.text[:500]}"
+    if response.status_code == 400:
+        assert "limits." in error_of(response)["message"] or not over
+    else:
+        assert not over
+
+
 # --- 3. secrets -------------------------------------------------------------------------------------------
 
 GEMINI_KEY = "AIzaFAKE-gemini-key-7c1e9b2d4f6a8c0e5b3d"
