@@ -138,7 +138,7 @@ def test_schema_size_counts_what_is_read() -> None:
     plan_tools([tool(schema)], None, table)
     message = refused([tool(schema), tool(schema, "b")], table)
     assert message.startswith("tools.1.input_schema")
-    assert "more than the 10100 of size allowed (tools.yaml limits.schema_size" in message
+    assert "more than the 10100 characters of schema allowed (tools.yaml limits.schema_size" in message
 
 
 def test_anyof_fan_out_is_refused() -> None:

@@ -386,7 +386,8 @@ class _Budget:
     def spend(self, nodes: int, size: int, where: tuple) -> None:
         self.nodes += nodes
         self.size += size
-        for name, used, what in (("schema_nodes", self.nodes, "schema nodes"), ("schema_size", self.size, "of size")):
+        for name, used, what in (("schema_nodes", self.nodes, "schema nodes"),
+                                 ("schema_size", self.size, "characters of schema")):
             if used > self.limits[name]:
                 raise ToolError(f"{_place(where)}: the request's tool schemas take more than the {self.limits[name]} "
                                 f"{what} allowed (tools.yaml limits.{name}; every $ref and anyOf alternative "
