@@ -16,10 +16,11 @@ from quart import Quart
 import translator
 from translator import Spec
 
-from . import errors, exposure, hooks
+from . import errors, exposure, hooks, litellm_adapter
 from .config import Settings, load_settings, media_limits
 from .lifecycle import Lifecycle
 from .logs import configure_logging
+from .pool import Pool
 from .routes import routes
 
 log = logging.getLogger("proxy")
@@ -33,6 +34,7 @@ class Proxy:
     spec: Spec
     tool_cache: translator.DeclarationCache
     limits: dict[str, int]
+    pool: Pool
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     http: Any = None                 # httpx.AsyncClient for countTokens, open while serving
     exposure_checked: bool = False
@@ -48,13 +50,14 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     settings = settings or load_settings()
     spec = spec or load_tables(settings)
     configure_logging(settings)
+    litellm_adapter.check()
     app = Quart(__name__)
     app.config["MAX_CONTENT_LENGTH"] = None  # hooks.read_body() enforces the limit, and drains what is over it
     app.proxy = proxy = Proxy(settings, spec, translator.DeclarationCache(spec.tools["declaration_cache_size"]),
-                              media_limits(settings))
-    if not settings.gemini_api_key:
+                              media_limits(settings), Pool(settings))
+    if not settings.gemini_api_keys:
         log.warning("GEMINI_API_KEY is not set: requests for Gemini models will be answered with an error "
-                    "until it is set in the environment or .env.")
+                    "until it (or GEMINI_API_KEYS) is set in the environment or .env.")
 
     @app.before_serving
     async def open_clients() -> None:
@@ -68,6 +71,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     async def close_clients() -> None:
         await proxy.lifecycle.close()
         await proxy.http.aclose()
+        await proxy.pool.close()
 
     hooks.register(app)
     errors.register(app)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Mapping
 
 from dotenv import dotenv_values
@@ -23,7 +24,7 @@ def _int(value: str | None, default: int) -> int:
 
 @dataclass(frozen=True)
 class Settings:
-    gemini_api_key: str = ""
+    gemini_api_keys: tuple[str, ...] = field(default=(), repr=False)  # GEMINI_API_KEYS ∪ GEMINI_API_KEY
     gemini_api_base: str = ""
     anthropic_api_key: str = ""
     proxy_api_key: str = ""
@@ -38,7 +39,12 @@ class Settings:
     request_timeout_seconds: float = 600.0  # whole non-streaming call
     write_timeout_seconds: float = 60.0     # a stream whose client reads nothing for this long is ended
     offload_bytes: int = 1024 * 1024        # requests larger than this are translated in a worker thread
-    upstream_retries: int = 2               # retries of 429/529 before any byte reached the client
+    redis_url: str = ""                     # shared pool state (rests) for several replicas
+    key_rest_seconds: float = 60.0          # a key's rest after a 429 that says no retryDelay
+    rejected_key_rest_seconds: float = 600.0  # a key Gemini refused (401/403) while others in the pool work
+    gemini_key_rpm: int = 0                 # per key, weighs the Router's choice (0: equal)
+    gemini_key_tpm: int = 0
+    upstream_retries: int = 2               # retries of overloads (errors.yaml retry_statuses) before any byte
     retry_max_wait_seconds: float = 30.0    # total backoff budget across those retries
     max_body_bytes: int = 32 * 1024 * 1024
     body_timeout_seconds: float = 120.0     # the whole request body must arrive within this
@@ -56,15 +62,23 @@ class Settings:
 def _checked(settings: Settings) -> Settings:
     """Refuse settings that would make the proxy misbehave (a zero ping interval floods clients)."""
     positive = ("stream_grace_seconds", "ping_interval_seconds", "first_byte_timeout_seconds",
-                "idle_timeout_seconds", "request_timeout_seconds", "write_timeout_seconds",
+                "idle_timeout_seconds", "request_timeout_seconds", "write_timeout_seconds", "key_rest_seconds",
+                "rejected_key_rest_seconds",
                 "max_body_bytes", "body_timeout_seconds")
     for name in positive:
         if getattr(settings, name) <= 0:
             raise ValueError(f"{name.upper()} must be greater than 0 (got {getattr(settings, name)})")
-    for name in ("upstream_retries", "retry_max_wait_seconds", "max_json_depth", "offload_bytes"):
+    for name in ("upstream_retries", "retry_max_wait_seconds", "max_json_depth", "offload_bytes", "gemini_key_rpm",
+                 "gemini_key_tpm"):
         if getattr(settings, name) < 0:
             raise ValueError(f"{name.upper()} must not be negative (got {getattr(settings, name)})")
     return settings
+
+
+def key_list(*values: str | None) -> tuple[str, ...]:
+    """Keys from comma- or space-separated values, each once, in the order given."""
+    keys = [key for value in values for key in (value or "").replace(",", " ").split()]
+    return tuple(dict.fromkeys(keys))
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
@@ -73,12 +87,13 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         values.update(dotenv_values(env_file))
     values.update(os.environ if environ is None else environ)
     get = values.get
-    keys = (get("GEMINI_API_KEY") or "", get("ANTHROPIC_API_KEY") or "", get("PROXY_API_KEY") or "")
+    gemini = key_list(get("GEMINI_API_KEYS"), get("GEMINI_API_KEY"))
+    keys = (*gemini, get("ANTHROPIC_API_KEY") or "", get("PROXY_API_KEY") or "")
     return _checked(Settings(
-        gemini_api_key=keys[0],
+        gemini_api_keys=gemini,
         gemini_api_base=(get("GEMINI_API_BASE") or "").rstrip("/"),
-        anthropic_api_key=keys[1],
-        proxy_api_key=keys[2],
+        anthropic_api_key=keys[-2],
+        proxy_api_key=keys[-1],
         big_model=get("BIG_MODEL") or "",
         small_model=get("SMALL_MODEL") or "",
         spec_dir=get("SPEC_DIR") or "",
@@ -90,6 +105,11 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         request_timeout_seconds=_float(get("REQUEST_TIMEOUT_SECONDS"), 600.0),
         write_timeout_seconds=_float(get("WRITE_TIMEOUT_SECONDS"), 60.0),
         offload_bytes=_int(get("OFFLOAD_BYTES"), 1024 * 1024),
+        redis_url=get("REDIS_URL") or "",
+        key_rest_seconds=_float(get("KEY_REST_SECONDS"), 60.0),
+        rejected_key_rest_seconds=_float(get("REJECTED_KEY_REST_SECONDS"), 600.0),
+        gemini_key_rpm=_int(get("GEMINI_KEY_RPM"), 0),
+        gemini_key_tpm=_int(get("GEMINI_KEY_TPM"), 0),
         upstream_retries=_int(get("UPSTREAM_RETRIES"), 2),
         retry_max_wait_seconds=_float(get("RETRY_MAX_WAIT_SECONDS"), 30.0),
         max_body_bytes=_int(get("MAX_BODY_BYTES"), 32 * 1024 * 1024),
@@ -98,7 +118,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         max_media_per_request=int(get("MAX_MEDIA_PER_REQUEST")) if get("MAX_MEDIA_PER_REQUEST") else None,
         max_media_bytes=int(get("MAX_MEDIA_BYTES")) if get("MAX_MEDIA_BYTES") else None,
         log_level=(get("LOG_LEVEL") or "INFO").upper(),
-        secrets=tuple(k for k in keys if len(k) >= 4),
+        secrets=tuple(k for k in (*keys, urlsplit(get("REDIS_URL") or "").password or "") if len(k) >= 4),
     ))
 
 

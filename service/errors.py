@@ -1,6 +1,7 @@
 """Every error the proxy answers, in Anthropic's shape: ``{"type": "error", "error": {...}, "request_id"}``."""
 from __future__ import annotations
 
+import math
 import json
 import logging
 import uuid
@@ -24,7 +25,7 @@ def error_response(error: AnthropicError, request_id: str | None = None) -> Resp
     request_id = request_id or g.get("request_id") or new_id("req_")
     response = Response(json.dumps(error.body(request_id)), status=error.status, content_type=JSON)
     if error.retry_after is not None:
-        response.headers["retry-after"] = str(max(1, round(error.retry_after)))
+        response.headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))  # never too early
     return response
 
 

@@ -35,10 +35,17 @@ async def _translate(function: Callable[..., translator.UpstreamCall], body: Any
         raise AnthropicError(400, "invalid_request_error", "The request is nested too deeply.") from None
 
 
-def _translators(call: translator.UpstreamCall, message_id: str) -> Callable[[], translator.StreamTranslator]:
+def _job(call: translator.UpstreamCall, body: Any, message_id: str) -> streaming.Job:
+    """The answer's job: a fallback model gets the request translated again (its facts and the
+    signatures it may see differ); a new stream translator per attempt."""
+    proxy = current_app.proxy
     estimate = translator.input_estimate(request.content_length or 0)
-    spec = current_app.proxy.spec
-    return lambda: translator.StreamTranslator(call, spec, message_id, input_estimate=estimate)
+
+    def retarget(target: str) -> translator.UpstreamCall:
+        return translator.translate_request(body, proxy.spec, limits=proxy.limits, target=target)
+
+    return streaming.Job(call, retarget,
+                         lambda: translator.StreamTranslator(call, proxy.spec, message_id, input_estimate=estimate))
 
 
 @routes.route("/", methods=["HEAD", "GET"])
@@ -60,25 +67,29 @@ async def messages() -> Response:
     g.log.update(target=call.route.target, stream=call.stream)  # model: logged above
     if call.tools.left_out:
         g.log["tools_left_out"] = list(call.tools.left_out)
-    message_id = new_id("msg_")
+    job = _job(call, body, new_id("msg_"))
     if call.stream:
-        return await _stream(call, message_id)
+        return await _stream(job)
     proxy = current_app.proxy
-    message = await streaming.complete(call, proxy.spec, proxy.settings, _translators(call, message_id),
-                                       proxy.lifecycle.live)
+    try:
+        message = await streaming.complete(job, proxy.spec, proxy.settings, proxy.pool, proxy.lifecycle.live)
+    finally:
+        g.log["answered_by"] = job.answered_by
     g.log.update(usage=message["usage"], stop=message["stop_reason"])
     return _json(message)
 
 
-async def _stream(call: translator.UpstreamCall, message_id: str) -> Response:
+async def _stream(job: streaming.Job) -> Response:
     proxy = current_app.proxy
     request_id, started, fields = g.request_id, g.started, g.log
 
     def done(outcome: dict) -> None:
-        access_log(request_id, "POST", "/v1/messages", 200, time.perf_counter() - started, {**fields, **outcome})
+        access_log(request_id, "POST", "/v1/messages", 200, time.perf_counter() - started,
+                   {**fields, "answered_by": job.answered_by, **outcome})
 
-    stream, head = await streaming.start(call, proxy.spec, proxy.settings, _translators(call, message_id))
+    stream, head = await streaming.start(job, proxy.spec, proxy.settings, proxy.pool)
     if head.error:
+        g.log["answered_by"] = job.answered_by
         raise head.error
     stream.on_done, stream.request_id, stream.live = done, request_id, proxy.lifecycle.live
     response = Response(stream.body(head), status=200, headers=dict(sse.HEADERS))
@@ -91,7 +102,8 @@ async def count_tokens() -> Response:
     body = await json_body()
     call = await _translate(translator.translate_count_tokens, body)
     g.log.update(model=call.route.requested, target=call.route.target)
-    tokens, source = await upstream.count_tokens(call, current_app.proxy.settings, current_app.proxy.http)
+    proxy = current_app.proxy
+    tokens, source = await upstream.count_tokens(call, proxy.pool, proxy.settings, proxy.http)
     g.log.update(count_source=source)
     return _json({"input_tokens": tokens})
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Iterator
 
 from translator import AnthropicError, Spec, StreamTranslator, UpstreamCall, collect
@@ -18,6 +19,7 @@ from translator.stream import StreamProtocolError
 
 from . import upstream
 from .config import Settings
+from .pool import Pool
 from .sse import PING, frame
 
 log = logging.getLogger("proxy")
@@ -30,6 +32,17 @@ def truncated_error() -> AnthropicError:
 
 def translator_usage(stream: StreamTranslator) -> dict | None:
     return usage(stream.raw_usage, searches=stream.searches) if stream.raw_usage is not None else None
+
+
+@dataclass
+class Job:
+    """One request's answer: the translated call, the same request for another model of its chain,
+    a new translator per attempt, and (once known) the deployment that answered."""
+
+    call: UpstreamCall
+    retarget: Callable[[str], UpstreamCall]
+    make_translator: Callable[[], StreamTranslator]
+    answered_by: str | None = None
 
 
 class Head:
@@ -63,8 +76,9 @@ async def _pump(source: AsyncIterator[Any], queue: asyncio.Queue, idle_timeout: 
 class UpstreamStream:
     """One attempt at a streamed answer, from open to end."""
 
-    def __init__(self, call: UpstreamCall, spec: Spec, settings: Settings, translator: StreamTranslator):
-        self.call, self.spec, self.settings, self.translator = call, spec, settings, translator
+    def __init__(self, job: Job, spec: Spec, settings: Settings, pool: Pool):
+        self.job, self.spec, self.settings, self.pool = job, spec, settings, pool
+        self.translator = job.make_translator()
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=64)
         self.reader: asyncio.Task | None = None
         self.on_done: Callable[[dict], None] | None = None   # access log, with how the stream ended
@@ -81,9 +95,10 @@ class UpstreamStream:
         # Opening (and its retries) happens in the reader too, so the grace period and the
         # pings also cover the wait for Gemini's first byte. Retries end with the grace period:
         # after it the headers are out and a 429 could no longer be a real 429.
-        stream, first, seen = await upstream.with_retries(lambda: upstream.open_stream(self.call, self.settings),
-                                                          self.spec, self.settings, wait_until=self.grace_ends)
-        async with contextlib.aclosing(upstream.chunks(stream, first, seen, self.settings)) as chunks:
+        opened = await upstream.open_answer(self.job.call, self.job.retarget, self.pool, self.spec, self.settings,
+                                            wait_until=self.grace_ends)
+        self.job.answered_by = opened.deployment.id
+        async with contextlib.aclosing(upstream.chunks(opened, self.settings)) as chunks:
             async for chunk in chunks:
                 yield chunk
 
@@ -228,12 +243,11 @@ class UpstreamStream:
         return frame(error.body(self.request_id))
 
 
-async def start(call: UpstreamCall, spec: Spec, settings: Settings,
-                make_translator: Callable[[], StreamTranslator]) -> tuple[UpstreamStream, Head]:
+async def start(job: Job, spec: Spec, settings: Settings, pool: Pool) -> tuple[UpstreamStream, Head]:
     """Open the stream and read its head; a malformed empty answer is retried as stop_reasons.yaml says."""
     retries = spec.stop_reasons["malformed_retries"]
     for attempt in range(retries + 1):
-        stream = UpstreamStream(call, spec, settings, make_translator())
+        stream = UpstreamStream(job, spec, settings, pool)
         stream.open(settings.stream_grace_seconds)
         try:
             head = await stream.head()
@@ -249,8 +263,7 @@ async def start(call: UpstreamCall, spec: Spec, settings: Settings,
     raise AssertionError("unreachable")
 
 
-async def complete(call: UpstreamCall, spec: Spec, settings: Settings,
-                   make_translator: Callable[[], StreamTranslator], live: set[UpstreamStream]) -> dict:
+async def complete(job: Job, spec: Spec, settings: Settings, pool: Pool, live: set[UpstreamStream]) -> dict:
     """A whole answer for a client that did not ask for a stream, read from an upstream stream.
 
     Reading a stream gives non-streaming calls the first-byte and idle timeouts too (a silent
@@ -261,7 +274,7 @@ async def complete(call: UpstreamCall, spec: Spec, settings: Settings,
     try:
         async with asyncio.timeout(settings.request_timeout_seconds):
             for attempt in range(retries + 1):
-                stream = UpstreamStream(call, spec, settings, make_translator())
+                stream = UpstreamStream(job, spec, settings, pool)
                 stream.open(settings.request_timeout_seconds)
                 live.add(stream)
                 try:

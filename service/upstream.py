@@ -1,53 +1,24 @@
-"""The calls to LiteLLM: credentials, retries, timeouts, and upstream errors as Anthropic errors."""
+"""Calls upstream: which model and key answer, retries, timeouts, and upstream errors as Anthropic errors.
+
+LiteLLM itself is reached only through :mod:`service.litellm_adapter`."""
 from __future__ import annotations
 
 import asyncio
-import copy
+import json
 import logging
-import os
 import random
+from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable
 
-# Before importing LiteLLM: use the bundled price map instead of fetching one at import.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+import httpx
 
-import httpx  # noqa: E402
-import litellm  # noqa: E402
+from translator import AnthropicError, Spec, UpstreamCall, input_estimate, map_upstream_error
 
-from translator import AnthropicError, Spec, UpstreamCall, map_upstream_error  # noqa: E402
-
-from .config import Settings  # noqa: E402
+from . import litellm_adapter
+from .config import Settings
+from .pool import Deployment, Pool
 
 log = logging.getLogger("proxy.upstream")
-litellm.suppress_debug_info = True
-# The proxy retries by itself (only before any byte reached the client, never a 400).
-litellm.num_retries = 0
-
-
-def _skip_bookkeeping() -> None:
-    """Switch off LiteLLM's success logging and cost calculation, which the proxy never reads.
-
-    After every call LiteLLM prices the answer and builds a logging payload for its callbacks, on the
-    event loop and again in worker threads that take the GIL from the next request. The proxy
-    registers no callbacks and reports no cost, so this is pure overhead (bench/README.md has the
-    figures). The handler bodies are replaced, not the wrappers around them, which restore LiteLLM's
-    context variables; ``None`` is what the cost calculator returns when it cannot price a call.
-    """
-    from litellm.litellm_core_utils.litellm_logging import Logging
-
-    async def skip_async(self: Any, *args: Any, **kwargs: Any) -> None:
-        return None
-
-    def skip(self: Any, *args: Any, **kwargs: Any) -> None:
-        return None
-
-    Logging._async_success_handler_body = skip_async
-    Logging._success_handler_body = skip
-    Logging.response_cost_calculator = skip
-    litellm.disable_streaming_logging = True
-
-
-_skip_bookkeeping()
 
 
 def scrub(text: str, secrets: tuple[str, ...]) -> str:
@@ -74,18 +45,13 @@ def to_anthropic_error(exc: BaseException, spec: Spec, settings: Settings) -> An
     return error
 
 
-def call_arguments(call: UpstreamCall, settings: Settings) -> dict[str, Any]:
-    kwargs = {k: v for k, v in call.kwargs.items() if k not in ("stream", "stream_options")}
-    if call.route.target.startswith("gemini/"):
-        if not settings.gemini_api_key:
-            raise AnthropicError(500, "api_error", "The proxy has no Gemini API key: set GEMINI_API_KEY in "
-                                                   "its environment or .env.")
-        kwargs["api_key"] = settings.gemini_api_key
-        if settings.gemini_api_base:
-            kwargs["api_base"] = settings.gemini_api_base
-    elif call.route.target.startswith("anthropic/") and settings.anthropic_api_key:
-        kwargs["api_key"] = settings.anthropic_api_key
-    return kwargs
+def upstream_status(exc: BaseException) -> int | None:
+    """The upstream's own HTTP status, where LiteLLM kept it."""
+    for source in (getattr(exc, "original_exception", None), exc):
+        status = getattr(source, "status_code", None)
+        if isinstance(status, int):
+            return status
+    return None
 
 
 async def with_retries(attempt: Callable[[], Awaitable[Any]], spec: Spec, settings: Settings,
@@ -116,72 +82,78 @@ async def with_retries(attempt: Callable[[], Awaitable[Any]], spec: Spec, settin
     raise AssertionError("unreachable")
 
 
-async def open_stream(call: UpstreamCall, settings: Settings) -> tuple[Any, Any, dict[str, Any]]:
+@dataclass
+class Opened:
+    """A stream that answered: its first chunk, what its parser dropped, and who answers."""
+
+    stream: Any
+    first: Any
+    seen: dict[str, Any]
+    call: UpstreamCall
+    deployment: Deployment
+
+
+async def open_stream(call: UpstreamCall, deployment: Deployment, settings: Settings) -> Opened:
     """Start a stream and pull its first chunk, where LiteLLM raises the upstream's HTTP errors.
 
     Every answer is read as a stream, whether the client asked for one or not (see streaming.complete)."""
-    stream = await litellm.acompletion(**call_arguments(call, settings), stream=True,
-                                       stream_options={"include_usage": True})
-    seen = _watch_raw(stream)
+    kwargs = {k: v for k, v in call.kwargs.items() if k not in ("stream", "stream_options")}
+    stream = await litellm_adapter.acompletion(**kwargs, **deployment.params, stream=True,
+                                               stream_options={"include_usage": True})
+    seen = litellm_adapter.watch_raw(stream)
     try:
         async with asyncio.timeout(settings.first_byte_timeout_seconds):
             first = await stream.__anext__()
     except BaseException:
         await stream.aclose()
         raise
-    return stream, first, seen
+    return Opened(stream, first, seen, call, deployment)
+
+
+async def _open_on_keys(call: UpstreamCall, pool: Pool, spec: Spec, settings: Settings) -> Opened:
+    """The call on the first of its model's keys that answers: a key that gets a 429 rests as long as
+    Gemini said (a rejected key longer), and the next key is tried at once."""
+    target = call.route.target
+    while True:
+        deployment = await pool.pick(target)
+        if deployment is None:
+            raise AnthropicError(429, "rate_limit_error", f"Every key of this proxy is resting after a rate limit "
+                                 f"for {call.route.gemini_name}.", retry_after=await pool.shortest_rest([target]))
+        try:
+            return await open_stream(call, deployment, settings)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an Anthropic error
+            error = to_anthropic_error(exc, spec, settings)
+            if error.status == 429:
+                pool.rest(deployment, max(1.0, error.retry_after or settings.key_rest_seconds), "rate limited")
+            elif upstream_status(exc) in (401, 403) and len(pool.deployment_ids(target)) > 1:
+                pool.rest(deployment, settings.rejected_key_rest_seconds, "key rejected")
+            else:
+                raise error from None
+
+
+async def open_answer(call: UpstreamCall, retarget: Callable[[str], UpstreamCall], pool: Pool, spec: Spec,
+                      settings: Settings, wait_until: float | None = None) -> Opened:
+    """The first model of the call's chain that answers, each on its keys, retried as errors.yaml says;
+    a model that cannot answer (fallback_statuses) hands over to the next. When every key of every
+    model rests, the 429 carries the shortest rest as its retry-after."""
+    targets = call.route.targets
+    for number, target in enumerate(targets):
+        model_call = call if number == 0 else retarget(target)
+        try:
+            return await with_retries(lambda: _open_on_keys(model_call, pool, spec, settings), spec, settings,
+                                      wait_until)
+        except AnthropicError as error:
+            if error.status not in spec.errors["fallback_statuses"] or number == len(targets) - 1:
+                if error.status == 429 and len(targets) > 1:
+                    error.retry_after = await pool.shortest_rest(list(targets)) or error.retry_after
+                raise
+            log.info("%s could not answer (%s %s); falling back to %s", target, error.status, error.type,
+                     targets[number + 1])
+    raise AssertionError("unreachable")
 
 
 class UpstreamStreamBroken(Exception):
     """Gemini's stream held data that is not JSON (mapped in errors.yaml)."""
-
-
-def _unparsed_tail(stream: Any) -> bool:
-    # LiteLLM treats a line that is not JSON as the start of a fragmented chunk and buffers
-    # everything after it; at the end it makes up a normal finish. What is left in that
-    # buffer is the only sign that the answer was cut short.
-    iterator = getattr(stream, "completion_stream", None)
-    return getattr(iterator, "chunk_type", None) == "accumulated_json" and bool(getattr(iterator, "_json_buffer", None))
-
-
-def _watch_raw(stream: Any) -> dict[str, Any]:
-    """What LiteLLM's stream parser drops from Gemini's chunks, kept as it receives them.
-
-    LiteLLM passes grounding on only with chunks that carry text, thinking or a tool call (Gemini
-    often sends it on a last chunk without text, which LiteLLM replaces by a finish chunk of its
-    own), and its streams never report Gemini's own finish reason (MALFORMED_FUNCTION_CALL,
-    SAFETY, ...). The parser of this stream's iterator (there after the first chunk) is wrapped.
-    """
-    seen: dict[str, Any] = {"grounding": [], "finish_reason": None}
-    make_call = getattr(stream, "make_call", None)
-    if getattr(stream, "completion_stream", None) is not None or make_call is None:
-        _keep_raw(getattr(stream, "completion_stream", None), seen)
-        return seen
-
-    async def make_call_kept(*args: Any, **kwargs: Any) -> Any:
-        # The iterator is made by the first read: wrapped then, its first chunk is seen too.
-        iterator = await make_call(*args, **kwargs)
-        _keep_raw(iterator, seen)
-        return iterator
-
-    stream.make_call = make_call_kept
-    return seen
-
-
-def _keep_raw(iterator: Any, seen: dict[str, Any]) -> None:
-    parse = getattr(iterator, "chunk_parser", None)
-    if parse is None:
-        return
-
-    def keep_raw(chunk: Any) -> Any:
-        for candidate in (chunk.get("candidates") or ()) if isinstance(chunk, dict) else ():
-            if isinstance(candidate, dict):
-                if candidate.get("groundingMetadata"):
-                    seen["grounding"].append(candidate["groundingMetadata"])
-                seen["finish_reason"] = candidate.get("finishReason") or seen["finish_reason"]
-        return parse(chunk)
-
-    iterator.chunk_parser = keep_raw
 
 
 def _raw_chunk(seen: dict[str, Any]) -> dict[str, Any]:
@@ -191,12 +163,13 @@ def _raw_chunk(seen: dict[str, Any]) -> dict[str, Any]:
             "choices": [{"index": 0, "delta": None, "provider_specific_fields": native}]}
 
 
-async def chunks(stream: Any, first: Any, seen: dict[str, Any], settings: Settings) -> AsyncIterator[Any]:
+async def chunks(opened: Opened, settings: Settings) -> AsyncIterator[Any]:
     """The stream's chunks with the idle timeout LiteLLM does not enforce on streams, then what
     LiteLLM's parser dropped (grounding, Gemini's finish reason) as a chunk of its own: the
     translator reports searches and the stop reason at the end of the answer, so the end is soon enough."""
+    stream, seen = opened.stream, opened.seen
     try:
-        chunk = first
+        chunk = opened.first
         while True:
             yield chunk
             if getattr(chunk, "usage", None) is not None:
@@ -209,7 +182,7 @@ async def chunks(stream: Any, first: Any, seen: dict[str, Any], settings: Settin
                 break
         if seen["grounding"] or seen["finish_reason"]:
             yield _raw_chunk(seen)
-        if _unparsed_tail(stream):
+        if litellm_adapter.unparsed_tail(stream):
             raise UpstreamStreamBroken("The upstream stream held a chunk that is not valid JSON.")
     finally:
         await stream.aclose()
@@ -219,39 +192,37 @@ GEMINI_API_BASE = "https://generativelanguage.googleapis.com/v1beta"
 
 
 def count_tokens_locally(call: UpstreamCall) -> int:
-    """A local estimate (LiteLLM's bundled tokenizer), used when Gemini's countTokens is not reachable."""
-    return litellm.token_counter(model=call.route.target, messages=call.kwargs["messages"],
-                                 tools=call.kwargs.get("tools"))
+    """A local estimate, used when Gemini's countTokens is not reachable: LiteLLM's bundled
+    tokenizer, or, should that fail on some content, the size rule of thumb."""
+    try:
+        return litellm_adapter.token_counter(call.route.target, call.kwargs["messages"], call.kwargs.get("tools"))
+    except Exception as exc:  # noqa: BLE001 - the estimate must not fail the request
+        log.warning("local token count failed (%s); estimating from the request size", type(exc).__name__)
+        return input_estimate(len(json.dumps([call.kwargs["messages"], call.kwargs.get("tools")], default=str)))
 
 
-def _gemini_request_body(call: UpstreamCall) -> dict[str, Any]:
-    """The generateContent body LiteLLM would send for this call, built by LiteLLM's own code
-    (``litellm.acount_tokens`` would need google-genai and another api_base convention)."""
-    from litellm.llms.gemini.chat.transformation import GoogleAIStudioGeminiConfig
-    from litellm.llms.vertex_ai.gemini.transformation import transform_request_body
-
-    model = call.route.gemini_name
-    optional = GoogleAIStudioGeminiConfig().map_openai_params(
-        {"tools": copy.deepcopy(call.kwargs["tools"])} if call.kwargs.get("tools") else {}, {}, model, False)
-    return transform_request_body(messages=copy.deepcopy(call.kwargs["messages"]), model=model,
-                                  optional_params=optional, custom_llm_provider="gemini", litellm_params={},
-                                  cached_content=None)
-
-
-async def count_tokens(call: UpstreamCall, settings: Settings, client: httpx.AsyncClient) -> tuple[int, str]:
+async def count_tokens(call: UpstreamCall, pool: Pool, settings: Settings, client: httpx.AsyncClient) -> tuple[int, str]:
     """Input tokens of the translated request: Gemini's countTokens when it answers, else a local
     estimate. Returns (count, "gemini" or "estimate")."""
-    if call.route.target.startswith("gemini/") and settings.gemini_api_key:
-        body = _gemini_request_body(call)
-        request = {"model": f"models/{call.route.gemini_name}",
-                   **{k: v for k, v in body.items() if k in ("contents", "system_instruction", "tools")}}
-        url = f"{settings.gemini_api_base or GEMINI_API_BASE}/models/{call.route.gemini_name}:countTokens"
+    deployment = await pool.pick(call.route.target) if call.route.target.startswith("gemini/") else None
+    if deployment is not None:
         try:
-            response = await client.post(url, json={"generateContentRequest": request},
-                                         headers={"x-goog-api-key": settings.gemini_api_key})
-            if response.status_code == 200:
-                return int(response.json()["totalTokens"]), "gemini"
-            log.warning("Gemini countTokens answered %s; using the local estimate", response.status_code)
-        except (httpx.HTTPError, ValueError, KeyError) as exc:
-            log.warning("Gemini countTokens failed (%s); using the local estimate", type(exc).__name__)
+            return await _gemini_count(call, deployment, settings, client), "gemini"
+        except Exception as exc:  # noqa: BLE001 - any failure falls back to the estimate
+            log.warning("Gemini countTokens failed (%s); using the local estimate",
+                        scrub(str(exc), settings.secrets)[:200] or type(exc).__name__)
     return count_tokens_locally(call), "estimate"
+
+
+async def _gemini_count(call: UpstreamCall, deployment: Deployment, settings: Settings,
+                        client: httpx.AsyncClient) -> int:
+    name = call.route.gemini_name
+    body = litellm_adapter.gemini_request_body(name, call.kwargs["messages"], call.kwargs.get("tools"))
+    request = {"model": f"models/{name}",
+               **{k: v for k, v in body.items() if k in ("contents", "system_instruction", "tools")}}
+    url = f"{settings.gemini_api_base or GEMINI_API_BASE}/models/{name}:countTokens"
+    response = await client.post(url, json={"generateContentRequest": request},
+                                 headers={"x-goog-api-key": deployment.params["api_key"]})
+    if response.status_code != 200:
+        raise RuntimeError(f"countTokens answered {response.status_code}")
+    return int(response.json()["totalTokens"])

@@ -128,16 +128,6 @@ def test_rate_limit_before_first_chunk_is_a_real_429(make_proxy, gemini):
     assert response.headers["retry-after"] == "3"
 
 
-def test_rate_limit_is_retried_before_anything_was_sent(make_proxy, gemini):
-    proxy = make_proxy(UPSTREAM_RETRIES="2")
-    gemini.enqueue({"error": {"code": 429, "message": "Slow down.", "retry_delay": "0.2s"}}, {"text": "Recovered."})
-    response = raw_stream(proxy.url, request_body({}))
-    assert response.status_code == 200
-    events = check_stream(response.content)
-    assert "".join(e["delta"]["text"] for e in events if e["type"] == "content_block_delta") == "Recovered."
-    assert [r["status"] for r in gemini.requests] == [429, 200]
-
-
 def test_silent_upstream_gets_pings(make_proxy, gemini):
     proxy = make_proxy(STREAM_GRACE_SECONDS="0.1", PING_INTERVAL_SECONDS="0.1")
     gemini.enqueue({"delay_s": 0.8, "text": "Finally."})

@@ -344,14 +344,16 @@ def _plan(request: MessagesRequest | CountTokensRequest, spec: Spec, cache: Decl
 
 
 def translate_request(body: Any, spec: Spec, *, tool_cache: DeclarationCache | None = None,
-                      limits: Mapping[str, int] | None = None) -> UpstreamCall:
+                      limits: Mapping[str, int] | None = None, target: str | None = None) -> UpstreamCall:
     """Validate an Anthropic request body and build the LiteLLM call for it.
 
-    ``limits`` overrides content.yaml's ``limits`` (media_per_request, media_bytes, messages, content_blocks)."""
+    ``limits`` overrides content.yaml's ``limits`` (media_per_request, media_bytes, messages, content_blocks);
+    ``target``, one of the route's fallbacks, builds the call for that model instead. Raises
+    :class:`AnthropicError` (a 4xx) for a request Anthropic would refuse."""
     bounds = _limits(spec, limits)
     _check_counts(body, spec, bounds)
     request = body if isinstance(body, MessagesRequest) else parse_request(body, MessagesRequest)
-    route = resolve_model(request.model, spec.models)
+    route = resolve_model(request.model, spec.models, target)
     plan = _plan(request, spec, tool_cache)
     facts = route.facts
     kwargs: dict[str, Any] = {

@@ -13,10 +13,16 @@ class Route:
     requested: str            # what the client asked for; echoed back in message.model
     target: str               # LiteLLM model string, e.g. "gemini/gemini-3.8-flash"
     facts: Mapping[str, Any]  # max_output_tokens, thinking, levels, sampling_params, ...
+    fallbacks: tuple[str, ...] = ()  # LiteLLM models to try, in order, when ``target`` cannot answer
 
     @property
     def gemini_name(self) -> str:
         return self.target.split("/", 1)[-1]
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The whole chain: the target, then its fallbacks."""
+        return (self.target, *self.fallbacks)
 
 
 def _enabled(table: Mapping[str, Any]) -> str:
@@ -78,15 +84,39 @@ def _unsuffixed(requested: str, table: Mapping[str, Any]) -> str:
     return requested
 
 
-def resolve_model(requested: str, table: Mapping[str, Any]) -> Route:
-    """Apply the resolution order documented at the top of models.yaml."""
+def alias_chain(wanted: str, table: Mapping[str, Any]) -> tuple[str, ...]:
+    """An alias target that may name a chain (``BIG_MODEL=a,b``): each model's LiteLLM name."""
+    return tuple(alias_target(name.strip(" "), table) for name in wanted.split(",") if name.strip(" "))
+
+
+def _chain(target: str, named: tuple[str, ...], table: Mapping[str, Any]) -> tuple[str, ...]:
+    # A chain named by the alias wins; else the target's own fallbacks in models.yaml.
+    fallbacks = named or tuple(alias_target(n, table) for n in _facts(target, table).get("fallbacks", ()))
+    return tuple(dict.fromkeys(t for t in fallbacks if t != target))
+
+
+def resolve_model(requested: str, table: Mapping[str, Any], target: str | None = None) -> Route:
+    """Apply the resolution order documented at the top of models.yaml; ``target``, one of the
+    route's fallbacks, gives the route for that model instead (the rest of the chain after it)."""
+    route = _resolved(requested, table)
+    if target is None or target == route.target:
+        return route
+    if target not in route.fallbacks:
+        raise ValueError(f"{target} is not a fallback of {route.target}")
+    rest = route.fallbacks[route.fallbacks.index(target) + 1:]
+    return Route(requested, target, _facts(target, table), rest)
+
+
+def _resolved(requested: str, table: Mapping[str, Any]) -> Route:
     name = _unsuffixed(requested, table)
     target = _target(name, table)
+    named: tuple[str, ...] = ()
     if target is None:
         lowered = name.lower()
         for alias in table["aliases"]:
             if alias["contains"] in lowered:
-                target = alias_target(table["defaults"].get(alias["target"], alias["target"]), table)
+                target, *rest = alias_chain(table["defaults"].get(alias["target"], alias["target"]), table)
+                named = tuple(rest)
                 break
     if target is None:
         aliases = ", ".join(f"*{a['contains']}*" for a in table["aliases"])
@@ -94,7 +124,7 @@ def resolve_model(requested: str, table: Mapping[str, Any]) -> Route:
                              f"model: {requested} is not served by this proxy. Use a Claude model name "
                              f"matching {aliases}, a listed Gemini model (see GET /v1/models), or a name "
                              f"after an enabled provider prefix ({_enabled(table)}).")
-    return Route(requested, target, _facts(target, table))
+    return Route(requested, target, _facts(target, table), _chain(target, named, table))
 
 
 def model_list(table: Mapping[str, Any]) -> list[dict[str, Any]]:

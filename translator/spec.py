@@ -15,7 +15,7 @@ import jsonschema
 import yaml
 
 from .errors import AnthropicError
-from .routing import alias_target
+from .routing import alias_chain
 
 DEFAULT_SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
 TABLES = ("models", "roles", "content", "tools", "stop_reasons", "errors")
@@ -85,9 +85,12 @@ def _check_alias_targets(models: Mapping[str, Any]) -> None:
     targets = dict(models["defaults"])
     targets.update((f"aliases[{i}].target", a["target"]) for i, a in enumerate(models["aliases"])
                    if a["target"] not in targets)
+    targets.update((f"models.{m}.fallbacks", ",".join(f["fallbacks"])) for m, f in models["models"].items()
+                   if f.get("fallbacks"))
     for where, name in targets.items():
         try:
-            alias_target(name, models)
+            if not alias_chain(name, models):
+                raise AnthropicError(400, "invalid_request_error", "it names no model")
         except AnthropicError as exc:
             raise SpecError(f"models.yaml: {where} {name!r} is refused: {exc.message}") from None
 

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from aiohttp import web
 
 from .answers import AnswerMixin, prompt_token_count
+from .quotas import Quotas
 from .signatures import SignatureMixin
 from .validation import Reject, model_info, normalize, validate_count_tokens, validate_request
 
@@ -59,6 +60,7 @@ class FakeGemini(AnswerMixin, SignatureMixin):
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self.base_url = self.root_url = ""
+        self.quotas = Quotas()  # set by tests: valid keys, calls per window per key and per model
 
     # ---------------------------------------------------------------- public API
     def enqueue(self, *specs: dict | Callable[[dict], dict]) -> None:
@@ -68,6 +70,7 @@ class FakeGemini(AnswerMixin, SignatureMixin):
     def reset(self) -> None:
         with self._cond:
             self._queue.clear()
+            self.quotas = Quotas()
             self.requests.clear()
 
     def wait_for(self, predicate: Callable[[list], Any], timeout: float = 5.0) -> bool:
@@ -215,7 +218,8 @@ class FakeGemini(AnswerMixin, SignatureMixin):
             return self._error(rec, 403, "Method doesn't allow unregistered callers (callers without established "
                                          "identity). Please use API Key or other form of API consumer identity to "
                                          "call this API.", "PERMISSION_DENIED")
-        if key == "invalid-key":
+        rec["key"] = key
+        if key == "invalid-key" or not self.quotas.knows(key):
             return self._error(rec, 400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT",
                                [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
                                  "domain": "googleapis.com",
@@ -240,6 +244,9 @@ class FakeGemini(AnswerMixin, SignatureMixin):
         except Reject as e:
             return self._error(rec, e.code, e.message, e.status, e.details)
 
+        exhausted = self.quotas.take(key, model)
+        if exhausted:
+            return self._scripted_error(rec, exhausted)
         spec = self._pop_spec(action)
         if callable(spec):
             try:

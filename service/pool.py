@@ -1,0 +1,121 @@
+"""The pool of upstream keys, on LiteLLM's Router: which key to try, and which keys are resting.
+
+Every Gemini key serves every Gemini model, so the Router holds one deployment per (model, key),
+made the first time a model is asked for, and picks among a model's deployments by its routing
+strategy. A deployment that got a 429 rests (a Router cooldown) for as long as Gemini's RetryInfo
+said; rests live in the Router's cache, which is shared through Redis when ``REDIS_URL`` is set,
+so a key one replica found exhausted is not tried by the others. Deployment ids name a key by a
+hash of it, never by the key.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from translator import AnthropicError
+
+from . import litellm_adapter
+from .config import Settings
+from .redis_health import RedisHealth
+
+log = logging.getLogger("proxy.pool")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One model on one key: the LiteLLM arguments it adds to a call, and its id for rests."""
+
+    id: str
+    target: str
+    params: dict[str, Any]
+
+
+def key_tag(key: str) -> str:
+    """A short, stable name of a key for ids and logs (the same on every replica)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+class Pool:
+    """Deployments of the models asked for so far, and their rests."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.redis = RedisHealth(settings.redis_url) if settings.redis_url else None
+        self.router = litellm_adapter.Router(
+            model_list=[], num_retries=0, routing_strategy="simple-shuffle",
+            redis_url=settings.redis_url or None,
+            cache_kwargs={"socket_connect_timeout": 0.5, "socket_timeout": 0.5} if settings.redis_url else {})
+        self._ids: dict[str, list[str]] = {}
+        self._deployments: dict[str, Deployment] = {}
+
+    def _keys(self, target: str) -> tuple[str, ...] | None:
+        """The pool of keys for ``target``, or None for a provider LiteLLM takes credentials for from
+        the environment itself (one way to call it, nothing to rotate or rest; the Router is not
+        involved, as its set-up of such deployments can call the provider)."""
+        if target.startswith("gemini/"):
+            return self.settings.gemini_api_keys
+        if target.startswith("anthropic/") and self.settings.anthropic_api_key:
+            return (self.settings.anthropic_api_key,)
+        return None
+
+    def _params(self, target: str, key: str) -> dict[str, Any]:
+        if target.startswith("gemini/") and self.settings.gemini_api_base:
+            return {"api_key": key, "api_base": self.settings.gemini_api_base}
+        return {"api_key": key}
+
+    def _weights(self, target: str) -> dict[str, int]:
+        # The Router's shuffle weighs deployments by their rpm/tpm (GEMINI_KEY_RPM / _TPM).
+        if not target.startswith("gemini/"):
+            return {}
+        pairs = (("rpm", self.settings.gemini_key_rpm), ("tpm", self.settings.gemini_key_tpm))
+        return {name: value for name, value in pairs if value}
+
+    def deployment_ids(self, target: str) -> list[str]:
+        """The ids of ``target``'s pooled deployments, added to the Router the first time."""
+        ids = self._ids.get(target)
+        if ids is None:
+            ids = self._ids[target] = []
+            for key in self._keys(target) or ():
+                ids.append(f"{target}@{key_tag(key)}")
+                self._deployments[ids[-1]] = Deployment(ids[-1], target, self._params(target, key))
+                self.router.add_deployment(litellm_adapter.Deployment(
+                    model_name=target, litellm_params={"model": target, **self._params(target, key),
+                                                       **self._weights(target)},
+                    model_info={"id": ids[-1]}))
+        return ids
+
+    async def pick(self, target: str) -> Deployment | None:
+        """A deployment of ``target`` that is not resting (by the Router's strategy), or None."""
+        if self._keys(target) is None:
+            return Deployment(f"{target}@env", target, {})
+        if not self.deployment_ids(target):
+            raise AnthropicError(500, "api_error", "The proxy has no Gemini API key: set GEMINI_API_KEY or "
+                                                   "GEMINI_API_KEYS in its environment or .env.")
+        try:
+            chosen = await self.router.async_get_available_deployment(model=target, request_kwargs={})
+        except litellm_adapter.NoDeployment:
+            return None
+        return self._deployments[chosen["model_info"]["id"]]
+
+    def rest(self, deployment: Deployment, seconds: float, reason: str) -> None:
+        """Keep ``deployment`` out of the picks for ``seconds`` (on every replica, with Redis)."""
+        if deployment.id not in self._deployments:
+            return  # not pooled: nothing else to try
+        log.info("resting %s for %.1fs (%s)", deployment.id, seconds, reason)
+        self.router.cooldown_cache.add_deployment_to_cooldown(
+            model_id=deployment.id, original_exception=reason, exception_status=429, cooldown_time=seconds)
+
+    async def shortest_rest(self, targets: list[str]) -> float:
+        """Seconds until the first deployment of ``targets`` is out of its rest."""
+        ids = [i for target in targets for i in self.deployment_ids(target)]
+        active = await self.router.cooldown_cache.async_get_active_cooldowns(ids, None)
+        now = time.time()
+        ends = [value["timestamp"] + value["cooldown_time"] - now for _, value in active]
+        return max(0.0, min(ends)) if len(ends) == len(ids) and ends else 0.0
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.close()
