@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import httpx
 from quart import Quart
@@ -16,8 +16,9 @@ from quart import Quart
 import translator
 from translator import Spec
 
-from . import errors, exposure, hooks, litellm_adapter
+from . import cors, errors, exposure, hooks, litellm_adapter
 from .config import Settings, load_settings, media_limits
+from .endpoints import load_endpoints, unsupported_routes
 from .lifecycle import Lifecycle
 from .logs import configure_logging
 from .pool import Pool
@@ -35,6 +36,7 @@ class Proxy:
     tool_cache: translator.DeclarationCache
     limits: dict[str, int]
     pool: Pool
+    endpoints: Mapping[str, Any]     # endpoints.yaml: endpoints not offered, CORS policy
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     http: Any = None                 # httpx.AsyncClient for countTokens, open while serving
     exposure_checked: bool = False
@@ -53,8 +55,9 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     litellm_adapter.check()
     app = Quart(__name__)
     app.config["MAX_CONTENT_LENGTH"] = None  # hooks.read_body() enforces the limit, and drains what is over it
+    endpoints = load_endpoints(settings.spec_dir or translator.DEFAULT_SPEC_DIR)
     app.proxy = proxy = Proxy(settings, spec, translator.DeclarationCache(spec.tools["declaration_cache_size"]),
-                              media_limits(settings), Pool(settings))
+                              media_limits(settings), Pool(settings), endpoints)
     if not settings.gemini_api_keys:
         log.warning("GEMINI_API_KEY is not set: requests for Gemini models will be answered with an error "
                     "until it (or GEMINI_API_KEYS) is set in the environment or .env.")
@@ -74,8 +77,10 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
         await proxy.pool.close()
 
     hooks.register(app)
+    cors.register(app)
     errors.register(app)
     app.register_blueprint(routes)
+    app.register_blueprint(unsupported_routes(endpoints))
     return app
 
 

@@ -6,6 +6,7 @@ comments, ``export``), so the proxy does not carry its own parser.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -52,11 +53,26 @@ class Settings:
     max_media_per_request: int | None = None  # None: spec/content.yaml limits
     max_media_bytes: int | None = None
     log_level: str = "INFO"
+    cors_origins: tuple[str, ...] = ()      # CORS_ORIGINS; empty: no CORS (browsers cannot read answers)
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def __repr__(self) -> str:  # never print keys
         shown = {f.name: getattr(self, f.name) for f in fields(self) if "key" not in f.name and f.name != "secrets"}
         return f"Settings({shown})"
+
+
+_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(?::\d{1,5})?$|^https?://\[[0-9a-f:.]+\](?::\d{1,5})?$")
+
+
+def _origins(value: str | None) -> tuple[str, ...]:
+    """CORS_ORIGINS: web origins (``scheme://host[:port]``), comma- or space-separated. ``*`` is refused: it
+    would let every web page a user of the proxy visits spend its key."""
+    origins = tuple(o.lower().removesuffix("/") for o in (value or "").replace(",", " ").split())
+    for origin in origins:
+        if not _ORIGIN.match(origin):
+            raise ValueError(f"CORS_ORIGINS: {origin!r} is not a web origin (scheme://host[:port], no path, no "
+                             "wildcard: an open CORS would let any web page use the proxy)")
+    return origins
 
 
 def _checked(settings: Settings) -> Settings:
@@ -118,6 +134,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         max_media_per_request=int(get("MAX_MEDIA_PER_REQUEST")) if get("MAX_MEDIA_PER_REQUEST") else None,
         max_media_bytes=int(get("MAX_MEDIA_BYTES")) if get("MAX_MEDIA_BYTES") else None,
         log_level=(get("LOG_LEVEL") or "INFO").upper(),
+        cors_origins=_origins(get("CORS_ORIGINS")),
         secrets=tuple(k for k in (*keys, urlsplit(get("REDIS_URL") or "").password or "") if len(k) >= 4),
     ))
 

@@ -11,7 +11,7 @@ from quart import Quart, Response, current_app, g, request
 import translator
 from translator import AnthropicError
 
-from . import exposure
+from . import cors, exposure
 from .errors import error_response, new_id
 from .logs import access_log
 
@@ -71,7 +71,8 @@ def register(app: Quart) -> None:
 
 
 async def begin() -> Response | None:
-    """Ids and timing for the access log; then the client's key, when the proxy has one."""
+    """Ids and timing for the access log; then the client's key, when the proxy has one (a CORS preflight
+    from an origin in CORS_ORIGINS carries none: cors.py answers it)."""
     proxy = current_app.proxy
     g.request_id = new_id("req_")
     g.started = time.perf_counter()
@@ -81,7 +82,7 @@ async def begin() -> Response | None:
         proxy.exposure_checked = True
         server = request.scope.get("server") or ("127.0.0.1", 0)
         exposure.warn_if_exposed([server[0]], bool(proxy.settings.proxy_api_key))
-    if request.path == "/health" or not proxy.settings.proxy_api_key:
+    if request.path == "/health" or not proxy.settings.proxy_api_key or cors.allowed_preflight():
         return None
     expected = proxy.settings.proxy_api_key.encode()
     if any([hmac.compare_digest(k.encode(), expected) for k in client_keys()]):

@@ -480,3 +480,210 @@ async def test_count_tokens_both_forms_match_generate(fake, http):
                         json={"contents": [{"role": "user", "parts": []}]})
     assert r.status_code == 400 and "must not be empty" in r.json()["error"]["message"]
     assert [rec["action"] for rec in fake.requests] == ["countTokens", "countTokens", "generateContent", "countTokens"]
+
+
+# --------------------------------------------------------------------------------------------- issue 12: strictness
+def _gen(model="gemini-2.5-pro"):
+    return f"/v1beta/models/{model}:generateContent"
+
+
+async def _status(http, payload, model="gemini-2.5-pro"):
+    r = await http.post(_gen(model), headers=KEY, json=payload)
+    return r.status_code, (r.json()["error"]["message"] if r.status_code != 200 else r.json())
+
+
+BASH_DECL = {"functionDeclarations": [{"name": "Bash", "parameters": {"type": "object"}}]}
+
+
+@pytest.mark.parametrize("config,needle", [
+    ({"mode": "VALIDATED", "allowedFunctionNames": ["Bash"]}, None),
+    ({"mode": "ANY", "allowed_function_names": ["Bash"]}, None),
+    ({"mode": "VALIDATED"}, None),
+    ({"mode": "NONE"}, None),
+    ({"mode": "AUTO", "allowedFunctionNames": []}, None),
+    ({"mode": "AUTO", "allowedFunctionNames": ["Bash"]},
+     "allowed_function_names should only be set when the function calling mode is ANY or VALIDATED (mode: AUTO)"),
+    ({"mode": "NONE", "allowedFunctionNames": ["Bash"]}, "(mode: NONE)"),
+    ({"allowedFunctionNames": ["Bash"]}, "(mode: AUTO)"),
+    ({"mode": "VALIDATED", "allowedFunctionNames": ["Read"]},
+     "allowed_function_names should be a subset of the provided function_declarations (not declared: Read)"),
+    ({"mode": "SOMETIMES"}, "Invalid value at 'tool_config.function_calling_config.mode'"),
+    ({"mode": "ANY", "allowedFunctionNames": "Bash"}, "expected a list of strings"),
+    ({"mode": "ANY", "strict": True}, 'Unknown name "strict" at \'tool_config.function_calling_config\''),
+])
+async def test_function_calling_modes(fake, http, config, needle):
+    status, answer = await _status(http, body([USER_HI], tools=[BASH_DECL],
+                                              toolConfig={"functionCallingConfig": config}))
+    if needle is None:
+        assert status == 200, answer
+    else:
+        assert status == 400 and needle in answer, answer
+
+
+async def test_litellm_tool_choice_modes_are_accepted(fake):
+    for choice, expected in (({"type": "function", "function": {"name": "Bash"}},
+                              {"mode": "ANY", "allowedFunctionNames": ["Bash"]}),
+                             ("required", {"mode": "ANY"}), ("none", {"mode": "NONE"})):
+        await acomp(fake, tools=[BASH_TOOL], tool_choice=choice)
+        rec = fake.requests[-1]
+        assert rec["status"] == 200 and rec["normalized"]["toolConfig"]["functionCallingConfig"] == expected
+
+
+TITLE_SCHEMA = {"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"],
+                "additionalProperties": False}
+
+
+@pytest.mark.parametrize("gc,needle", [
+    ({"responseJsonSchema": TITLE_SCHEMA},
+     "response_mime_type must be set to `application/json` when response_json_schema is set (got `text/plain`)"),
+    ({"responseMimeType": "text/plain", "responseSchema": {"type": "STRING"}},
+     "a compatible response_mime_type must be set when response_schema is set"),
+    ({"responseMimeType": "text/x.enum", "responseSchema": {"type": "STRING"}}, "got `text/x.enum`"),
+    ({"responseMimeType": "application/json", "responseSchema": {"type": "STRING"}, "responseJsonSchema": {}},
+     "response_schema must not be set when response_json_schema is set."),
+    ({"responseMimeType": "text/html"}, "allowed mimetypes are `text/plain`, `application/json`, `application/xml`, "
+                                        "`application/yaml` and `text/x.enum`."),
+    ({"responseMimeType": "application/json", "responseSchema": TITLE_SCHEMA},
+     'Unknown name "additionalProperties" at \'generation_config.response_schema\''),
+    ({"responseMimeType": "application/json", "responseJsonSchema": "object"}, "the schema must be a JSON object"),
+    ({"responseMimeType": "application/json", "responseJsonSchema": {
+        "type": "object", "properties": {"a": {"$ref": "#/$defs/a", "description": "x"}}, "$defs": {"a": {}}}},
+     "no other properties except those starting with $ may be set (found description)"),
+    ({"responseMimeType": "application/json", "responseJsonSchema": {"$ref": "#/$defs/missing"}},
+     "$ref '#/$defs/missing' does not resolve"),
+    ({"responseMimeType": "application/json", "responseJsonSchema": {"$ref": "https://example.com/s.json"}},
+     "only local references are followed"),
+    ({"responseMimeType": "application/json", "responseJsonSchema": {
+        "$defs": {"node": {"type": "object", "properties": {"next": {"$ref": "#/$defs/node"}}, "required": ["next"]}},
+        "$ref": "#/$defs/node"}},
+     "cyclic $ref '#/$defs/node' in a required property"),
+])
+async def test_response_schema_rules(fake, http, gc, needle):
+    status, answer = await _status(http, body([USER_HI], generationConfig=gc))
+    assert status == 400 and needle in answer, answer
+
+
+@pytest.mark.parametrize("schema", [
+    TITLE_SCHEMA,
+    {"type": "object", "properties": {"n": {"type": "integer", "minimum": 3, "maximum": 9},
+                                      "x": {"type": "number", "exclusiveMinimum": 1.5},
+                                      "when": {"type": "string", "format": "date-time"},
+                                      "tags": {"type": "array", "items": {"type": "string", "minLength": 2},
+                                               "minItems": 2},
+                                      "kind": {"enum": ["b", "a"]}, "fixed": {"const": {"k": [1]}},
+                                      "maybe": {"type": ["null", "string"]}, "flag": {"type": "boolean"},
+                                      "unused": {"type": "string"}},
+     "required": ["n", "x", "when", "tags", "kind", "fixed", "maybe", "flag"]},
+    {"$defs": {"leaf": {"type": "object", "properties": {"v": {"type": "string"}}, "required": ["v"]},
+               "node": {"type": "object", "properties": {"child": {"$ref": "#/$defs/node"},
+                                                         "leaf": {"$ref": "#/$defs/leaf"}},
+                        "required": ["leaf"]}},
+     "anyOf": [{"$ref": "#/$defs/node"}, {"type": "null"}]},
+    {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}], "minItems": 3,
+     "items": {"type": "object", "required": ["free"], "additionalProperties": {"type": "integer", "minimum": 1}}},
+    {"allOf": [{"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]},
+               {"properties": {"b": {"type": "integer", "minimum": 5}}, "required": ["b"]}]},
+    {"oneOf": [{"$ref": "#/$defs/loop"}, {"type": "string", "minLength": 1}],
+     "$defs": {"loop": {"type": "object", "properties": {"x": {"$ref": "#/$defs/loop"}}, "required": ["x"]}}},
+])
+async def test_structured_answer_fits_the_schema(fake, http, schema):
+    import jsonschema
+    gc = {"responseMimeType": "application/json", "responseJsonSchema": schema}
+    status, answer = await _status(http, body([USER_HI], generationConfig=gc))
+    assert status == 200, answer
+    value = json.loads(answer["candidates"][0]["content"]["parts"][0]["text"])
+    jsonschema.Draft202012Validator(schema).validate(value)
+    async with http.stream("POST", "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse", headers=KEY,
+                           json=body([USER_HI], generationConfig=gc)) as r:
+        frames = (await r.aread()).decode().split("\r\n\r\n")[:-1]
+    text = "".join(json.loads(f.removeprefix("data: "))["candidates"][0]["content"]["parts"][0]["text"] for f in frames)
+    assert json.loads(text) == value
+
+
+async def test_structured_answer_openapi_schema_enum_and_scripted_text(fake, http):
+    schema = {"type": "OBJECT", "properties": {"b": {"type": "INTEGER", "minimum": 2}, "a": {"type": "STRING"}},
+              "required": ["a", "b"], "propertyOrdering": ["b", "a"]}
+    status, answer = await _status(http, body([USER_HI], generation_config={
+        "response_mime_type": "application/json", "response_schema": schema}))
+    assert status == 200 and answer["candidates"][0]["content"]["parts"][0]["text"] == '{"b": 2, "a": ""}'
+    status, answer = await _status(http, body([USER_HI], generationConfig={
+        "responseMimeType": "text/x.enum", "responseSchema": {"type": "STRING", "enum": ["red", "blue"]}}))
+    assert status == 200 and answer["candidates"][0]["content"]["parts"][0]["text"] == "red"
+    status, answer = await _status(http, body([USER_HI], generationConfig={"responseMimeType": "application/json"}))
+    assert json.loads(answer["candidates"][0]["content"]["parts"][0]["text"]) == DEFAULT_TEXT
+    fake.enqueue({"text": "not json"})  # a scripted answer is sent as it is, fitting or not
+    status, answer = await _status(http, body([USER_HI], generationConfig={
+        "responseMimeType": "application/json", "responseJsonSchema": TITLE_SCHEMA}))
+    assert answer["candidates"][0]["content"]["parts"][0]["text"] == "not json"
+
+
+async def test_structured_output_through_litellm(fake):
+    fmt = {"type": "json_schema", "json_schema": {"name": "title", "schema": TITLE_SCHEMA, "strict": True}}
+    resp = await acomp(fake, response_format=fmt)
+    gc = fake.requests[-1]["normalized"]["generationConfig"]
+    assert gc["responseMimeType"] == "application/json"
+    assert gc["responseJsonSchema"] == TITLE_SCHEMA and "responseSchema" not in gc  # LiteLLM 1.106.2
+    assert json.loads(resp.choices[0].message.content) == {"title": ""}
+
+
+FILE_PART = {"fileData": {"fileUri": "https://example.com/a.png", "mimeType": "image/png"}}
+
+
+@pytest.mark.parametrize("part,needle", [
+    (FILE_PART, None),
+    ({"file_data": {"file_uri": "gs://bucket/doc.pdf", "mime_type": "application/pdf"}}, None),
+    ({"fileData": {"fileUri": "https://example.com/a.png"}}, "file_data.mime_type: mime_type must not be empty"),
+    ({"fileData": {"mimeType": "image/png"}}, "file_data.file_uri: file_uri must not be empty"),
+    ({"fileData": {"fileUri": "file:///etc/passwd", "mimeType": "text/plain"}}, "Invalid or unsupported file uri"),
+    ({"fileData": {"fileUri": "https://example.com/a.png", "mimeType": "image/png", "size": 3}},
+     'Unknown name "size" at \'contents[0].parts[0].file_data\''),
+    ({"fileData": "https://example.com/a.png"}, "Invalid value at 'contents[0].parts[0].file_data'"),
+])
+async def test_file_data_rules(fake, http, part, needle):
+    status, answer = await _status(http, body([{"role": "user", "parts": [part, {"text": "see"}]}]))
+    if needle is None:
+        assert status == 200, answer
+    else:
+        assert status == 400 and needle in answer, answer
+
+
+async def test_file_data_in_function_response_parts_is_checked(fake, http):
+    call = {"role": "model", "parts": [{"functionCall": {"id": "c1", "name": "Read", "args": {}},
+                                        "thoughtSignature": DUMMY_SIGNATURE}]}
+    for sub, expected in (({"fileData": {"fileUri": "https://example.com/a.pdf", "mimeType": "application/pdf"}}, 200),
+                          ({"fileData": {"fileUri": "https://example.com/a.pdf"}}, 400)):
+        result = {"role": "user", "parts": [{"functionResponse": {"id": "c1", "name": "Read", "response": {},
+                                                                  "parts": [sub]}}]}
+        status, answer = await _status(http, body([USER_HI, call, result]), "gemini-3.8-flash")
+        assert status == expected, answer
+
+
+@pytest.mark.parametrize("model,budget,needle", [
+    ("gemini-2.5-pro", 128, None), ("gemini-2.5-pro", 32768, None), ("gemini-2.5-pro", -1, None),
+    ("gemini-2.5-pro", 0, "Budget 0 is invalid. This model only works in thinking mode."),
+    ("gemini-2.5-pro", 127, "The thinking budget 127 is invalid. Please choose a value between 128 and 32768."),
+    ("gemini-2.5-pro", 32769, "between 128 and 32768"),
+    ("gemini-2.5-flash", 0, None), ("gemini-2.5-flash", 1, None), ("gemini-2.5-flash", 24576, None),
+    ("gemini-2.5-flash", -1, None),
+    ("gemini-2.5-flash", 24577, "The thinking budget 24577 is invalid. Please choose a value between 0 and 24576."),
+    ("gemini-2.5-flash", -2, "between 0 and 24576"),
+    ("gemini-2.5-flash-lite", 0, None), ("gemini-2.5-flash-lite", 512, None), ("gemini-2.5-flash-lite", 24576, None),
+    ("gemini-2.5-flash-lite", -1, None),
+    ("gemini-2.5-flash-lite", 299, "The thinking budget 299 is invalid. Please choose a value between 512 and 24576."),
+    ("gemini-2.5-flash-lite", 24577, "between 512 and 24576"),
+    ("gemini-2.5-flash", 100.5, "(TYPE_INT32), 100.5"),
+])
+async def test_thinking_budget_ranges(fake, http, model, budget, needle):
+    status, answer = await _status(http, body([USER_HI], generationConfig={"thinkingConfig": {
+        "thinkingBudget": budget, "includeThoughts": True}}), model)
+    if needle is None:
+        assert status == 200, answer
+    elif needle.startswith(("The", "Budget")):
+        assert (status, answer) == (400, needle)
+    else:
+        assert status == 400 and needle in answer, answer
+
+
+async def test_thinking_budget_zero_on_pro_through_litellm(fake):
+    with pytest.raises(litellm.BadRequestError, match="Budget 0 is invalid"):
+        await acomp(fake, G25, reasoning_effort="disable")

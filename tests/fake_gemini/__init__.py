@@ -59,6 +59,16 @@ finished_at, used_dummy_signature.
 Thought signatures: issued by the fake (random base64 + an HMAC bound to the model name, so a signature replayed
 to another model is "Corrupted"), recorded in ``issued_signatures`` (not when keep_log=False; validation does not
 need the set).  The dummy ``c2tpcF90aG91Z2h0X3NpZ25hdHVyZV92YWxpZGF0b3I=`` is accepted and flagged in the record.
+Structured output: with ``responseMimeType: application/json`` and a ``responseJsonSchema`` (or ``responseSchema``),
+a spec without content keys (parts, text, tool_calls, thinking) answers the JSON text of the smallest value that fits
+the schema (``schemas.minimal_instance``); without a schema, the default text as a JSON string.  A scripted ``text``
+is sent as it is (to test what the proxy does with an answer that breaks the schema).
+Request rules beyond the shapes (each a 400 INVALID_ARGUMENT, Gemini's text where it is known):
+functionCallingConfig.mode AUTO/ANY/NONE/VALIDATED, allowedFunctionNames only with ANY or VALIDATED and only declared
+names; at most one of responseSchema / responseJsonSchema, each only with a compatible responseMimeType
+(application/json; text/x.enum for a string-enum responseSchema), ``$ref`` rules of responseJsonSchema; fileData
+with fileUri (http(s)/gs) and mimeType and nothing else; thinkingBudget on 2.5 Pro 128..32768 (not 0), 2.5 Flash
+0..24576, 2.5 Flash-Lite 0 or 512..24576, -1 (dynamic) everywhere.
 Sampling rule: gemini-3.5-flash-lite / 3.6 / 3.7 / 3.8-flash refuse topP, topK and any temperature other than 1.0
 (LiteLLM sends temperature=1.0 to every Gemini 3+ model by default).
 In async tests use ``await fake.wait_for_async(pred)``: the blocking ``wait_for`` would stall the loop that has to
@@ -66,7 +76,8 @@ close the client's socket.
 
 Modules: ``routes`` (the aiohttp app, its handlers, FakeGemini, ``main``), ``validation`` (normalisation, the model
 table, request / schema / generationConfig / part checks, ``Reject``), ``signatures`` (issuing and checking thought
-signatures), ``answers`` (answers, stream chunks, usage, grounding).
+signatures), ``answers`` (answers, stream chunks, usage, grounding), ``schemas`` (responseJsonSchema rules, the
+smallest value that fits a schema).
 """
 
 from .answers import DEFAULT_TEXT, prompt_token_count

@@ -9,9 +9,11 @@ import secrets
 import threading
 from typing import Any, Callable
 
+from .schemas import minimal_instance
 from .validation import model_info
 
 DEFAULT_TEXT = "Hello from the fake Gemini."
+_CONTENT_KEYS = ("parts", "text", "tool_calls", "thinking")
 _SAFETY_RATINGS = [
     {"category": "HARM_CATEGORY_SEXUALLY_EXPLICIT", "probability": "NEGLIGIBLE"},
     {"category": "HARM_CATEGORY_HATE_SPEECH", "probability": "NEGLIGIBLE"},
@@ -31,6 +33,23 @@ def prompt_token_count(req: dict) -> int:
         if k in req:
             obj[k] = req[k]
     return math.ceil(len(_canonical(obj)) / 4)
+
+
+def with_structured_default(spec: dict, req: dict) -> dict:
+    """A spec without content keys, for a request that asks for structured output, answers what Gemini would:
+    the JSON text of the smallest value that fits the response schema (a JSON string without a schema; the first
+    value for text/x.enum).  A spec that scripts its content keeps it, fitting the schema or not."""
+    if any(k in spec for k in _CONTENT_KEYS):
+        return spec
+    gc = req.get("generationConfig") or {}
+    mime = gc.get("responseMimeType")
+    schema = gc.get("responseJsonSchema", gc.get("responseSchema"))
+    if mime == "text/x.enum" and schema is not None:
+        return {**spec, "text": str(minimal_instance(schema))}
+    if mime != "application/json":
+        return spec
+    value = DEFAULT_TEXT if schema is None else minimal_instance(schema)
+    return {**spec, "text": json.dumps(value, ensure_ascii=False)}
 
 
 def _split(text: str, n: int | None) -> list[str]:
@@ -66,7 +85,7 @@ class AnswerMixin:
 
     def _parts_from_spec(self, spec: dict, model: str) -> tuple[list[dict], bool]:
         """Return (parts, has_content_keys)."""
-        has = any(k in spec for k in ("parts", "text", "tool_calls", "thinking"))
+        has = any(k in spec for k in _CONTENT_KEYS)
         parts = [dict(p) for p in spec.get("parts", ())]
         for p in parts:
             if "functionCall" in p:

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from .answers import AnswerMixin, prompt_token_count
+from .answers import AnswerMixin, prompt_token_count, with_structured_default
 from .quotas import Quotas
 from .signatures import SignatureMixin
 from .validation import Reject, model_info, normalize, validate_count_tokens, validate_request
@@ -255,6 +255,7 @@ class FakeGemini(AnswerMixin, SignatureMixin):
                 return self._error(rec, 500, f"fake Gemini: callable spec raised {type(e).__name__}: {e}", "INTERNAL")
         if spec is None:
             spec = self.default_spec or {}
+        spec = with_structured_default(spec, req)
         limit = spec.get("input_limit", DEFAULT_INPUT_LIMIT)
         if prompt_tokens > limit:
             return self._error(rec, 400, f"The input token count ({prompt_tokens}) exceeds the maximum number of "

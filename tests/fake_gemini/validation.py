@@ -13,6 +13,8 @@ import json
 import re
 from typing import Any
 
+from . import schemas
+
 _TOP_KEYS = frozenset({"contents", "systemInstruction", "tools", "toolConfig", "generationConfig",
                        "safetySettings", "cachedContent", "labels"})
 _CONTENT_KEYS = frozenset({"role", "parts"})
@@ -43,6 +45,9 @@ _THINK_KEYS = frozenset({"thinkingBudget", "thinkingLevel", "includeThoughts"})
 _THINK_LEVELS = frozenset({"MINIMAL", "LOW", "MEDIUM", "HIGH"})
 _TOOLCONFIG_KEYS = frozenset({"functionCallingConfig", "retrievalConfig", "includeServerSideToolInvocations"})
 _FNAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.:-]{0,127}$")
+_FILE_URI_RE = re.compile(r"^(?:https?|gs)://[^\s/]+/?\S*$")
+_RESPONSE_MIME_TYPES = ("text/plain", "application/json", "application/xml", "application/yaml", "text/x.enum")
+_CALLING_MODES = ("AUTO", "ANY", "NONE", "VALIDATED", "MODE_UNSPECIFIED")
 _MODEL_RE = re.compile(r"gemini-(\d+)(?:\.(\d+))?")
 # keys whose values are user data (never renamed)
 _OPAQUE = frozenset({"args", "response", "parametersJsonSchema", "responseJsonSchema", "labels", "default",
@@ -113,13 +118,13 @@ class ModelInfo:
         self.no_minimal = name.startswith(("gemini-3.7-flash", "gemini-3.8-flash", "gemini-4-argon"))
         self.no_sampling = name.startswith(("gemini-3.6-flash", "gemini-3.7-flash", "gemini-3.8-flash",
                                             "gemini-3.5-flash-lite"))
-        # (allowed low, high, allow_zero) of thinkingBudget for 2.5 models (-1 = dynamic always allowed)
+        # (low, high, zero allowed) of thinkingBudget on 2.5 models; -1 (dynamic) is allowed on all of them
         if name.startswith("gemini-2.5-pro"):
             self.budget_range = (128, 32768, False)
         elif name.startswith("gemini-2.5-flash-lite"):
             self.budget_range = (512, 24576, True)
         elif name.startswith("gemini-2.5-flash"):
-            self.budget_range = (1, 24576, True)
+            self.budget_range = (0, 24576, True)
         else:
             self.budget_range = None
 
@@ -192,9 +197,7 @@ def _check_part(part: Any, path: str, mi: ModelInfo) -> None:
             raise Reject(f"Unsupported MIME type: {mt}")
         _check_b64(v.get("data"), f"{path}.inline_data.data")
     elif kind == "fileData":
-        if not isinstance(v, dict) or not v.get("fileUri"):
-            raise Reject(f"* GenerateContentRequest.{path}.file_data.file_uri: file_uri must not be empty")
-        _check_keys(v, _FILE_KEYS, f"{path}.file_data")
+        _check_file_data(v, f"{path}.file_data")
     elif kind == "functionCall":
         _check_function_part(v, _FC_KEYS, f"{path}.function_call", mi)
         if "args" in v and not isinstance(v["args"], dict):
@@ -208,10 +211,24 @@ def _check_part(part: Any, path: str, mi: ModelInfo) -> None:
             if not isinstance(sub, dict) or not ({"inlineData", "fileData"} & sub.keys()):
                 raise Reject(f"* GenerateContentRequest.{path}.function_response.parts[{j}]: only inline_data and "
                              "file_data are supported")
-            if "inlineData" in sub:
-                _check_part(sub, f"{path}.function_response.parts[{j}]", mi)
+            _check_part(sub, f"{path}.function_response.parts[{j}]", mi)
     if "thoughtSignature" in part:
         _check_b64(part["thoughtSignature"], f"{path}.thought_signature")
+
+
+def _check_file_data(v: Any, where: str) -> None:
+    """fileData: known keys only, a fileUri Gemini can fetch (http(s), gs, or a Files API URI) and its mimeType
+    (optional in the Gemini API's proto, required by Vertex and for external URLs; the fake requires it)."""
+    if not isinstance(v, dict):
+        raise Reject(f"Invalid value at '{where}' (type.googleapis.com/google.ai.generativelanguage.v1beta.FileData)")
+    _check_keys(v, _FILE_KEYS, where)
+    uri = v.get("fileUri")
+    if not uri:
+        raise Reject(f"* GenerateContentRequest.{where}.file_uri: file_uri must not be empty")
+    if not isinstance(uri, str) or not _FILE_URI_RE.match(uri):
+        raise Reject(f"* GenerateContentRequest.{where}.file_uri: Invalid or unsupported file uri: {json.dumps(uri)[:80]}")
+    if not v.get("mimeType"):
+        raise Reject(f"* GenerateContentRequest.{where}.mime_type: mime_type must not be empty")
 
 
 def _check_contents(contents: Any, mi: ModelInfo) -> None:
@@ -393,6 +410,7 @@ def _check_generation_config(gc: Any, mi: ModelInfo) -> None:
             if key in gc and not (key == "temperature" and _num(gc[key], snake) == 1.0):
                 raise Reject(f"Unable to submit request because {mi.name} does not support the sampling parameter "
                              f"`{snake}` (value {gc[key]}). Remove it and try again.")
+    _check_response_format(gc)
     tc = gc.get("thinkingConfig")
     if tc is not None:
         if not isinstance(tc, dict):
@@ -410,13 +428,86 @@ def _check_generation_config(gc: Any, mi: ModelInfo) -> None:
             if lvl.upper() == "MINIMAL" and mi.no_minimal:
                 raise Reject("thinking level MINIMAL is not supported by this model")
         if "thinkingBudget" in tc and mi.budget_range is not None:
-            b = _num(tc["thinkingBudget"], "generation_config.thinking_config.thinking_budget")
-            lo, hi, zero_ok = mi.budget_range
-            if b == 0 and not zero_ok:
-                raise Reject("Budget 0 is invalid. This model only works in thinking mode.")
-            if b != -1 and b != 0 and not lo <= b <= hi:
-                raise Reject(f"The thinking budget {int(b)} is invalid. Please choose a value between "
-                             f"{0 if zero_ok else lo} and {hi}.")
+            _check_budget(_num(tc["thinkingBudget"], "generation_config.thinking_config.thinking_budget"), mi)
+
+
+def _check_budget(budget: float, mi: ModelInfo) -> None:
+    """Gemini 2.5's thinkingBudget ranges (2.5 Pro 128..32768, Flash 0..24576, Flash-Lite 0 or 512..24576,
+    -1 = dynamic everywhere), with Gemini's INVALID_ARGUMENT texts."""
+    if budget != int(budget):
+        raise Reject(f"Invalid value at 'generation_config.thinking_config.thinking_budget' (TYPE_INT32), {budget:g}")
+    lo, hi, zero_ok = mi.budget_range
+    if budget == 0 and not zero_ok:
+        raise Reject("Budget 0 is invalid. This model only works in thinking mode.")
+    if budget not in (-1, 0) and not lo <= budget <= hi:
+        raise Reject(f"The thinking budget {budget:g} is invalid. Please choose a value between {lo} and {hi}.")
+
+
+def _declared_names(tools: Any) -> list[str]:
+    return [fd.get("name") for tool in tools or () if isinstance(tool, dict)
+            for fd in tool.get("functionDeclarations") or () if isinstance(fd, dict)]
+
+
+def _check_function_calling(fcc: Any, tools: Any) -> None:
+    """functionCallingConfig: a known mode (AUTO, ANY, NONE, VALIDATED); allowedFunctionNames only with ANY or
+    VALIDATED, and only names the request declares."""
+    where = "tool_config.function_calling_config"
+    if not isinstance(fcc, dict):
+        raise Reject(f"Invalid value at '{where}' "
+                     "(type.googleapis.com/google.ai.generativelanguage.v1beta.FunctionCallingConfig)")
+    _check_keys(fcc, frozenset({"mode", "allowedFunctionNames"}), where)
+    mode = fcc.get("mode", "AUTO")
+    if not isinstance(mode, str) or mode.upper() not in _CALLING_MODES:
+        raise Reject(f"Invalid value at '{where}.mode' "
+                     f"(type.googleapis.com/google.ai.generativelanguage.v1beta.FunctionCallingConfig.Mode), "
+                     f"{json.dumps(mode)}")
+    names = fcc.get("allowedFunctionNames") or []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise Reject(f"Invalid value at '{where}.allowed_function_names': expected a list of strings")
+    if names and mode.upper() not in ("ANY", "VALIDATED"):
+        raise Reject(f"* GenerateContentRequest.{where}.allowed_function_names: allowed_function_names should only "
+                     f"be set when the function calling mode is ANY or VALIDATED (mode: {mode.upper()}).")
+    unknown = [n for n in names if n not in _declared_names(tools)]
+    if unknown:
+        raise Reject(f"* GenerateContentRequest.{where}.allowed_function_names: allowed_function_names should be a "
+                     f"subset of the provided function_declarations (not declared: {', '.join(unknown)}).")
+
+
+def _check_response_format(gc: dict) -> None:
+    """responseMimeType / responseSchema / responseJsonSchema: one schema kind at most, each with a compatible
+    MIME type (responseJsonSchema: application/json; responseSchema: application/json or, for a string enum,
+    text/x.enum), each schema valid for its kind and one that some JSON value fits."""
+    mime = gc.get("responseMimeType") or "text/plain"
+    if mime not in _RESPONSE_MIME_TYPES:
+        raise Reject("* GenerateContentRequest.generation_config.response_mime_type: allowed mimetypes are "
+                     "`text/plain`, `application/json`, `application/xml`, `application/yaml` and `text/x.enum`.")
+    if "responseSchema" in gc and "responseJsonSchema" in gc:
+        raise Reject("response_schema must not be set when response_json_schema is set.")
+    if "responseJsonSchema" in gc:
+        where = "generation_config.response_json_schema"
+        if mime != "application/json":
+            raise Reject(f"* GenerateContentRequest.{where}: response_mime_type must be set to `application/json` "
+                         f"when response_json_schema is set (got `{mime}`).")
+        _check_json_schema(gc["responseJsonSchema"], where)
+    if "responseSchema" in gc:
+        where = "generation_config.response_schema"
+        _check_schema(gc["responseSchema"], where)
+        enum_ok = mime == "text/x.enum" and str(gc["responseSchema"].get("type", "")).upper() == "STRING" and \
+            "enum" in gc["responseSchema"]
+        if mime != "application/json" and not enum_ok:
+            raise Reject(f"* GenerateContentRequest.{where}: a compatible response_mime_type must be set when "
+                         f"response_schema is set: `application/json` (or `text/x.enum` for a string enum schema), "
+                         f"got `{mime}`.")
+
+
+def _check_json_schema(schema: Any, where: str) -> None:
+    if not isinstance(schema, (dict, bool)):
+        raise Reject(f"* GenerateContentRequest.{where}: the schema must be a JSON object (got {json.dumps(schema)[:60]})")
+    try:
+        schemas.check_refs(schema, where)
+        schemas.minimal_instance(schema)
+    except schemas.NoInstance as exc:
+        raise Reject(f"* GenerateContentRequest.{where}: {exc}") from None
 
 
 def validate_request(req: dict, mi: ModelInfo, count_only: bool = False) -> None:
@@ -447,14 +538,8 @@ def validate_request(req: dict, mi: ModelInfo, count_only: bool = False) -> None
         if not isinstance(tc, dict):
             raise Reject("Invalid value at 'tool_config'")
         _check_keys(tc, _TOOLCONFIG_KEYS, "tool_config")
-        fcc = tc.get("functionCallingConfig")
-        if isinstance(fcc, dict):
-            _check_keys(fcc, frozenset({"mode", "allowedFunctionNames"}), "tool_config.function_calling_config")
-            mode = fcc.get("mode", "AUTO")
-            if str(mode).upper() not in ("AUTO", "ANY", "NONE", "VALIDATED", "MODE_UNSPECIFIED"):
-                raise Reject("Invalid value at 'tool_config.function_calling_config.mode' "
-                             f"(type.googleapis.com/google.ai.generativelanguage.v1beta.FunctionCallingConfig.Mode), "
-                             f"{json.dumps(mode)}")
+        if "functionCallingConfig" in tc:
+            _check_function_calling(tc["functionCallingConfig"], req.get("tools"))
     if "generationConfig" in req and not count_only:
         _check_generation_config(req["generationConfig"], mi)
 
