@@ -1,0 +1,86 @@
+"""Pool state shared by replicas through a real Redis, and replicas that outlive it (issue 10).
+
+Three proxy processes (the README's command) share one ``redis-server`` started on a free port;
+without the binary (Debian: ``apt-get install redis-server``; ``.ci/run`` installs it) the tests
+are skipped, saying so.
+"""
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.conftest import proxy_env
+from tests.fake_gemini.quotas import Quotas
+from tests.servers import REDIS_SERVER, HypercornProcess, RedisServer
+from tests.sse_grammar import check_stream
+
+pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
+
+KEYS = ("shared-key-aaaaaaaaaaaa", "shared-key-bbbbbbbbbbbb")
+PRO, FLASH = "gemini-3.1-pro-preview", "gemini-3.8-flash"
+
+
+def ask(replica: HypercornProcess, model: str = "claude-sonnet-4-5", stream: bool = False) -> httpx.Response:
+    body = {"model": model, "max_tokens": 20, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
+    return httpx.post(replica.url + "/v1/messages", json=body, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def redis_server():
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def replicas(fake, redis_server, tmp_path_factory):
+    """Started once for the module (a replica takes seconds to start): each test uses its own models,
+    so the rests one leaves in Redis do not reach the next; the last one kills Redis."""
+    tmp_path = tmp_path_factory.mktemp("replicas")
+    env = proxy_env(fake, GEMINI_API_KEY="", GEMINI_API_KEYS=",".join(KEYS), REDIS_URL=redis_server.url,
+                    BIG_MODEL=PRO, SMALL_MODEL=FLASH)
+    started = []
+    try:
+        for number in range(3):  # the processes start side by side; then each is waited for
+            directory = tmp_path / f"replica{number}"
+            directory.mkdir()
+            started.append(HypercornProcess(env, directory=directory))
+        yield [replica.start() for replica in started]
+    finally:
+        for replica in started:
+            replica.stop()
+
+
+def gemini_calls(gemini) -> int:
+    return sum(1 for r in gemini.requests if r["action"] != "countTokens")
+
+
+def test_a_key_exhausted_through_one_replica_is_not_tried_by_the_others(gemini, replicas):
+    gemini.quotas = Quotas(keys=frozenset(KEYS), per_key=1, window_s=60)
+    first, *others = replicas
+    assert [ask(first).status_code for _ in range(2)] == [200, 200]
+    refused = ask(first)  # both keys' quota used: each gets its 429 and rests
+    assert refused.status_code == 429, refused.text
+    assert sum(1 for r in gemini.requests if r["status"] == 429) <= len(KEYS)
+    before = gemini_calls(gemini)
+    for replica in others:
+        answer = ask(replica, stream=True)
+        assert answer.status_code == 429 and int(answer.headers["retry-after"]) >= 50, answer.text
+    assert gemini_calls(gemini) == before  # the rests came from Redis: no replica asked Gemini again
+
+
+def test_replicas_keep_answering_when_redis_dies(gemini, replicas, redis_server):
+    assert all(ask(replica, model="claude-haiku-4-5").status_code == 200 for replica in replicas)
+    redis_server.kill()
+    for replica in replicas:
+        for stream in (False, True):
+            answer = ask(replica, model="claude-haiku-4-5", stream=stream)
+            assert answer.status_code == 200, answer.text
+            if stream:
+                check_stream(answer.content)
+    # Rate limits still rotate keys on in-process state.
+    gemini.quotas = Quotas(keys=frozenset(KEYS), per_key=1, window_s=60)
+    assert [ask(replicas[0], model="gemini-2.5-flash").status_code for _ in range(3)] == [200, 200, 429]
+    logs = [replica.stop() for replica in replicas]
+    for log in logs:
+        assert log.count("is unreachable") == 1, log[-2000:]
+        assert "Traceback" not in log
