@@ -21,6 +21,8 @@ from .config import Settings, load_settings, media_limits
 from .lifecycle import Lifecycle
 from .logs import configure_logging
 from .routes import routes
+from .thread_store import Threads
+from .threads import thread_store
 
 log = logging.getLogger("proxy")
 
@@ -35,6 +37,7 @@ class Proxy:
     limits: dict[str, int]
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     http: Any = None                 # httpx.AsyncClient for countTokens, open while serving
+    threads: Threads | None = None   # message threads (in process, or Redis with REDIS_URL), while serving
     exposure_checked: bool = False
 
 
@@ -62,12 +65,14 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
                                                           bool(settings.proxy_api_key))
         # HTTP/1.1 on purpose: closing an unfinished HTTP/1.1 response closes the connection.
         proxy.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0))
+        proxy.threads = thread_store(settings)
         proxy.lifecycle.install()
 
     @app.after_serving
     async def close_clients() -> None:
         await proxy.lifecycle.close()
         await proxy.http.aclose()
+        await proxy.threads.close()
 
     hooks.register(app)
     errors.register(app)

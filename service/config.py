@@ -45,11 +45,14 @@ class Settings:
     max_json_depth: int = 0                 # 0: only the JSON parser's own bound (about 900 levels)
     max_media_per_request: int | None = None  # None: spec/content.yaml limits
     max_media_bytes: int | None = None
+    thread_ttl_seconds: float = 300.0       # a message thread expires this long after its last stored reply
+    thread_store_max_bytes: int = 64 * 1024 * 1024  # threads in process (oldest dropped first); also one thread's limit
+    redis_url: str = field(default="", repr=False)  # threads shared by every replica (the URL may hold a password)
     log_level: str = "INFO"
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def __repr__(self) -> str:  # never print keys
-        shown = {f.name: getattr(self, f.name) for f in fields(self) if "key" not in f.name and f.name != "secrets"}
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if "key" not in f.name and f.repr}
         return f"Settings({shown})"
 
 
@@ -57,7 +60,7 @@ def _checked(settings: Settings) -> Settings:
     """Refuse settings that would make the proxy misbehave (a zero ping interval floods clients)."""
     positive = ("stream_grace_seconds", "ping_interval_seconds", "first_byte_timeout_seconds",
                 "idle_timeout_seconds", "request_timeout_seconds", "write_timeout_seconds",
-                "max_body_bytes", "body_timeout_seconds")
+                "max_body_bytes", "body_timeout_seconds", "thread_ttl_seconds", "thread_store_max_bytes")
     for name in positive:
         if getattr(settings, name) <= 0:
             raise ValueError(f"{name.upper()} must be greater than 0 (got {getattr(settings, name)})")
@@ -97,6 +100,9 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         max_json_depth=_int(get("MAX_JSON_DEPTH"), 0),
         max_media_per_request=int(get("MAX_MEDIA_PER_REQUEST")) if get("MAX_MEDIA_PER_REQUEST") else None,
         max_media_bytes=int(get("MAX_MEDIA_BYTES")) if get("MAX_MEDIA_BYTES") else None,
+        thread_ttl_seconds=_float(get("THREAD_TTL_SECONDS"), 300.0),
+        thread_store_max_bytes=_int(get("THREAD_STORE_MAX_BYTES"), 64 * 1024 * 1024),
+        redis_url=get("REDIS_URL") or "",
         log_level=(get("LOG_LEVEL") or "INFO").upper(),
         secrets=tuple(k for k in keys if len(k) >= 4),
     ))

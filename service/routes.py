@@ -15,6 +15,7 @@ from . import sse, streaming, upstream
 from .errors import JSON, new_id
 from .hooks import json_body
 from .logs import access_log
+from .threads import Turn, counted_request, open_turn
 
 routes = Blueprint("proxy", __name__)
 
@@ -23,22 +24,26 @@ def _json(value: Any) -> Response:
     return Response(json.dumps(value, ensure_ascii=False), content_type=JSON)
 
 
-async def _translate(function: Callable[..., translator.UpstreamCall], body: Any) -> translator.UpstreamCall:
+async def _translate(function: Callable[..., translator.UpstreamCall], body: Any,
+                     size: int | None = None) -> translator.UpstreamCall:
     """Translate on the event loop, or, for a large request, in a worker thread (without the
-    shared declaration cache), so that one huge request does not hold up every other client."""
+    shared declaration cache), so that one huge request does not hold up every other client.
+    ``size``: the request's, when it is not the body's (a thread continue)."""
     proxy = current_app.proxy
+    size = (request.content_length or 0) if size is None else size
     try:
-        if (request.content_length or 0) > proxy.settings.offload_bytes:
+        if size > proxy.settings.offload_bytes:
             return await asyncio.to_thread(function, body, proxy.spec, tool_cache=None, limits=proxy.limits)
         return function(body, proxy.spec, tool_cache=proxy.tool_cache, limits=proxy.limits)
     except RecursionError:
         raise AnthropicError(400, "invalid_request_error", "The request is nested too deeply.") from None
 
 
-def _translators(call: translator.UpstreamCall, message_id: str) -> Callable[[], translator.StreamTranslator]:
-    estimate = translator.input_estimate(request.content_length or 0)
+def _translators(call: translator.UpstreamCall, message_id: str,
+                 turn: Turn) -> Callable[[], translator.StreamTranslator]:
+    estimate = translator.input_estimate(turn.size)
     spec = current_app.proxy.spec
-    return lambda: translator.StreamTranslator(call, spec, message_id, input_estimate=estimate)
+    return turn.translators(lambda kind: kind(call, spec, message_id, input_estimate=estimate))
 
 
 @routes.route("/", methods=["HEAD", "GET"])
@@ -56,39 +61,47 @@ async def messages() -> Response:
     body = await json_body()
     if isinstance(body, dict) and isinstance(body.get("model"), str):
         g.log["model"] = body["model"]
-    call = await _translate(translator.translate_request, body)
-    g.log.update(target=call.route.target, stream=call.stream)  # model: logged above
-    if call.tools.left_out:
-        g.log["tools_left_out"] = list(call.tools.left_out)
-    message_id = new_id("msg_")
-    if call.stream:
-        return await _stream(call, message_id)
     proxy = current_app.proxy
-    message = await streaming.complete(call, proxy.spec, proxy.settings, _translators(call, message_id),
-                                       proxy.lifecycle.live)
+    turn = await open_turn(body, request.content_length or 0, proxy.threads, proxy.spec, proxy.settings)
+    if turn.kind:
+        g.log["thread"] = turn.kind
+    try:
+        call = await _translate(translator.translate_request, turn.body, turn.size)
+        g.log.update(target=call.route.target, stream=call.stream)  # model: logged above
+        if call.tools.left_out:
+            g.log["tools_left_out"] = list(call.tools.left_out)
+        message_id = new_id("msg_")
+        if call.stream:
+            return await _stream(call, message_id, turn)
+        message = await streaming.complete(call, proxy.spec, proxy.settings, _translators(call, message_id, turn),
+                                           proxy.lifecycle.live)
+    except BaseException:
+        await turn.end()
+        raise
+    await turn.keep(message)
     g.log.update(usage=message["usage"], stop=message["stop_reason"])
     return _json(message)
 
 
-async def _stream(call: translator.UpstreamCall, message_id: str) -> Response:
+async def _stream(call: translator.UpstreamCall, message_id: str, turn: Turn) -> Response:
     proxy = current_app.proxy
     request_id, started, fields = g.request_id, g.started, g.log
 
     def done(outcome: dict) -> None:
         access_log(request_id, "POST", "/v1/messages", 200, time.perf_counter() - started, {**fields, **outcome})
 
-    stream, head = await streaming.start(call, proxy.spec, proxy.settings, _translators(call, message_id))
+    stream, head = await streaming.start(call, proxy.spec, proxy.settings, _translators(call, message_id, turn))
     if head.error:
         raise head.error
     stream.on_done, stream.request_id, stream.live = done, request_id, proxy.lifecycle.live
-    response = Response(stream.body(head), status=200, headers=dict(sse.HEADERS))
+    response = Response(turn.relay(stream.body(head)), status=200, headers=dict(sse.HEADERS))
     response.timeout = None  # Quart would cut streams at RESPONSE_TIMEOUT (60 s)
     return response
 
 
 @routes.post("/v1/messages/count_tokens")
 async def count_tokens() -> Response:
-    body = await json_body()
+    body = await counted_request(await json_body(), current_app.proxy.threads, current_app.proxy.spec)
     call = await _translate(translator.translate_count_tokens, body)
     g.log.update(model=call.route.requested, target=call.route.target)
     tokens, source = await upstream.count_tokens(call, current_app.proxy.settings, current_app.proxy.http)
