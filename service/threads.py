@@ -87,10 +87,12 @@ class Turn:
         async with contextlib.aclosing(frames):
             try:
                 async for data in frames:
-                    if not self.ended and self._stream is not None and self._stream.reply is not None:
-                        await self.keep(self._stream.reply)
-                    elif not self.ended and sse.is_error(data):
-                        await self.end()
+                    if not self.ended:
+                        reply = self._stream.reply if self._stream is not None else None
+                        if reply is not None:
+                            await self.keep(reply)
+                        elif sse.is_error(data):
+                            await self.end()
                     yield data
             finally:
                 await self.end()

@@ -55,8 +55,8 @@ def thread_error(spec: Spec, name: str, *, message_id: str = "", fields: Sequenc
 
 def thread_turn(body: Any, spec: Spec) -> ThreadTurn | None:
     """The thread a request body asks for (``None`` without ``thread``), or the 400 it is refused with."""
-    if not isinstance(body, dict):
-        return None  # the request's own checks say what is wrong
+    if not isinstance(body, dict) or body.get("thread") is None:
+        return None  # without a thread; a body that is no object: the request's own checks say so
     thread = parse_thread(body)
     if thread is None:
         return None
