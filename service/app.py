@@ -23,6 +23,8 @@ from .lifecycle import Lifecycle
 from .logs import configure_logging
 from .pool import Pool
 from .routes import routes
+from .thread_store import Threads
+from .threads import thread_store
 
 log = logging.getLogger("proxy")
 
@@ -39,6 +41,7 @@ class Proxy:
     endpoints: Mapping[str, Any]     # endpoints.yaml: endpoints not offered, CORS policy
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     http: Any = None                 # httpx.AsyncClient for countTokens, open while serving
+    threads: Threads | None = None   # message threads (in process, or Redis with REDIS_URL), while serving
     exposure_checked: bool = False
 
 
@@ -68,6 +71,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
                                                           bool(settings.proxy_api_key))
         # HTTP/1.1 on purpose: closing an unfinished HTTP/1.1 response closes the connection.
         proxy.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0))
+        proxy.threads = thread_store(settings)
         proxy.lifecycle.install()
 
     @app.after_serving
@@ -75,6 +79,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
         await proxy.lifecycle.close()
         await proxy.http.aclose()
         await proxy.pool.close()
+        await proxy.threads.close()
 
     hooks.register(app)
     cors.register(app)

@@ -40,7 +40,6 @@ class Settings:
     request_timeout_seconds: float = 600.0  # whole non-streaming call
     write_timeout_seconds: float = 60.0     # a stream whose client reads nothing for this long is ended
     offload_bytes: int = 1024 * 1024        # requests larger than this are translated in a worker thread
-    redis_url: str = ""                     # shared pool state (rests) for several replicas
     key_rest_seconds: float = 60.0          # a key's rest after a 429 that says no retryDelay
     rejected_key_rest_seconds: float = 600.0  # a key Gemini refused (401/403) while others in the pool work
     gemini_key_rpm: int = 0                 # per key, weighs the Router's choice (0: equal)
@@ -52,12 +51,15 @@ class Settings:
     max_json_depth: int = 0                 # 0: only the JSON parser's own bound (about 900 levels)
     max_media_per_request: int | None = None  # None: spec/content.yaml limits
     max_media_bytes: int | None = None
+    thread_ttl_seconds: float = 300.0       # a message thread expires this long after its last stored reply
+    thread_store_max_bytes: int = 64 * 1024 * 1024  # threads in process (oldest dropped first); also one thread's limit
+    redis_url: str = field(default="", repr=False)  # pool rests and threads shared by replicas (may hold a password)
     log_level: str = "INFO"
     cors_origins: tuple[str, ...] = ()      # CORS_ORIGINS; empty: no CORS (browsers cannot read answers)
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def __repr__(self) -> str:  # never print keys
-        shown = {f.name: getattr(self, f.name) for f in fields(self) if "key" not in f.name and f.name != "secrets"}
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if "key" not in f.name and f.repr}
         return f"Settings({shown})"
 
 
@@ -79,8 +81,8 @@ def _checked(settings: Settings) -> Settings:
     """Refuse settings that would make the proxy misbehave (a zero ping interval floods clients)."""
     positive = ("stream_grace_seconds", "ping_interval_seconds", "first_byte_timeout_seconds",
                 "idle_timeout_seconds", "request_timeout_seconds", "write_timeout_seconds", "key_rest_seconds",
-                "rejected_key_rest_seconds",
-                "max_body_bytes", "body_timeout_seconds")
+                "rejected_key_rest_seconds", "max_body_bytes", "body_timeout_seconds", "thread_ttl_seconds",
+                "thread_store_max_bytes")
     for name in positive:
         if getattr(settings, name) <= 0:
             raise ValueError(f"{name.upper()} must be greater than 0 (got {getattr(settings, name)})")
@@ -121,7 +123,6 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         request_timeout_seconds=_float(get("REQUEST_TIMEOUT_SECONDS"), 600.0),
         write_timeout_seconds=_float(get("WRITE_TIMEOUT_SECONDS"), 60.0),
         offload_bytes=_int(get("OFFLOAD_BYTES"), 1024 * 1024),
-        redis_url=get("REDIS_URL") or "",
         key_rest_seconds=_float(get("KEY_REST_SECONDS"), 60.0),
         rejected_key_rest_seconds=_float(get("REJECTED_KEY_REST_SECONDS"), 600.0),
         gemini_key_rpm=_int(get("GEMINI_KEY_RPM"), 0),
@@ -133,6 +134,9 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         max_json_depth=_int(get("MAX_JSON_DEPTH"), 0),
         max_media_per_request=int(get("MAX_MEDIA_PER_REQUEST")) if get("MAX_MEDIA_PER_REQUEST") else None,
         max_media_bytes=int(get("MAX_MEDIA_BYTES")) if get("MAX_MEDIA_BYTES") else None,
+        thread_ttl_seconds=_float(get("THREAD_TTL_SECONDS"), 300.0),
+        thread_store_max_bytes=_int(get("THREAD_STORE_MAX_BYTES"), 64 * 1024 * 1024),
+        redis_url=get("REDIS_URL") or "",
         log_level=(get("LOG_LEVEL") or "INFO").upper(),
         cors_origins=_origins(get("CORS_ORIGINS")),
         secrets=tuple(k for k in (*keys, urlsplit(get("REDIS_URL") or "").password or "") if len(k) >= 4),

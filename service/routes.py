@@ -15,6 +15,7 @@ from . import sse, streaming, upstream
 from .errors import JSON, new_id
 from .hooks import json_body
 from .logs import access_log
+from .threads import Turn, counted_request, open_turn
 
 routes = Blueprint("proxy", __name__)
 
@@ -23,29 +24,32 @@ def _json(value: Any) -> Response:
     return Response(json.dumps(value, ensure_ascii=False), content_type=JSON)
 
 
-async def _translate(function: Callable[..., translator.UpstreamCall], body: Any) -> translator.UpstreamCall:
+async def _translate(function: Callable[..., translator.UpstreamCall], body: Any,
+                     size: int | None = None) -> translator.UpstreamCall:
     """Translate on the event loop, or, for a large request, in a worker thread (without the
-    shared declaration cache), so that one huge request does not hold up every other client."""
+    shared declaration cache), so that one huge request does not hold up every other client.
+    ``size``: the request's, when it is not the body's (a thread continue)."""
     proxy = current_app.proxy
+    size = (request.content_length or 0) if size is None else size
     try:
-        if (request.content_length or 0) > proxy.settings.offload_bytes:
+        if size > proxy.settings.offload_bytes:
             return await asyncio.to_thread(function, body, proxy.spec, tool_cache=None, limits=proxy.limits)
         return function(body, proxy.spec, tool_cache=proxy.tool_cache, limits=proxy.limits)
     except RecursionError:
         raise AnthropicError(400, "invalid_request_error", "The request is nested too deeply.") from None
 
 
-def _job(call: translator.UpstreamCall, body: Any, message_id: str) -> streaming.Job:
+def _job(call: translator.UpstreamCall, body: Any, message_id: str, turn: Turn) -> streaming.Job:
     """The answer's job: a fallback model gets the request translated again (its facts and the
-    signatures it may see differ); a new stream translator per attempt."""
+    signatures it may see differ); a new stream translator per attempt (a thread turn's keep their events)."""
     proxy = current_app.proxy
-    estimate = translator.input_estimate(request.content_length or 0)
+    estimate = translator.input_estimate(turn.size)
 
     def retarget(target: str) -> translator.UpstreamCall:
         return translator.translate_request(body, proxy.spec, limits=proxy.limits, target=target)
 
     return streaming.Job(call, retarget,
-                         lambda: translator.StreamTranslator(call, proxy.spec, message_id, input_estimate=estimate))
+                         turn.translators(lambda kind: kind(call, proxy.spec, message_id, input_estimate=estimate)))
 
 
 @routes.route("/", methods=["HEAD", "GET"])
@@ -63,23 +67,31 @@ async def messages() -> Response:
     body = await json_body()
     if isinstance(body, dict) and isinstance(body.get("model"), str):
         g.log["model"] = body["model"]
-    call = await _translate(translator.translate_request, body)
-    g.log.update(target=call.route.target, stream=call.stream)  # model: logged above
-    if call.tools.left_out:
-        g.log["tools_left_out"] = list(call.tools.left_out)
-    job = _job(call, body, new_id("msg_"))
-    if call.stream:
-        return await _stream(job)
     proxy = current_app.proxy
+    turn = await open_turn(body, request.content_length or 0, proxy.threads, proxy.spec, proxy.settings)
+    if turn.kind:
+        g.log["thread"] = turn.kind
     try:
-        message = await streaming.complete(job, proxy.spec, proxy.settings, proxy.pool, proxy.lifecycle.live)
-    finally:
-        g.log["answered_by"] = job.answered_by
+        call = await _translate(translator.translate_request, turn.body, turn.size)
+        g.log.update(target=call.route.target, stream=call.stream)  # model: logged above
+        if call.tools.left_out:
+            g.log["tools_left_out"] = list(call.tools.left_out)
+        job = _job(call, turn.body, new_id("msg_"), turn)
+        if call.stream:
+            return await _stream(job, turn)
+        try:
+            message = await streaming.complete(job, proxy.spec, proxy.settings, proxy.pool, proxy.lifecycle.live)
+        finally:
+            g.log["answered_by"] = job.answered_by
+    except BaseException:
+        await turn.end()
+        raise
+    await turn.keep(message)
     g.log.update(usage=message["usage"], stop=message["stop_reason"])
     return _json(message)
 
 
-async def _stream(job: streaming.Job) -> Response:
+async def _stream(job: streaming.Job, turn: Turn) -> Response:
     proxy = current_app.proxy
     request_id, started, fields = g.request_id, g.started, g.log
 
@@ -92,14 +104,14 @@ async def _stream(job: streaming.Job) -> Response:
         g.log["answered_by"] = job.answered_by
         raise head.error
     stream.on_done, stream.request_id, stream.live = done, request_id, proxy.lifecycle.live
-    response = Response(stream.body(head), status=200, headers=dict(sse.HEADERS))
+    response = Response(turn.relay(stream.body(head)), status=200, headers=dict(sse.HEADERS))
     response.timeout = None  # Quart would cut streams at RESPONSE_TIMEOUT (60 s)
     return response
 
 
 @routes.post("/v1/messages/count_tokens")
 async def count_tokens() -> Response:
-    body = await json_body()
+    body = await counted_request(await json_body(), current_app.proxy.threads, current_app.proxy.spec)
     call = await _translate(translator.translate_count_tokens, body)
     g.log.update(model=call.route.requested, target=call.route.target)
     proxy = current_app.proxy

@@ -15,3 +15,8 @@ HEADERS = {
 def frame(event: dict[str, Any]) -> bytes:
     data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
     return f"event: {event['type']}\ndata: {data}\n\n".encode()
+
+
+def is_error(data: bytes) -> bool:
+    """Whether ``data`` is an ``error`` event's frame (which always goes out alone, and last)."""
+    return data.startswith(b"event: error\n")

@@ -134,7 +134,7 @@ REDIS_SERVER = shutil.which("redis-server")
 
 
 class RedisServer:
-    """A real ``redis-server`` on a free loopback port, without persistence; ``kill()`` is a crash."""
+    """A real ``redis-server`` on a free loopback port, without persistence; ``stop()`` kills it (a crash)."""
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -158,7 +158,7 @@ class RedisServer:
                     raise RuntimeError("redis-server did not start") from None
                 time.sleep(0.05)  # polling for readiness, not synchronising on it
 
-    def kill(self) -> None:
+    def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
@@ -167,4 +167,4 @@ class RedisServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
-        self.kill()
+        self.stop()

@@ -70,7 +70,7 @@ def test_a_key_exhausted_through_one_replica_is_not_tried_by_the_others(gemini, 
 
 def test_replicas_keep_answering_when_redis_dies(gemini, replicas, redis_server):
     assert all(ask(replica, model="claude-haiku-4-5").status_code == 200 for replica in replicas)
-    redis_server.kill()
+    redis_server.stop()
     for replica in replicas:
         for stream in (False, True):
             answer = ask(replica, model="claude-haiku-4-5", stream=stream)
@@ -81,6 +81,8 @@ def test_replicas_keep_answering_when_redis_dies(gemini, replicas, redis_server)
     gemini.quotas = Quotas(keys=frozenset(KEYS), per_key=1, window_s=60)
     assert [ask(replicas[0], model="gemini-2.5-flash").status_code for _ in range(3)] == [200, 200, 429]
     logs = [replica.stop() for replica in replicas]
+    # The replica that rested keys after the death wrote to Redis and said once that it is gone;
+    # the others say it at most once (whether they noticed depends on LiteLLM's re-read interval).
+    assert logs[0].count("is unreachable") == 1, logs[0][-2000:]
     for log in logs:
-        assert log.count("is unreachable") == 1, log[-2000:]
-        assert "Traceback" not in log
+        assert log.count("is unreachable") <= 1 and "Traceback" not in log, log[-2000:]

@@ -9,6 +9,8 @@ objects), get plain data back.
     stream = StreamTranslator(call, spec, "msg_1"); stream.start(); stream.feed(chunk); stream.finish()
     message = collect(events)                            # the events of a whole stream → its Message
     error = map_upstream_error(spec.errors, class_names=[...], status=429, message="...")
+    turn = thread_turn(body, spec)                       # message threads: create, continue, or None
+    body = continued_request(read_thread(kept), body)    # a continue → the whole conversation
 """
 from .anthropic_types import parse_request
 from .collect import collect
@@ -21,12 +23,15 @@ from .routing import Route, model_entry, model_list, resolve_model
 from .signatures import decode_tool_id, encode_tool_id
 from .spec import DEFAULT_SPEC_DIR, Spec, SpecError, load_spec
 from .stream import TRANSITIONS, StreamTranslator
+from .threads import (HeldThread, KeptStreamTranslator, ThreadTurn, continued_request, kept_thread, read_thread,
+                      thread_error, thread_turn)
 from .tools import DeclarationCache, ToolPlan
 
 __all__ = [
-    "AnthropicError", "DEFAULT_SPEC_DIR", "DeclarationCache", "Outcome", "Route", "Spec", "SpecError",
-    "StreamTranslator", "TRANSITIONS", "ToolPlan", "UpstreamCall", "collect", "decode_json", "decode_tool_id",
-    "encode_tool_id", "input_estimate", "load_spec", "map_upstream_error", "model_entry", "model_list",
-    "model_page", "parse_request", "resolve_model", "translate_count_tokens", "translate_request",
+    "AnthropicError", "DEFAULT_SPEC_DIR", "DeclarationCache", "HeldThread", "KeptStreamTranslator", "Outcome", "Route",
+    "Spec", "SpecError", "StreamTranslator", "TRANSITIONS", "ThreadTurn", "ToolPlan", "UpstreamCall", "collect",
+    "continued_request", "decode_json", "decode_tool_id", "encode_tool_id", "input_estimate", "kept_thread",
+    "load_spec", "map_upstream_error", "model_entry", "model_list", "model_page", "parse_request", "read_thread",
+    "resolve_model", "thread_error", "thread_turn", "translate_count_tokens", "translate_request",
     "translate_response",
 ]

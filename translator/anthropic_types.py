@@ -54,6 +54,22 @@ class OutputConfig(_Open):
     effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None
 
 
+class ThreadCreate(_Open):
+    type: Literal["create"]
+
+
+class ThreadContinue(_Open):
+    type: Literal["continue"]
+    previous_message_id: StrictStr = Field(min_length=1, max_length=256)
+
+
+Thread = Union[ThreadCreate, ThreadContinue]
+
+
+class _ThreadField(_Open):
+    thread: Union[Thread, None] = Field(default=None, discriminator="type")
+
+
 class CountTokensRequest(_Open):
     model: StrictStr = Field(min_length=1)
     messages: list[Message] = Field(min_length=1)
@@ -62,6 +78,7 @@ class CountTokensRequest(_Open):
     tool_choice: ToolChoice | None = None
     thinking: Union[ThinkingEnabled, ThinkingAdaptive, ThinkingDisabled, None] = Field(default=None, discriminator="type")
     output_config: OutputConfig | None = None
+    thread: Union[Thread, None] = Field(default=None, discriminator="type")
 
 
 class MessagesRequest(CountTokensRequest):
@@ -87,7 +104,7 @@ def _describe(error: ValidationError) -> str:
 
 # Pydantic puts the union member's name into error locations; these are not field names.
 _UNION_TAGS = {"str", "list[dict[str,any]]", "enabled", "adaptive", "disabled", "list[TextBlock]",
-               "function-after[...]"}
+               "function-after[...]", "create", "continue"}
 
 
 def parse_request(body: Any, model: type[CountTokensRequest] = MessagesRequest) -> CountTokensRequest:
@@ -100,4 +117,14 @@ def parse_request(body: Any, model: type[CountTokensRequest] = MessagesRequest) 
         raise invalid_request(_describe(exc)) from None
 
 
-__all__ = ["AnthropicError", "Block", "CountTokensRequest", "MessagesRequest", "Message", "parse_request"]
+def parse_thread(body: dict[str, Any]) -> Thread | None:
+    """The request's ``thread`` field alone, checked before the rest: a continue's other fields only
+    make a request once the thread's conversation is put in front of its messages."""
+    try:
+        return _ThreadField.model_validate({"thread": body.get("thread")}).thread
+    except ValidationError as exc:
+        raise invalid_request(_describe(exc)) from None
+
+
+__all__ = ["AnthropicError", "Block", "CountTokensRequest", "MessagesRequest", "Message", "Thread", "ThreadContinue",
+           "ThreadCreate", "parse_request", "parse_thread"]

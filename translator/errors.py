@@ -15,12 +15,15 @@ class AnthropicError(Exception):
     type: str
     message: str
     retry_after: float | None = None
+    details: Mapping[str, Any] | None = None   # error.details: the SDKs read its error_code
 
     def __str__(self) -> str:
         return f"{self.status} {self.type}: {self.message}"
 
     def body(self, request_id: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"type": "error", "error": {"type": self.type, "message": self.message}}
+        if self.details:
+            body["error"]["details"] = dict(self.details)
         if request_id:
             body["request_id"] = request_id
         return body

@@ -18,7 +18,7 @@ from .errors import AnthropicError
 from .routing import alias_chain
 
 DEFAULT_SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
-TABLES = ("models", "roles", "content", "tools", "stop_reasons", "errors")
+TABLES = ("models", "roles", "content", "tools", "stop_reasons", "errors", "threads")
 
 
 class SpecError(ValueError):
@@ -35,6 +35,7 @@ class Spec:
     tools: Mapping[str, Any]
     stop_reasons: Mapping[str, Any]
     errors: Mapping[str, Any]
+    threads: Mapping[str, Any]
 
 
 def _freeze(value: Any) -> Any:
