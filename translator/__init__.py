@@ -9,24 +9,31 @@ objects), get plain data back.
     stream = StreamTranslator(call, spec, "msg_1"); stream.start(); stream.feed(chunk); stream.finish()
     message = collect(events)                            # the events of a whole stream → its Message
     error = map_upstream_error(spec.errors, class_names=[...], status=429, message="...")
+
+``StreamTranslator.feed`` reads each LiteLLM chunk through :func:`read_chunk`, which turns it into
+the translator's own events (``TextDelta``, ``ToolCallStart``, ``Finish``, ...); ``TRANSITIONS`` is
+keyed by their types. Everything else in this package is private: import ``translator`` only.
 """
 from .anthropic_types import parse_request
-from .collect import collect
+from .chunks import (End, Finish, Grounding, TextDelta, ThinkingDelta, ToolCallDelta, ToolCallStart, Usage,
+                     read_chunk, response_chunk)
+from .collect import collect, translate_response
 from .decoding import decode_json, input_estimate
 from .errors import AnthropicError, map_upstream_error
 from .request import UpstreamCall, translate_count_tokens, translate_request
-from .response import Outcome, translate_response
+from .response import Outcome, unusable_answer_error, usage
 from .paging import page as model_page
 from .routing import Route, model_entry, model_list, resolve_model
 from .signatures import decode_tool_id, encode_tool_id
 from .spec import DEFAULT_SPEC_DIR, Spec, SpecError, load_spec
-from .stream import TRANSITIONS, StreamTranslator
+from .stream import TRANSITIONS, StreamProtocolError, StreamTranslator
 from .tools import DeclarationCache, ToolPlan
 
 __all__ = [
-    "AnthropicError", "DEFAULT_SPEC_DIR", "DeclarationCache", "Outcome", "Route", "Spec", "SpecError",
-    "StreamTranslator", "TRANSITIONS", "ToolPlan", "UpstreamCall", "collect", "decode_json", "decode_tool_id",
-    "encode_tool_id", "input_estimate", "load_spec", "map_upstream_error", "model_entry", "model_list",
-    "model_page", "parse_request", "resolve_model", "translate_count_tokens", "translate_request",
-    "translate_response",
+    "AnthropicError", "DEFAULT_SPEC_DIR", "DeclarationCache", "End", "Finish", "Grounding", "Outcome", "Route",
+    "Spec", "SpecError", "StreamProtocolError", "StreamTranslator", "TRANSITIONS", "TextDelta", "ThinkingDelta",
+    "ToolCallDelta", "ToolCallStart", "ToolPlan", "UpstreamCall", "Usage", "collect", "decode_json",
+    "decode_tool_id", "encode_tool_id", "input_estimate", "load_spec", "map_upstream_error", "model_entry",
+    "model_list", "model_page", "parse_request", "read_chunk", "resolve_model", "response_chunk",
+    "translate_count_tokens", "translate_request", "translate_response", "unusable_answer_error", "usage",
 ]
