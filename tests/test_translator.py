@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -267,6 +268,9 @@ def test_the_reader_turns_chunks_into_events():
         {"index": 0, "delta": None, "provider_specific_fields": {"native_finish_reason": "SAFETY"}}]}) == [
         translator.Finish(None, "SAFETY"), translator.Grounding(tuple(grounding))]
     assert translator.read_chunk({}) == [] and translator.read_chunk(chunk({})) == []
+    # Objects that are neither dicts nor pydantic models are read by their attributes.
+    plain = SimpleNamespace(choices=[SimpleNamespace(finish_reason="stop", delta=SimpleNamespace(content="Hi"))])
+    assert translator.read_chunk(plain) == [translator.Finish("stop", None), translator.TextDelta("Hi")]
 
 
 def test_driving_the_machine_out_of_order_is_refused():
