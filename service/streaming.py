@@ -13,9 +13,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Iterator
 
-from translator import AnthropicError, Spec, StreamTranslator, UpstreamCall, collect
-from translator.response import unusable_answer_error, usage
-from translator.stream import StreamProtocolError
+from translator import (AnthropicError, Spec, StreamProtocolError, StreamTranslator, UpstreamCall, collect,
+                        unusable_answer_error, usage)
 
 from . import upstream
 from .config import Settings

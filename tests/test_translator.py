@@ -7,12 +7,12 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 import translator
-from translator import AnthropicError, StreamTranslator, translate_request, translate_response
-from translator.stream import StreamProtocolError
+from translator import AnthropicError, StreamProtocolError, StreamTranslator, translate_request, translate_response
 from tests.sse_grammar import check_stream
 
 SPEC = translator.load_spec()
@@ -148,6 +148,43 @@ def run_stream(chunks, **body):
     return events
 
 
+def test_both_paths_give_the_same_message():
+    """A non-streamed answer and the stream of the same answer in pieces fold to one Message."""
+    sig = "U0lH"
+    tool_call = {"id": "call_9", "type": "function", "function": {"name": "Bash", "arguments": '{"command": "ls"}'},
+                 "provider_specific_fields": {"thought_signature": sig}}
+    usage = {"prompt_tokens": 10, "completion_tokens": 4}
+    call = translate_request({"model": "gemini-2.5-flash", "max_tokens": 100, "tools": [BASH],
+                              "messages": [{"role": "user", "content": "hi"}]}, SPEC)
+    message, outcome = translate_response(litellm_response(
+        {"reasoning_content": "think", "tool_calls": [tool_call]}, "tool_calls", usage=usage), call, SPEC, "msg_1")
+    streamed = translator.collect(run_stream([
+        chunk({"reasoning_content": "thi"}), chunk({"reasoning_content": "nk"}),
+        chunk({"tool_calls": [{"index": 0, **tool_call}]}), chunk(finish="tool_calls"), chunk(usage=usage)]))
+    assert message == streamed
+    assert [b["type"] for b in message["content"]] == ["thinking", "tool_use"] and outcome.stop_reason == "tool_use"
+    assert message["content"][0]["signature"] == "gm1:" + sig
+
+
+def test_a_tool_call_without_an_id_gets_one_in_both_paths():
+    """LiteLLM makes up ids for Gemini's calls; an answer without one (a dict from a library user)
+    still gets a tool_use with an id, carrying the signature as usual."""
+    sig = "U0lH"
+    tool_call = {"function": {"name": "Bash", "arguments": '{"command": "ls"}'},
+                 "provider_specific_fields": {"thought_signature": sig}}
+    call = translate_request({"model": "gemini-2.5-flash", "max_tokens": 100, "tools": [BASH],
+                              "messages": [{"role": "user", "content": "hi"}]}, SPEC)
+    message, outcome = translate_response(litellm_response({"content": "Run it.", "tool_calls": [tool_call]},
+                                                           "tool_calls"), call, SPEC, "msg_1")
+    events = run_stream([chunk({"content": "Run it."}), chunk({"tool_calls": [{"index": 0, **tool_call}]}),
+                         chunk(finish="tool_calls"), chunk(usage={"prompt_tokens": 10, "completion_tokens": 4})])
+    for content in (message["content"], translator.collect(events)["content"]):
+        assert [b["type"] for b in content] == ["text", "tool_use"]
+        assert translator.decode_tool_id(content[1]["id"]) == ("msg_1_1", sig)
+        assert content[1]["input"] == {"command": "ls"} and content[1]["name"] == "Bash"
+    assert outcome.stop_reason == "tool_use" and events[-2]["delta"]["stop_reason"] == "tool_use"
+
+
 def test_stream_thinking_then_parallel_tools():
     sig = "c2lnLUFB+/=="
     events = run_stream([
@@ -185,20 +222,55 @@ def test_stream_arguments_in_fragments_and_disable_parallel():
     assert len([e for e in events if e["type"] == "content_block_start"]) == 1
 
 
+# A chunk that reads as exactly one event of each type the table knows (End is finish()).
+CHUNK_OF = {
+    translator.ThinkingDelta: chunk({"reasoning_content": "t"}),
+    translator.TextDelta: chunk({"content": "x"}),
+    translator.ToolCallStart: chunk({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "Bash", "arguments": "{}"}}]}),
+    translator.ToolCallDelta: chunk({"tool_calls": [{"index": 0, "function": {"arguments": " "}}]}),
+    translator.Finish: chunk(finish="stop"),
+    translator.Usage: {"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1}},
+    translator.Grounding: {"vertex_ai_grounding_metadata": [{"webSearchQueries": ["q"]}]},
+}
+
+
 def test_every_transition_keeps_the_grammar():
-    """Drive the machine through each (state, signal) pair of its table."""
-    signal_chunks = {
-        "thinking": chunk({"reasoning_content": "t"}),
-        "text": chunk({"content": "x"}),
-        "tool_call": chunk({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "Bash", "arguments": "{}"}}]}),
-    }
-    states = {"idle": [], "thinking": ["thinking"], "text": ["text"], "tool_use": ["tool_call"]}
-    for (state, signal) in translator.TRANSITIONS:
-        if signal in ("end", "tool_args"):
+    """Drive the machine through each (state, event type) pair of its table; each run ends with End."""
+    into = {"idle": [], "thinking": [translator.ThinkingDelta], "text": [translator.TextDelta],
+            "tool_use": [translator.ToolCallStart]}
+    assert {state for state, _ in translator.TRANSITIONS} == set(into)
+    for (state, kind), (_, next_state) in translator.TRANSITIONS.items():
+        if kind is translator.End:
+            assert next_state == "done"
             continue
-        sequence = [signal_chunks[s] for s in states[state]] + [signal_chunks[signal]]
+        assert [type(e) for e in translator.read_chunk(CHUNK_OF[kind])] == [kind]
+        sequence = [CHUNK_OF[k] for k in into[state]] + [CHUNK_OF[kind]]
         events = run_stream(sequence + [chunk(finish="stop"), chunk(usage={"prompt_tokens": 1, "completion_tokens": 1})])
-        assert events[-1]["type"] == "message_stop", (state, signal)
+        assert events[-1]["type"] == "message_stop", (state, kind)
+
+
+def test_the_reader_turns_chunks_into_events():
+    sig = "U0lH"
+    assert translator.read_chunk(chunk({"reasoning_content": "hm", "content": "Hi", "tool_calls": [
+        {"index": 0, "id": "call_1", "function": {"name": "Bash", "arguments": "{}"},
+         "provider_specific_fields": {"thought_signature": sig}},
+        {"index": 1, "function": {"name": "Read", "arguments": ""}},      # no id: still a new call
+        {"index": 1, "function": {"arguments": '{"p": 1}'}},               # a fragment of it
+        {"index": 1, "function": {"arguments": ""}}]},                     # nothing: no event
+        finish="tool_calls", usage={"prompt_tokens": 9, "completion_tokens": 2,
+                                    "prompt_tokens_details": {"cached_tokens": 4}})) == [
+        translator.Usage(9, 4, 2), translator.Finish("tool_calls", None), translator.ThinkingDelta("hm"),
+        translator.TextDelta("Hi"), translator.ToolCallStart(0, "call_1", "Bash", "{}", sig),
+        translator.ToolCallStart(1, None, "Read", "", None), translator.ToolCallDelta(1, '{"p": 1}')]
+    # The service's last chunk: what LiteLLM's parser dropped (service/upstream.py _raw_chunk).
+    grounding = [{"webSearchQueries": ["q"]}]
+    assert translator.read_chunk({"vertex_ai_grounding_metadata": grounding, "choices": [
+        {"index": 0, "delta": None, "provider_specific_fields": {"native_finish_reason": "SAFETY"}}]}) == [
+        translator.Finish(None, "SAFETY"), translator.Grounding(tuple(grounding))]
+    assert translator.read_chunk({}) == [] and translator.read_chunk(chunk({})) == []
+    # Objects that are neither dicts nor pydantic models are read by their attributes.
+    plain = SimpleNamespace(choices=[SimpleNamespace(finish_reason="stop", delta=SimpleNamespace(content="Hi"))])
+    assert translator.read_chunk(plain) == [translator.Finish("stop", None), translator.TextDelta("Hi")]
 
 
 def test_driving_the_machine_out_of_order_is_refused():
@@ -227,7 +299,14 @@ def test_absurd_carrier_ids_are_foreign_ids(tool_id):
 
 
 def test_google_search_grounding_becomes_web_search_blocks():
-    from translator.response import search_blocks
+    call = translate_request({"model": "gemini-2.5-flash", "max_tokens": 100,
+                              "messages": [{"role": "user", "content": "hi"}]}, SPEC)
+
+    def search_blocks(grounding, message_id):
+        response = {**litellm_response({"content": "x"}), "vertex_ai_grounding_metadata": grounding}
+        message, _ = translate_response(response, call, SPEC, message_id)
+        assert message["content"][0] == {"type": "text", "text": "x"}
+        return message["content"][1:]
 
     grounding = [{"webSearchQueries": ["q one", "", "q two"],
                   "groundingChunks": [{"web": {"uri": "https://a.example/x", "title": "A"}},

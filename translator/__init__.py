@@ -11,27 +11,34 @@ objects), get plain data back.
     error = map_upstream_error(spec.errors, class_names=[...], status=429, message="...")
     turn = thread_turn(body, spec)                       # message threads: create, continue, or None
     body = continued_request(read_thread(kept), body)    # a continue → the whole conversation
+
+``StreamTranslator.feed`` reads each LiteLLM chunk through :func:`read_chunk`, which turns it into
+the translator's own events (``TextDelta``, ``ToolCallStart``, ``Finish``, ...); ``TRANSITIONS`` is
+keyed by their types. Everything else in this package is private: import ``translator`` only.
 """
 from .anthropic_types import parse_request
-from .collect import collect
+from .chunks import (End, Finish, Grounding, TextDelta, ThinkingDelta, ToolCallDelta, ToolCallStart, Usage,
+                     read_chunk, response_chunk)
+from .collect import collect, translate_response
 from .decoding import decode_json, input_estimate
 from .errors import AnthropicError, map_upstream_error
 from .request import UpstreamCall, translate_count_tokens, translate_request
-from .response import Outcome, translate_response
+from .response import Outcome, unusable_answer_error, usage
 from .paging import page as model_page
 from .routing import Route, model_entry, model_list, resolve_model
 from .signatures import decode_tool_id, encode_tool_id
 from .spec import DEFAULT_SPEC_DIR, Spec, SpecError, load_spec
-from .stream import TRANSITIONS, StreamTranslator
+from .stream import TRANSITIONS, StreamProtocolError, StreamTranslator
 from .threads import (HeldThread, KeptStreamTranslator, ThreadTurn, continued_request, kept_thread, read_thread,
                       thread_error, thread_turn)
 from .tools import DeclarationCache, ToolPlan
 
 __all__ = [
-    "AnthropicError", "DEFAULT_SPEC_DIR", "DeclarationCache", "HeldThread", "KeptStreamTranslator", "Outcome", "Route",
-    "Spec", "SpecError", "StreamTranslator", "TRANSITIONS", "ThreadTurn", "ToolPlan", "UpstreamCall", "collect",
-    "continued_request", "decode_json", "decode_tool_id", "encode_tool_id", "input_estimate", "kept_thread",
-    "load_spec", "map_upstream_error", "model_entry", "model_list", "model_page", "parse_request", "read_thread",
-    "resolve_model", "thread_error", "thread_turn", "translate_count_tokens", "translate_request",
-    "translate_response",
+    "AnthropicError", "DEFAULT_SPEC_DIR", "DeclarationCache", "End", "Finish", "Grounding", "HeldThread",
+    "KeptStreamTranslator", "Outcome", "Route", "Spec", "SpecError", "StreamProtocolError", "StreamTranslator",
+    "TRANSITIONS", "TextDelta", "ThinkingDelta", "ThreadTurn", "ToolCallDelta", "ToolCallStart", "ToolPlan",
+    "UpstreamCall", "Usage", "collect", "continued_request", "decode_json", "decode_tool_id", "encode_tool_id",
+    "input_estimate", "kept_thread", "load_spec", "map_upstream_error", "model_entry", "model_list", "model_page",
+    "parse_request", "read_chunk", "read_thread", "resolve_model", "response_chunk", "thread_error", "thread_turn",
+    "translate_count_tokens", "translate_request", "translate_response", "unusable_answer_error", "usage",
 ]

@@ -108,7 +108,9 @@ _UNION_TAGS = {"str", "list[dict[str,any]]", "enabled", "adaptive", "disabled", 
 
 
 def parse_request(body: Any, model: type[CountTokensRequest] = MessagesRequest) -> CountTokensRequest:
-    """Validate a decoded JSON body; a failure is a 400 ``invalid_request_error`` naming the field."""
+    """Validate a decoded JSON body into ``model`` (a :class:`MessagesRequest` by default).
+
+    Raises :class:`AnthropicError` (400 ``invalid_request_error``) naming the field."""
     if not isinstance(body, dict):
         raise invalid_request("The request body must be a JSON object.")
     try:

@@ -2,13 +2,21 @@
 
 The service reads every upstream answer as a stream; a client that did not ask for one gets the
 events folded into a Message here (what the SDKs' ``get_final_message()`` builds from a stream),
-so both kinds of answer agree by construction. Pure: events in, a dict out.
+so both kinds of answer agree by construction. A non-streamed LiteLLM answer goes the same way:
+:func:`translate_response` feeds it to the stream translator as one chunk and folds the events.
+Pure: events in, a dict out.
 """
 from __future__ import annotations
 
 import copy
 import json
 from typing import Any, Iterable
+
+from .chunks import response_chunk
+from .request import UpstreamCall
+from .response import Outcome
+from .spec import Spec
+from .stream import StreamTranslator
 
 # content_block_delta type → (block field, how the delta applies to it).
 DELTAS: dict[str, tuple[str, str]] = {
@@ -61,3 +69,14 @@ def _close(block: dict[str, Any]) -> None:
     except json.JSONDecodeError:
         parsed = {}
     block["input"] = parsed if isinstance(parsed, dict) else {}
+
+
+def translate_response(response: Any, call: UpstreamCall, spec: Spec, message_id: str) -> tuple[dict, Outcome]:
+    """The Anthropic Message for a non-streaming LiteLLM response (object or dict), and how it ended.
+
+    An unusable answer (``outcome.malformed``) still gets a Message, with the default stop reason,
+    as a stream finished anyway does; the caller decides whether to retry. Raises nothing on odd
+    responses (absent fields are empty)."""
+    stream = StreamTranslator(call, spec, message_id)
+    events = stream.start() + stream.feed(response_chunk(response)) + stream.finish()
+    return collect(events), stream.outcome

@@ -103,7 +103,8 @@ def depth(value: Any) -> int:
 
 
 def input_estimate(body_bytes: int, bytes_per_token: int = 4) -> int:
-    """What ``message_start`` reports as input before Gemini's count arrives: the request size / 4."""
+    """What ``message_start`` reports as input before Gemini's count arrives: the request size / 4
+    (an int; raises nothing)."""
     return body_bytes // bytes_per_token
 
 

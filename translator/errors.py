@@ -45,7 +45,8 @@ def map_upstream_error(table: Mapping[str, Any], *, class_names: Iterable[str], 
     """Map an upstream failure to an Anthropic error, by the rules of errors.yaml.
 
     ``class_names`` is the exception's class and its bases, most specific first, so the table
-    can name LiteLLM's classes without the translator importing LiteLLM.
+    can name LiteLLM's classes without the translator importing LiteLLM. Returns the
+    :class:`AnthropicError` (with ``retry_after`` when the message gives a delay); raises nothing.
     """
     retry_after = None
     delay = _compiled(table["retry_delay_pattern"]).search(message)

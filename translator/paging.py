@@ -8,7 +8,8 @@ def page(entries: Sequence[dict[str, Any]], limit: int | None, after: str | None
          *, default_limit: int = 20, max_limit: int = 1000) -> dict[str, Any]:
     """One page of ``entries`` (each with an ``id``), shaped like Anthropic's list answers.
 
-    An unknown cursor is ignored (the first page); ``before_id`` alone gives the page just before it."""
+    An unknown cursor is ignored (the first page); ``before_id`` alone gives the page just before it.
+    Returns ``{"data", "has_more", "first_id", "last_id"}``; raises nothing."""
     ids = [e["id"] for e in entries]
     limit = max(1, min(limit or default_limit, max_limit))
     start = ids.index(after) + 1 if after in ids else 0

@@ -345,11 +345,12 @@ def _plan(request: MessagesRequest | CountTokensRequest, spec: Spec, cache: Decl
 
 def translate_request(body: Any, spec: Spec, *, tool_cache: DeclarationCache | None = None,
                       limits: Mapping[str, int] | None = None, target: str | None = None) -> UpstreamCall:
-    """Validate an Anthropic request body and build the LiteLLM call for it.
+    """Validate an Anthropic request body and build the LiteLLM call for it (an :class:`UpstreamCall`).
 
     ``limits`` overrides content.yaml's ``limits`` (media_per_request, media_bytes, messages, content_blocks);
     ``target``, one of the route's fallbacks, builds the call for that model instead. Raises
-    :class:`AnthropicError` (a 4xx) for a request Anthropic would refuse."""
+    :class:`AnthropicError`: 400 ``invalid_request_error`` naming what is wrong, 404 ``not_found_error``
+    for a model the proxy does not serve."""
     bounds = _limits(spec, limits)
     _check_counts(body, spec, bounds)
     request = body if isinstance(body, MessagesRequest) else parse_request(body, MessagesRequest)
@@ -387,7 +388,8 @@ def translate_request(body: Any, spec: Spec, *, tool_cache: DeclarationCache | N
 
 def translate_count_tokens(body: Any, spec: Spec, *, tool_cache: DeclarationCache | None = None,
                            limits: Mapping[str, int] | None = None) -> UpstreamCall:
-    """The same translation for ``/v1/messages/count_tokens`` (no max_tokens, never streamed)."""
+    """The same translation for ``/v1/messages/count_tokens`` (no max_tokens, never streamed): an
+    :class:`UpstreamCall`, or :class:`AnthropicError` raised as by :func:`translate_request`."""
     bounds = _limits(spec, limits)
     _check_counts(body, spec, bounds)
     request = parse_request(body, CountTokensRequest)

@@ -1,43 +1,15 @@
-"""LiteLLM answer (OpenAI chat shape) → Anthropic Message: blocks, stop reason, usage.
+"""The rules of an Anthropic answer that are not blocks of text: how it ended, usage, web searches.
 
-LiteLLM objects are read through :func:`field`, which takes attributes or mapping keys alike, so
-the translator works on LiteLLM's response objects and on plain dicts without importing LiteLLM.
+Both kinds of answer get them from the stream translator (``stream.py``); a non-streamed answer
+is its stream folded (``collect.py``).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from .chunks import Usage, field
 from .errors import AnthropicError
-from .request import UpstreamCall
-from .signatures import encode_tool_id, thinking_signature
-from .spec import Spec
-
-
-def field(obj: Any, name: str, default: Any = None) -> Any:
-    # On the hot path of every stream chunk: plain dicts first, then pydantic objects (LiteLLM's)
-    # by their instance and extra dicts, which avoids pydantic raising AttributeError for
-    # absent attributes such as ``usage`` on most chunks.
-    if obj is None:
-        return default
-    if type(obj) is dict:
-        value = obj.get(name)
-    else:
-        extra = getattr(obj, "__pydantic_extra__", _NO_EXTRA)
-        if extra is not _NO_EXTRA:
-            value = obj.__dict__.get(name, _ABSENT)
-            if value is _ABSENT:
-                value = extra.get(name) if extra else None
-        elif isinstance(obj, Mapping):
-            value = obj.get(name)
-        else:
-            value = getattr(obj, name, None)
-    return default if value is None else value
-
-
-_NO_EXTRA = object()
-_ABSENT = object()
 
 
 # Blocks that make an answer (thinking alone, or search results alone, are none).
@@ -81,7 +53,8 @@ def outcome(finish_reason: str | None, native: str | None, *, tool_calls: bool, 
 
 
 def unusable_answer_error(result: Outcome, table: Mapping[str, Any]) -> AnthropicError:
-    """The error answered for an answer ``outcome`` calls malformed (stop_reasons.yaml ``malformed_error``)."""
+    """The :class:`AnthropicError` to answer (returned, not raised) for an answer ``outcome`` calls
+    malformed (stop_reasons.yaml ``malformed_error``)."""
     rule = table["malformed_error"]
     return AnthropicError(rule["status"], rule["type"], rule["message"].format(reason=result.native))
 
@@ -94,15 +67,15 @@ def stop_details(result: Outcome, table: Mapping[str, Any], finish_reason: str |
     return details
 
 
-def usage(raw: Any, searches: int = 0) -> dict[str, Any]:
-    """Anthropic usage from LiteLLM's: input excludes cached tokens, output includes thinking."""
-    prompt = field(raw, "prompt_tokens", 0)
-    cached = field(field(raw, "prompt_tokens_details"), "cached_tokens", 0)
+def usage(raw: Usage | None, searches: int = 0) -> dict[str, Any]:
+    """Anthropic usage from LiteLLM's (zeros when there was none): input excludes cached tokens,
+    output includes thinking; ``searches`` web searches add ``server_tool_use``. Raises nothing."""
+    raw = raw or Usage(0, 0, 0)
     out: dict[str, Any] = {
-        "input_tokens": max(prompt - cached, 0),
+        "input_tokens": max(raw.prompt_tokens - raw.cached_tokens, 0),
         "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": cached,
-        "output_tokens": field(raw, "completion_tokens", 0),
+        "cache_read_input_tokens": raw.cached_tokens,
+        "output_tokens": raw.completion_tokens,
     }
     if searches:
         out["server_tool_use"] = {"web_search_requests": searches, "web_fetch_requests": 0}
@@ -137,68 +110,3 @@ def search_blocks(grounding: Any, message_id: str) -> list[dict[str, Any]]:
         blocks.append({"type": "web_search_tool_result", "tool_use_id": tool_id,
                        "content": list(pages.values()) if n == 0 else []})
     return blocks
-
-
-def tool_use_block(call: Any, index: int, call_: UpstreamCall, message_id: str) -> dict[str, Any]:
-    function = field(call, "function")
-    signature = field(field(call, "provider_specific_fields"), "thought_signature")
-    arguments = field(function, "arguments", "") or "{}"
-    try:
-        parsed = json.loads(arguments)
-    except json.JSONDecodeError:
-        parsed = {}
-    return {
-        "type": "tool_use",
-        "id": encode_tool_id(field(call, "id"), signature, f"{message_id}_{index}"),
-        "name": call_.tools.to_anthropic(field(function, "name", "")),
-        "input": parsed if isinstance(parsed, dict) else {},
-    }
-
-
-def first_signature(tool_calls: list) -> str | None:
-    for call in tool_calls[:1]:
-        return field(field(call, "provider_specific_fields"), "thought_signature")
-    return None
-
-
-def translate_response(response: Any, call: UpstreamCall, spec: Spec, message_id: str) -> tuple[dict, Outcome]:
-    """The Anthropic Message for a non-streaming LiteLLM response, and how it ended."""
-    choices = field(response, "choices", [])
-    choice = choices[0] if choices else None
-    message = field(choice, "message")
-    finish = field(choice, "finish_reason")
-    native = field(field(choice, "provider_specific_fields"), "native_finish_reason")
-    tool_calls = list(field(message, "tool_calls", []))
-    if call.tools.disable_parallel:
-        tool_calls = tool_calls[:1]
-    text = field(message, "content", "")
-    reasoning = field(message, "reasoning_content", "")
-    content: list[dict[str, Any]] = []
-    if reasoning:
-        # Same rule as the stream: the signature rides along when a tool call follows directly.
-        follows = first_signature(tool_calls) if not text else None
-        content.append({"type": "thinking", "thinking": reasoning, "signature": thinking_signature(follows)})
-    if text and call.max_tokens > 0:
-        content.append({"type": "text", "text": text})
-    if call.max_tokens > 0:
-        content.extend(tool_use_block(c, i, call, message_id) for i, c in enumerate(tool_calls))
-        # After the text, where a stream can put them too (Gemini's grounding comes with its last chunk).
-        searched = search_blocks(field(response, "vertex_ai_grounding_metadata"), message_id)
-    else:
-        content, searched = [], []
-    result = outcome(finish, native, tool_calls=bool(tool_calls),
-                     visible=any(b["type"] in ANSWER_BLOCKS for b in content), table=spec.stop_reasons,
-                     no_content_asked=call.max_tokens == 0)
-    content += searched
-    message_out = {
-        "id": message_id,
-        "type": "message",
-        "role": "assistant",
-        "model": call.route.requested,
-        "content": content,
-        "stop_reason": result.stop_reason,
-        "stop_sequence": None,
-        "stop_details": stop_details(result, spec.stop_reasons, finish),
-        "usage": usage(field(response, "usage"), searches=len(searched) // 2),
-    }
-    return message_out, result

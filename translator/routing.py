@@ -96,8 +96,12 @@ def _chain(target: str, named: tuple[str, ...], table: Mapping[str, Any]) -> tup
 
 
 def resolve_model(requested: str, table: Mapping[str, Any], target: str | None = None) -> Route:
-    """Apply the resolution order documented at the top of models.yaml; ``target``, one of the
-    route's fallbacks, gives the route for that model instead (the rest of the chain after it)."""
+    """The :class:`Route` for a requested model name, by the resolution order at the top of models.yaml;
+    ``target``, one of the route's fallbacks, gives the route for that model instead (the rest of the
+    chain after it).
+
+    Raises :class:`AnthropicError`: 404 ``not_found_error`` for a name the proxy does not serve, 400
+    ``invalid_request_error`` for a provider prefix that is not enabled or a name it refuses."""
     route = _resolved(requested, table)
     if target is None or target == route.target:
         return route
@@ -130,7 +134,8 @@ def _resolved(requested: str, table: Mapping[str, Any]) -> Route:
 def model_list(table: Mapping[str, Any]) -> list[dict[str, Any]]:
     """``GET /v1/models`` entries: one Claude-style alias per alias rule, then each listed Gemini model.
 
-    Alias ids contain "claude" so that Claude Code's gateway model discovery keeps them.
+    Alias ids contain "claude" so that Claude Code's gateway model discovery keeps them. Returns
+    the entries as dicts; raises nothing for a table that loaded.
     """
     entries = []
     for alias in table["aliases"]:
@@ -142,7 +147,7 @@ def model_list(table: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def model_entry(route: Route) -> dict[str, Any]:
-    """A ``/v1/models`` entry for any name that resolves."""
+    """The ``/v1/models`` entry (a dict) for a resolved route; raises nothing."""
     return _entry(route.requested, f"{route.requested} → {route.gemini_name} (via proxy)", route)
 
 

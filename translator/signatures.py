@@ -33,14 +33,16 @@ def _unb64(text: str) -> str:
 
 
 def encode_tool_id(call_id: str | None, signature: str | None, fallback: str) -> str:
-    """The Anthropic ``tool_use.id`` for a Gemini call id and its signature (if any)."""
+    """The Anthropic ``tool_use.id`` for a Gemini call id and its signature (if any); ``fallback``
+    stands in for a missing call id. Raises nothing."""
     call_id = (call_id or fallback).split(_LITELLM_SUFFIX, 1)[0]
     head = _b64(call_id)
     return f"toolu_gm{len(head)}_{head}{_b64(signature) if signature else ''}"
 
 
 def decode_tool_id(tool_id: str) -> tuple[str, str | None]:
-    """Inverse of :func:`encode_tool_id`: (Gemini call id, signature or None)."""
+    """Inverse of :func:`encode_tool_id`: (Gemini call id, signature or None). An id not in that
+    form (a Claude id, or a broken one) comes back as it is, with None; raises nothing."""
     match = _ID.match(tool_id)
     if not match:
         return tool_id, None

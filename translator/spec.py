@@ -103,7 +103,9 @@ def load_spec(spec_dir: Path | str = DEFAULT_SPEC_DIR, *, big_model: str | None 
 
     The overrides are parameters rather than environment reads so that the library stays
     free of I/O beyond reading its own tables: the service passes what the environment says.
-    They go through the same schema and checks as the YAML.
+    They go through the same schema and checks as the YAML. Returns the read-only :class:`Spec`;
+    raises :class:`SpecError` naming the table, the place and the rule for a missing, unreadable
+    or invalid table (or override).
     """
     tables = {name: load_table(name, spec_dir) for name in TABLES}
     models = tables["models"]

@@ -1,7 +1,8 @@
 """LiteLLM stream chunks → Anthropic stream events, as a sans-IO state machine.
 
-Like h11, the machine does no I/O: ``feed`` takes a chunk and returns the events it produces,
-and the transitions are a table (``TRANSITIONS``), not control flow. The grammar it keeps
+Like h11, the machine does no I/O: ``feed`` takes a chunk, reads it into the translator's own
+events (``chunks.read_chunk``) and returns the Anthropic events they produce; the transitions are
+a table keyed by state and event type (``TRANSITIONS``), not control flow. The grammar it keeps
 (protocol.md §3.3): one ``message_start``; blocks opened and closed one at a time with
 contiguous indexes; a thinking block gets its ``signature_delta`` just before it closes; a
 ``tool_use`` (and a ``server_tool_use``) starts with ``input: {}`` and its arguments come as
@@ -13,36 +14,42 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .chunks import End, Finish, Grounding, TextDelta, ThinkingDelta, ToolCallDelta, ToolCallStart, Usage, read_chunk
 from .request import UpstreamCall
-from .response import ANSWER_BLOCKS, Outcome, field, outcome, search_blocks, stop_details, usage
+from .response import ANSWER_BLOCKS, Outcome, outcome, search_blocks, stop_details, usage
 from .signatures import encode_tool_id, thinking_signature
 from .spec import Spec
 
 Event = dict[str, Any]
 
-# (state, signal) → (actions, next state). Signals come from chunks: thinking text, text,
-# the start of a tool call, more arguments for the open tool call, and the end of the stream,
-# where the web searches Gemini's grounding reported (collected from any chunk) become whole
-# blocks, as they follow the text and tool calls in a non-streamed answer too.
-TRANSITIONS: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
-    ("idle", "thinking"): (("open_thinking", "thinking_delta"), "thinking"),
-    ("idle", "text"): (("open_text", "text_delta"), "text"),
-    ("idle", "tool_call"): (("open_tool", "tool_delta"), "tool_use"),
-    ("idle", "end"): (("search_blocks", "message_delta", "message_stop"), "done"),
-    ("thinking", "thinking"): (("thinking_delta",), "thinking"),
-    ("thinking", "text"): (("sign", "close", "open_text", "text_delta"), "text"),
-    ("thinking", "tool_call"): (("sign", "close", "open_tool", "tool_delta"), "tool_use"),
-    ("thinking", "end"): (("sign", "close", "search_blocks", "message_delta", "message_stop"), "done"),
-    ("text", "thinking"): (("close", "open_thinking", "thinking_delta"), "thinking"),
-    ("text", "text"): (("text_delta",), "text"),
-    ("text", "tool_call"): (("close", "open_tool", "tool_delta"), "tool_use"),
-    ("text", "end"): (("close", "search_blocks", "message_delta", "message_stop"), "done"),
-    ("tool_use", "thinking"): (("close", "open_thinking", "thinking_delta"), "thinking"),
-    ("tool_use", "text"): (("close", "open_text", "text_delta"), "text"),
-    ("tool_use", "tool_call"): (("close", "open_tool", "tool_delta"), "tool_use"),
-    ("tool_use", "tool_args"): (("tool_delta",), "tool_use"),
-    ("tool_use", "end"): (("close", "search_blocks", "message_delta", "message_stop"), "done"),
+# (state, event type) → (actions, next state). The events come from chunks (translator/chunks.py):
+# thinking text, text, the start of a tool call, more arguments for the open tool call; ``End`` is
+# the end of the stream, where the web searches Gemini's grounding reported (collected from any
+# chunk) become whole blocks, as they follow the text and tool calls in a non-streamed answer too.
+TRANSITIONS: dict[tuple[str, type], tuple[tuple[str, ...], str]] = {
+    ("idle", ThinkingDelta): (("open_thinking", "thinking_delta"), "thinking"),
+    ("idle", TextDelta): (("open_text", "text_delta"), "text"),
+    ("idle", ToolCallStart): (("open_tool", "tool_delta"), "tool_use"),
+    ("idle", End): (("search_blocks", "message_delta", "message_stop"), "done"),
+    ("thinking", ThinkingDelta): (("thinking_delta",), "thinking"),
+    ("thinking", TextDelta): (("sign", "close", "open_text", "text_delta"), "text"),
+    ("thinking", ToolCallStart): (("sign", "close", "open_tool", "tool_delta"), "tool_use"),
+    ("thinking", End): (("sign", "close", "search_blocks", "message_delta", "message_stop"), "done"),
+    ("text", ThinkingDelta): (("close", "open_thinking", "thinking_delta"), "thinking"),
+    ("text", TextDelta): (("text_delta",), "text"),
+    ("text", ToolCallStart): (("close", "open_tool", "tool_delta"), "tool_use"),
+    ("text", End): (("close", "search_blocks", "message_delta", "message_stop"), "done"),
+    ("tool_use", ThinkingDelta): (("close", "open_thinking", "thinking_delta"), "thinking"),
+    ("tool_use", TextDelta): (("close", "open_text", "text_delta"), "text"),
+    ("tool_use", ToolCallStart): (("close", "open_tool", "tool_delta"), "tool_use"),
+    ("tool_use", ToolCallDelta): (("tool_delta",), "tool_use"),
+    ("tool_use", End): (("close", "search_blocks", "message_delta", "message_stop"), "done"),
+} | {
+    # What only needs noting for the end (how it ended, usage, searches) changes no state.
+    (state, kind): ((action,), state) for state in ("idle", "thinking", "text", "tool_use")
+    for kind, action in ((Finish, "note_finish"), (Usage, "note_usage"), (Grounding, "note_grounding"))
 }
+CONTENT = (ThinkingDelta, TextDelta, ToolCallStart, ToolCallDelta)
 
 
 class StreamProtocolError(RuntimeError):
@@ -63,16 +70,20 @@ class StreamTranslator:
         self.visible_blocks = 0          # ANSWER_BLOCKS opened
         self.finish_reason: str | None = None
         self.native_reason: str | None = None
-        self.raw_usage: Any = None
+        self.raw_usage: Usage | None = None   # the last Usage event; None until the upstream reports one
         self.saw_tool_call = False
         self.searches = 0                # web searches reported (Google Search grounding)
         self._grounding: list[Any] = []  # groundingMetadata seen on any chunk
         self._tool_index: int | None = None   # LiteLLM's index of the open tool call
         self._ignored: set[int] = set()       # tool call indexes left out (disable_parallel)
         self._suppress = call.max_tokens == 0
+        self._guards = _NO_CONTENT if self._suppress else _GUARDS
 
     # -- public -----------------------------------------------------------------------------
     def start(self) -> list[Event]:
+        """The stream's first event: ``[message_start]``, its usage the input estimate.
+
+        Raises :class:`StreamProtocolError` when called twice."""
         if self.state != "new":
             raise StreamProtocolError("start() called twice")
         self.state = "idle"
@@ -83,33 +94,20 @@ class StreamTranslator:
                       "cache_read_input_tokens": 0, "output_tokens": 1}}}]
 
     def feed(self, chunk: Any) -> list[Event]:
+        """The Anthropic events one LiteLLM chunk (object or dict) produces, often none; what only
+        matters at the end (finish reason, usage, grounding) is kept for :meth:`finish`.
+
+        Raises :class:`StreamProtocolError` before :meth:`start` or after :meth:`finish`."""
         if self.state in ("new", "done"):
             raise StreamProtocolError(f"feed() in state {self.state}")
         events: list[Event] = []
-        if field(chunk, "usage") is not None:
-            self.raw_usage = field(chunk, "usage")
-        for choice in field(chunk, "choices", []):
-            if field(choice, "finish_reason"):
-                self.finish_reason = field(choice, "finish_reason")
-            native = field(field(choice, "provider_specific_fields"), "native_finish_reason")
-            if native:
-                self.native_reason = native
-            delta = field(choice, "delta")
-            if delta is None or self._suppress:
-                continue
-            reasoning = field(delta, "reasoning_content")
-            if reasoning:
-                self._step("thinking", reasoning, events)
-            text = field(delta, "content")
-            if text:
-                self._step("text", text, events)
-            for call in field(delta, "tool_calls", []):
-                self._tool_signal(call, events)
-        self._grounding += field(chunk, "vertex_ai_grounding_metadata", [])
+        for event in read_chunk(chunk):
+            self._step(event, events)
         return events
 
     @property
     def outcome(self) -> Outcome:
+        """How the answer ended so far (``malformed``: nothing usable, retry or answer an error)."""
         return outcome(self.finish_reason, self.native_reason, tool_calls=self.saw_tool_call,
                        visible=self.visible_blocks > 0, table=self.spec.stop_reasons,
                        no_content_asked=self._suppress)
@@ -119,33 +117,40 @@ class StreamTranslator:
         return self.blocks_opened > 0
 
     def finish(self) -> list[Event]:
+        """The closing events: the open block's stop, the web search blocks, ``message_delta``
+        (stop reason, stop details, usage) and ``message_stop``. A malformed answer (see
+        :attr:`outcome`) finished anyway gets the default stop reason.
+
+        Raises :class:`StreamProtocolError` before :meth:`start` or when called twice."""
         events: list[Event] = []
-        self._step("end", None, events)
+        self._step(_END, events)
         return events
 
     # -- mechanism --------------------------------------------------------------------------
-    def _tool_signal(self, call: Any, events: list[Event]) -> None:
-        index = field(call, "index", 0)
-        if field(call, "id"):
-            if self.call.tools.disable_parallel and self.saw_tool_call:
-                self._ignored.add(index)
-                return
-            self.saw_tool_call = True
-            self._tool_index = index
-            self._step("tool_call", call, events)
-        elif index not in self._ignored and index == self._tool_index:
-            args = field(field(call, "function"), "arguments")
-            if args:
-                self._step("tool_args", call, events)
-
-    def _step(self, signal: str, payload: Any, events: list[Event]) -> None:
+    def _step(self, event: Any, events: list[Event]) -> None:
+        kind = type(event)
+        guard = self._guards.get(kind)
+        if guard is not None and not guard(self, event):
+            return
         try:
-            actions, next_state = TRANSITIONS[(self.state, signal)]
+            actions, next_state = _PLAN[(self.state, kind)]
         except KeyError:
-            raise StreamProtocolError(f"no transition from {self.state} on {signal}") from None
+            raise StreamProtocolError(f"no transition from {self.state} on {kind.__name__}") from None
         for action in actions:
-            getattr(self, "_do_" + action)(payload, events)
+            action(self, event, events)
         self.state = next_state
+
+    def _drop(self, event: Any) -> bool:
+        return False
+
+    def _admit_tool(self, event: ToolCallStart) -> bool:
+        if self.call.tools.disable_parallel and self.saw_tool_call:
+            self._ignored.add(event.index)
+            return False
+        return True
+
+    def _continues_tool(self, event: ToolCallDelta) -> bool:
+        return event.index == self._tool_index and event.index not in self._ignored
 
     def _open(self, block: dict[str, Any], events: list[Event]) -> None:
         if block["type"] != "tool_use":
@@ -162,34 +167,32 @@ class StreamTranslator:
     def _do_open_thinking(self, payload: Any, events: list[Event]) -> None:
         self._open({"type": "thinking", "thinking": "", "signature": ""}, events)
 
-    def _do_thinking_delta(self, payload: str, events: list[Event]) -> None:
-        self._delta({"type": "thinking_delta", "thinking": payload}, events)
+    def _do_thinking_delta(self, event: ThinkingDelta, events: list[Event]) -> None:
+        self._delta({"type": "thinking_delta", "thinking": event.text}, events)
 
-    def _do_sign(self, payload: Any, events: list[Event]) -> None:
+    def _do_sign(self, event: Any, events: list[Event]) -> None:
         # When a tool call follows the thinking directly, its signature rides along here too.
-        signature = None
-        if isinstance(payload, dict) or hasattr(payload, "function"):
-            signature = field(field(payload, "provider_specific_fields"), "thought_signature")
+        signature = event.signature if type(event) is ToolCallStart else None
         self._delta({"type": "signature_delta", "signature": thinking_signature(signature)}, events)
 
     def _do_open_text(self, payload: Any, events: list[Event]) -> None:
         self._open({"type": "text", "text": ""}, events)
 
-    def _do_text_delta(self, payload: str, events: list[Event]) -> None:
-        self._delta({"type": "text_delta", "text": payload}, events)
+    def _do_text_delta(self, event: TextDelta, events: list[Event]) -> None:
+        self._delta({"type": "text_delta", "text": event.text}, events)
 
-    def _do_open_tool(self, payload: Any, events: list[Event]) -> None:
-        function = field(payload, "function")
-        signature = field(field(payload, "provider_specific_fields"), "thought_signature")
+    def _do_open_tool(self, event: ToolCallStart, events: list[Event]) -> None:
+        # A call without an id (not LiteLLM's Gemini, which makes them up) gets one from its place.
         self._open({"type": "tool_use",
-                    "id": encode_tool_id(field(payload, "id"), signature, f"{self.message_id}_{self.index + 1}"),
-                    "name": self.call.tools.to_anthropic(field(function, "name", "")),
+                    "id": encode_tool_id(event.id, event.signature, f"{self.message_id}_{self.index + 1}"),
+                    "name": self.call.tools.to_anthropic(event.name),
                     "input": {}}, events)
+        self.saw_tool_call = True
+        self._tool_index = event.index
 
-    def _do_tool_delta(self, payload: Any, events: list[Event]) -> None:
-        args = field(field(payload, "function"), "arguments", "")
-        if args:
-            self._delta({"type": "input_json_delta", "partial_json": args}, events)
+    def _do_tool_delta(self, event: ToolCallStart | ToolCallDelta, events: list[Event]) -> None:
+        if event.arguments:
+            self._delta({"type": "input_json_delta", "partial_json": event.arguments}, events)
 
     def _do_search_blocks(self, payload: Any, events: list[Event]) -> None:
         blocks = [] if self._suppress else search_blocks(self._grounding, self.message_id)
@@ -217,3 +220,23 @@ class StreamTranslator:
 
     def _do_message_stop(self, payload: Any, events: list[Event]) -> None:
         events.append({"type": "message_stop"})
+
+    def _do_note_finish(self, event: Finish, events: list[Event]) -> None:
+        self.finish_reason = event.reason or self.finish_reason
+        self.native_reason = event.native or self.native_reason
+
+    def _do_note_usage(self, event: Usage, events: list[Event]) -> None:
+        self.raw_usage = event
+
+    def _do_note_grounding(self, event: Grounding, events: list[Event]) -> None:
+        self._grounding += event.metadata
+
+
+_END = End()
+# Content events that may be dropped before the table: tool calls left out and argument pieces
+# with no open call, or all of them when no content was asked for (max_tokens 0).
+_GUARDS = {ToolCallStart: StreamTranslator._admit_tool, ToolCallDelta: StreamTranslator._continues_tool}
+_NO_CONTENT = dict.fromkeys(CONTENT, StreamTranslator._drop)
+# TRANSITIONS with the actions' methods looked up once, for the hot path.
+_PLAN = {key: (tuple(getattr(StreamTranslator, "_do_" + name) for name in actions), state)
+         for key, (actions, state) in TRANSITIONS.items()}
