@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -33,7 +33,7 @@ class Proxy:
     spec: Spec
     tool_cache: translator.DeclarationCache
     limits: dict[str, int]
-    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    lifecycle: Lifecycle
     http: Any = None                 # httpx.AsyncClient for countTokens, open while serving
     exposure_checked: bool = False
 
@@ -50,8 +50,8 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     configure_logging(settings)
     app = Quart(__name__)
     app.config["MAX_CONTENT_LENGTH"] = None  # hooks.read_body() enforces the limit, and drains what is over it
-    app.proxy = proxy = Proxy(settings, spec, translator.DeclarationCache(spec.tools["declaration_cache_size"]),
-                              media_limits(settings))
+    app.proxy = proxy = Proxy(settings, spec, translator.DeclarationCache(spec.tools.declaration_cache_size),
+                              media_limits(settings), Lifecycle(spec.errors.own.shutting_down.error()))
     if not settings.gemini_api_key:
         log.warning("GEMINI_API_KEY is not set: requests for Gemini models will be answered with an error "
                     "until it is set in the environment or .env.")
