@@ -65,7 +65,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     body = claude_code_request()
     body_bytes = json.dumps(body).encode()
     results["request_shape"] = describe(body)
-    cache = translator.DeclarationCache(spec.tools["declaration_cache_size"])
+    cache = translator.DeclarationCache(spec.tools.declaration_cache_size)
     t0 = time.perf_counter()
     translator.translate_request(json.loads(body_bytes), spec, tool_cache=cache)
     cold = time.perf_counter() - t0
@@ -93,7 +93,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             if not (isinstance(data, dict) and "messages" in data and "model" in data):
                 continue
             raw = json.dumps(data).encode()
-            fcache = translator.DeclarationCache(spec.tools["declaration_cache_size"])
+            fcache = translator.DeclarationCache(spec.tools.declaration_cache_size)
             try:
                 _time_request(raw, spec, fcache, 20, 2)
             except Exception as exc:  # noqa: BLE001 - a fixture the translator refuses is reported, not fatal

@@ -39,7 +39,7 @@ class Proxy:
     limits: dict[str, int]
     pool: Pool
     endpoints: Mapping[str, Any]     # endpoints.yaml: endpoints not offered, CORS policy
-    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    lifecycle: Lifecycle
     http: Any = None                 # httpx.AsyncClient for countTokens, open while serving
     threads: Threads | None = None   # message threads (in process, or Redis with REDIS_URL), while serving
     exposure_checked: bool = False
@@ -59,8 +59,9 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     app = Quart(__name__)
     app.config["MAX_CONTENT_LENGTH"] = None  # hooks.read_body() enforces the limit, and drains what is over it
     endpoints = load_endpoints(settings.spec_dir or translator.DEFAULT_SPEC_DIR)
-    app.proxy = proxy = Proxy(settings, spec, translator.DeclarationCache(spec.tools["declaration_cache_size"]),
-                              media_limits(settings), Pool(settings), endpoints)
+    app.proxy = proxy = Proxy(settings, spec, translator.DeclarationCache(spec.tools.declaration_cache_size),
+                              media_limits(settings), Pool(settings), endpoints,
+                              Lifecycle(spec.errors.own.shutting_down.error()))
     if not settings.gemini_api_keys:
         log.warning("GEMINI_API_KEY is not set: requests for Gemini models will be answered with an error "
                     "until it (or GEMINI_API_KEYS) is set in the environment or .env.")

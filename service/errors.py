@@ -6,15 +6,13 @@ import json
 import logging
 import uuid
 
-from quart import Quart, Response, g
+from quart import Quart, Response, current_app, g
 from werkzeug.exceptions import HTTPException
 
 from translator import AnthropicError
 
 log = logging.getLogger("proxy")
 JSON = "application/json"
-# What the framework's own HTTP errors become (anything else of 5xx is an api_error).
-HTTP_ERROR_TYPES = {404: "not_found_error", 405: "invalid_request_error"}
 
 
 def new_id(prefix: str) -> str:
@@ -30,7 +28,8 @@ def error_response(error: AnthropicError, request_id: str | None = None) -> Resp
 
 
 def register(app: Quart) -> None:
-    """The error handlers: the proxy's own errors, the framework's (404, 405, ...), and crashes."""
+    """The error handlers: the proxy's own errors, the framework's (404, 405, ...), and crashes, each
+    shaped by errors.yaml (``framework``, ``own.internal``)."""
 
     @app.errorhandler(AnthropicError)
     async def anthropic_error(error: AnthropicError) -> Response:
@@ -39,10 +38,11 @@ def register(app: Quart) -> None:
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
         status = error.code or 500
-        kind = HTTP_ERROR_TYPES.get(status, "api_error") if status < 500 else "api_error"
-        return error_response(AnthropicError(status, kind, error.description or error.name))
+        kinds = current_app.proxy.spec.errors.framework
+        return error_response(AnthropicError(status, kinds.types.get(status, kinds.otherwise),
+                                             error.description or error.name))
 
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> Response:
         log.exception("unexpected error", extra={"request_id": g.get("request_id")})
-        return error_response(AnthropicError(500, "api_error", "Internal proxy error."))
+        return error_response(current_app.proxy.spec.errors.own.internal.error())

@@ -31,9 +31,9 @@ async def read_body() -> bytes:
     A body over the limit is still read to its end (up to as much again, discarded) before the 413
     goes out: Hypercorn closes a connection whose request was not read in full, and closing a socket
     with unread input resets it, which can destroy the answer before the client reads it."""
-    settings = current_app.proxy.settings
+    settings, own = current_app.proxy.settings, current_app.proxy.spec.errors.own
     limit = settings.max_body_bytes
-    too_large = AnthropicError(413, "request_too_large", f"Request exceeds the maximum size of {limit} bytes.")
+    too_large = own.body_too_large.error(limit=limit)
     declared = request.content_length
     if declared is not None and declared > 2 * limit:
         raise too_large
@@ -49,8 +49,7 @@ async def read_body() -> bytes:
                 elif size > 2 * limit:
                     break
     except TimeoutError:
-        raise AnthropicError(408, "timeout_error", f"The request body did not arrive within "
-                             f"{settings.body_timeout_seconds:g} seconds.") from None
+        raise own.body_timeout.error(seconds=f"{settings.body_timeout_seconds:g}") from None
     if size > limit:
         raise too_large
     return b"".join(parts)
@@ -87,7 +86,7 @@ async def begin() -> Response | None:
     expected = proxy.settings.proxy_api_key.encode()
     if any([hmac.compare_digest(k.encode(), expected) for k in client_keys()]):
         return None
-    return error_response(AnthropicError(401, "authentication_error", "invalid x-api-key"))
+    return error_response(proxy.spec.errors.own.bad_api_key.error())
 
 
 async def end(response: Response) -> Response:

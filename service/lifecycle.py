@@ -31,7 +31,6 @@ from translator import AnthropicError
 
 log = logging.getLogger("proxy")
 NEEDED = ("context", "sockets", "config", "shutdown_trigger")
-SHUTTING_DOWN = AnthropicError(529, "overloaded_error", "The proxy is shutting down; retry the request.")
 
 
 def _worker_frame() -> FrameType | None:
@@ -59,7 +58,8 @@ def check_hypercorn() -> FrameType | None:
 class Lifecycle:
     """The answers in flight, and what a drain does to them."""
 
-    def __init__(self) -> None:
+    def __init__(self, shutting_down: AnthropicError) -> None:
+        self.shutting_down = shutting_down  # what the answers still running at the end get (errors.yaml)
         self.live: set = set()     # streaming.UpstreamStream objects, streamed to the client or not
         self.frame: FrameType | None = None
         self.drain: asyncio.Task | None = None
@@ -116,7 +116,7 @@ class Lifecycle:
         if self.live:
             log.warning("graceful_timeout is up: ending %d answers with overloaded_error", len(self.live))
         for answer in list(self.live):
-            await answer.stop(SHUTTING_DOWN)
+            await answer.stop(self.shutting_down)
 
     async def _close_listeners_when_stopping(self, ends: float) -> None:
         """Refuse new connections once the whole server stops (not when one worker of several restarts).

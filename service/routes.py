@@ -9,7 +9,6 @@ from typing import Any, Callable
 from quart import Blueprint, Response, current_app, g, request
 
 import translator
-from translator import AnthropicError
 
 from . import sse, streaming, upstream
 from .errors import JSON, new_id
@@ -36,7 +35,7 @@ async def _translate(function: Callable[..., translator.UpstreamCall], body: Any
             return await asyncio.to_thread(function, body, proxy.spec, tool_cache=None, limits=proxy.limits)
         return function(body, proxy.spec, tool_cache=proxy.tool_cache, limits=proxy.limits)
     except RecursionError:
-        raise AnthropicError(400, "invalid_request_error", "The request is nested too deeply.") from None
+        raise proxy.spec.errors.own.nested_too_deeply.error() from None
 
 
 def _job(call: translator.UpstreamCall, body: Any, message_id: str, turn: Turn) -> streaming.Job:
@@ -122,9 +121,10 @@ async def count_tokens() -> Response:
 
 @routes.get("/v1/models")
 async def models() -> Response:
-    entries = translator.model_list(current_app.proxy.spec.models)
-    return _json(translator.model_page(entries, request.args.get("limit", type=int),
-                                       request.args.get("after_id"), request.args.get("before_id")))
+    table = current_app.proxy.spec.models
+    return _json(translator.model_page(translator.model_list(table), request.args.get("limit", type=int),
+                                       request.args.get("after_id"), request.args.get("before_id"),
+                                       default_limit=table.listing.default_limit, max_limit=table.listing.max_limit))
 
 
 @routes.get("/v1/models/<path:model_id>")
@@ -134,4 +134,4 @@ async def model(model_id: str) -> Response:
         if entry["id"] == model_id:
             return _json(entry)
     # Any name /v1/messages accepts (claude-sonnet-4-5, ...) is a model here too.
-    return _json(translator.model_entry(translator.resolve_model(model_id, table)))
+    return _json(translator.model_entry(translator.resolve_model(model_id, table), table))

@@ -244,7 +244,7 @@ class UpstreamStream:
 
 async def start(job: Job, spec: Spec, settings: Settings, pool: Pool) -> tuple[UpstreamStream, Head]:
     """Open the stream and read its head; a malformed empty answer is retried as stop_reasons.yaml says."""
-    retries = spec.stop_reasons["malformed_retries"]
+    retries = spec.stop_reasons.malformed_retries
     for attempt in range(retries + 1):
         stream = UpstreamStream(job, spec, settings, pool)
         stream.open(settings.stream_grace_seconds)
@@ -269,7 +269,7 @@ async def complete(job: Job, spec: Spec, settings: Settings, pool: Pool, live: s
     upstream is a 504 in ``FIRST_BYTE_TIMEOUT_SECONDS``, while a long answer that keeps coming is
     not cut), and the Message is the stream's events folded, so both kinds of answer agree.
     ``REQUEST_TIMEOUT_SECONDS`` bounds the whole call, retries included."""
-    retries = spec.stop_reasons["malformed_retries"]
+    retries = spec.stop_reasons.malformed_retries
     try:
         async with asyncio.timeout(settings.request_timeout_seconds):
             for attempt in range(retries + 1):

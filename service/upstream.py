@@ -69,9 +69,11 @@ async def with_retries(attempt: Callable[[], Awaitable[Any]], spec: Spec, settin
             return await attempt()
         except Exception as exc:  # noqa: BLE001 - every failure becomes an Anthropic error
             error = to_anthropic_error(exc, spec, settings)
-            if error.status not in spec.errors["retry_statuses"] or number == settings.upstream_retries:
+            if error.status not in spec.errors.retry_statuses or number == settings.upstream_retries:
                 raise error from None
-            delay = (error.retry_after if error.retry_after is not None else 0.5 * 2 ** number) + random.uniform(0, 0.1)
+            backoff = spec.errors.retry_backoff
+            wait = backoff.first_seconds * backoff.factor ** number if error.retry_after is None else error.retry_after
+            delay = wait + random.uniform(0, backoff.jitter_seconds)
             room = settings.retry_max_wait_seconds - waited
             if wait_until is not None:
                 room = min(room, wait_until - loop.time())
@@ -143,7 +145,7 @@ async def open_answer(call: UpstreamCall, retarget: Callable[[str], UpstreamCall
             return await with_retries(lambda: _open_on_keys(model_call, pool, spec, settings), spec, settings,
                                       wait_until)
         except AnthropicError as error:
-            if error.status not in spec.errors["fallback_statuses"] or number == len(targets) - 1:
+            if error.status not in spec.errors.fallback_statuses or number == len(targets) - 1:
                 if error.status == 429 and len(targets) > 1:
                     error.retry_after = await pool.shortest_rest(list(targets)) or error.retry_after
                 raise

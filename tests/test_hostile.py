@@ -444,7 +444,7 @@ def _answered(n: int, content: Any) -> list[dict]:
 @st.composite
 def inflated_bodies(draw) -> tuple[dict, bool]:
     """A request with one part inflated, and whether a count in it is over its per-item bound."""
-    limits = {**_spec().tools["limits"], **_spec().content["limits"]}
+    limits = {**dict(_spec().tools.limits), **dict(_spec().content.limits)}
     factor = draw(st.sampled_from(FACTORS))
     t = {"name": "t", "input_schema": {"type": "object"}}
     body: dict[str, Any] = {"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}],

@@ -105,7 +105,7 @@ def test_both_translations_refuse_before_building_a_call():
 def test_an_opted_in_prefix_is_used_as_it_is_and_its_rest_still_checked():
     spec = load_spec(provider_prefixes=["gemini/", "ollama/"])
     route = resolve_model("ollama/llama3", spec.models)
-    assert (route.target, route.facts) == ("ollama/llama3", spec.models["fallback"])
+    assert (route.target, route.facts) == ("ollama/llama3", spec.models.fallback)
     for name in ("ollama/../x", "ollama/llama3:8b", "ollama/a/b"):
         refused(name, spec)
     assert "'openai/' is not enabled" in refused("openai/gpt-4o", spec).message

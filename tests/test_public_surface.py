@@ -9,8 +9,10 @@ The one exception is a white-box unit test of private modules, which says so by 
 test file may import the modules its file name names, word by word (``test_tools.py`` →
 ``translator.tools``; ``test_thinking_and_signatures.py`` → ``translator.thinking`` and
 ``translator.signatures``; ``test_tools_bounds.py`` → ``translator.tools``), and
-``translator.spec``, whose ``load_table`` gives a unit test one table as the YAML has it. Any
-other test goes through the public surface, as a library user does.
+``translator.spec`` and ``translator.tables``, whose ``load_table`` and table models give a unit test
+one table as the YAML has it; ``test_tables.py``, which checks that every kind a table may name has a
+handler, reads the handlers' dispatch tables in every module. Any other test goes through the
+public surface, as a library user does.
 """
 from __future__ import annotations
 
@@ -22,13 +24,17 @@ import translator
 ROOT = Path(__file__).resolve().parent.parent
 PUBLIC = set(translator.__all__)
 MODULES = {path.stem for path in (ROOT / "translator").glob("*.py")} - {"__init__"}
-UNIT_TEST_TABLES = {"spec"}
+UNIT_TEST_TABLES = {"spec", "tables"}
+# The check that every kind a table may name has a handler reads the handlers' own dispatch tables.
+READS_EVERY_MODULE = {"test_tables.py"}
 
 
 def allowed_modules(path: Path) -> set[str]:
     """The private modules a file may import: those its name names, if it is a test file."""
     if path.relative_to(ROOT).parts[0] != "tests" or not path.name.startswith("test_"):
         return set()
+    if path.name in READS_EVERY_MODULE:
+        return MODULES | {"__main__"}
     return (set(path.stem.split("_")[1:]) & MODULES) | UNIT_TEST_TABLES
 
 

@@ -47,9 +47,15 @@ ENTRIES = [{"id": f"m{i}"} for i in range(5)]
     (-4, None, None, ["m0"], True),
 ])
 def test_model_pages_follow_anthropics_cursors(limit, after, before, ids, more):
-    page = model_page(ENTRIES, limit, after, before)
+    page = model_page(ENTRIES, limit, after, before, default_limit=20, max_limit=1000)
     assert [e["id"] for e in page["data"]] == ids and page["has_more"] is more
     assert (page["first_id"], page["last_id"]) == (ids[0], ids[-1])
+
+
+def test_model_pages_take_their_sizes_from_the_caller():
+    entries = [{"id": f"m{i}"} for i in range(30)]
+    assert len(model_page(entries, None, None, None, default_limit=3, max_limit=10)["data"]) == 3
+    assert len(model_page(entries, 50, None, None, default_limit=3, max_limit=10)["data"]) == 10
 
 
 def test_the_input_estimate_is_a_quarter_of_the_request():

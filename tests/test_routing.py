@@ -41,7 +41,7 @@ def test_environment_override_and_prefixed_targets():
     assert resolve_model("claude-opus-4-8", spec.models).target == "vertex_ai/gemini-2.5-pro"
     small = resolve_model("claude-haiku-4-5", spec.models)
     assert small.target == "gemini/gemini-2.0-flash"
-    assert small.facts["max_output_tokens"] == 8192
+    assert small.facts.max_output_tokens == 8192
 
 
 def test_unknown_model_is_a_404_naming_it_and_the_aliases():

@@ -1,27 +1,33 @@
-"""Loading the YAML tables: each validated against its schema, broken ones named precisely."""
+"""Loading the YAML tables: each validated against its schema into its model, broken ones named precisely."""
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+import pydantic
 import pytest
 
-from translator import DEFAULT_SPEC_DIR, SpecError, load_spec
-from translator.spec import TABLES
+from translator import DEFAULT_SPEC_DIR, SpecError, load_spec, map_upstream_error
+from translator.tables import TABLE_MODELS
 
 
-def test_every_table_loads_and_is_read_only():
+def test_every_table_loads_into_its_model_and_is_read_only():
     spec = load_spec()
-    for name in TABLES:
-        assert getattr(spec, name), name
+    for name, model in TABLE_MODELS.items():
+        assert type(getattr(spec, name)) is model, name
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        spec.models.defaults.BIG_MODEL = "x"  # type: ignore[misc]
     with pytest.raises(TypeError):
-        spec.models["defaults"]["BIG_MODEL"] = "x"  # type: ignore[index]
+        spec.content.blocks["text"] = spec.content.blocks["image"]  # type: ignore[index]
+    with pytest.raises(TypeError):  # a value the table keeps as it is (a client tool's schema) is frozen too
+        spec.tools.client_tools[0].input_schema.properties["command"]["type"] = "x"  # type: ignore[index]
+    assert isinstance(spec.models.aliases, tuple) and isinstance(spec.tools.client_tools[1].input_schema.required, tuple)
 
 
 def test_overrides_replace_the_yaml_defaults():
     spec = load_spec(big_model="gemini-2.5-pro", small_model="gemini-2.5-flash")
-    assert spec.models["defaults"]["BIG_MODEL"] == "gemini-2.5-pro"
-    assert spec.models["defaults"]["SMALL_MODEL"] == "gemini-2.5-flash"
+    assert spec.models.defaults.BIG_MODEL == "gemini-2.5-pro"
+    assert spec.models.defaults.SMALL_MODEL == "gemini-2.5-flash"
 
 
 def _broken_copy(tmp_path: Path, name: str, old: str, new: str) -> Path:
@@ -43,6 +49,25 @@ def _broken_copy(tmp_path: Path, name: str, old: str, new: str) -> Path:
      ["errors.yaml", "messages[1].type", "'overloaded' is not one of"]),
     ("content", "kind: text,", "kind: texty,", ["content.yaml", "blocks.text.kind"]),
     ("roles", "as: assistant", "as: model", ["roles.yaml", "roles.assistant.as"]),
+    # an optional key may be left out, not set to null
+    ("roles", 'wrap: "<system>\\n{text}\\n</system>"', "wrap: null", ["roles.system.wrap", "None is not of type 'string'"]),
+    ("content", "kind: flatten, requires: {tool_name: string}, text_fields: [tool_name]",
+     "kind: flatten, requires: {tool_name: string}",
+     ["blocks.tool_reference", "'text_fields' is a required property", "rule 'required'"]),
+    ("content", "id_pattern: '^[a-zA-Z0-9_-]+$'", "id_pattern: '[a-z'", ["id_pattern", "is not a 'regex'"]),
+    ("models", "levels: [low, high]", "levels: [low, low]", ["models.gemini-3-pro-preview.levels", "non-unique"]),
+    ("models", "levels: [low, high], sampling_params", "sampling_params",
+     ["models.gemini-3-pro-preview", "'levels' is a required property"]),
+    ("models", "  default_limit: 20", "  default_limit: 0", ["listing.default_limit", "less than the minimum of 1"]),
+    ("tools", "action: google_search}", "action: search}", ["tools.yaml", "server_tools[0].action"]),
+    ("stop_reasons", "malformed_retries: 1", "malformed_retries: 1\nretries: 2",
+     ["(document root)", "('retries' was unexpected)"]),
+    ("errors", "{limit} bytes.", "{max} bytes.", ["own.body_too_large.message", "does not match"]),
+    ("errors", "retry_backoff: {first_seconds: 0.5", "retry_backoff: {first_seconds: 0",
+     ["retry_backoff.first_seconds", "less than or equal to the minimum of 0"]),
+    # a YAML number key: JSON Schema cannot bound it, the model does
+    ("errors", "  504: {status: 504", "  704: {status: 504",
+     ["errors.yaml", "statuses[704]", "less than or equal to 599"]),
 ])
 def test_a_broken_table_names_file_place_and_rule(tmp_path, name, old, new, expected):
     spec_dir = _broken_copy(tmp_path, name, old, new)
@@ -59,3 +84,12 @@ def test_not_yaml_and_missing_file_are_named(tmp_path):
     (spec_dir / "roles.yaml").unlink()
     with pytest.raises(SpecError, match="roles.yaml: file not found"):
         load_spec(spec_dir)
+
+
+def test_an_upstream_status_no_rule_names_maps_by_the_statuses_table():
+    errors = load_spec().errors
+    error = map_upstream_error(errors, class_names=["APIError", "Exception"], status=402, message="pay up")
+    assert (error.status, error.type, error.message) == (402, "billing_error", "pay up")
+    error = map_upstream_error(errors, class_names=["APIError"], status=403, message="denied")
+    assert (error.status, error.type) == (500, "api_error") and "proxy's Gemini credentials" in error.message
+    assert map_upstream_error(errors, class_names=[], status=418, message="x").status == 500  # unlisted: default

@@ -6,7 +6,6 @@ names, thousands of anyOf branches, anyOf fan-out) are refused at once.
 """
 from __future__ import annotations
 
-import copy
 import shutil
 import time
 from pathlib import Path
@@ -19,12 +18,13 @@ import translator
 from bench.claude_code_request import claude_code_request
 from translator import AnthropicError, DeclarationCache, SpecError, load_spec
 from translator.spec import DEFAULT_SPEC_DIR, load_table
+from translator.tables import ToolsTable
 from translator.tools import ToolError, _unique, plan_tools, sanitize_schema
 
 SPEC = load_spec()
 TABLE = load_table("tools")
-LIMITS = TABLE["limits"]
-CONTENT = SPEC.content["limits"]
+LIMITS = dict(TABLE.limits)
+CONTENT = SPEC.content.limits
 MODEL = "claude-sonnet-5"
 
 
@@ -49,10 +49,8 @@ def refused(tools: list, table=TABLE) -> str:
     return str(caught.value)
 
 
-def with_limits(**limits) -> dict:
-    table = copy.deepcopy(TABLE)
-    table["limits"].update(limits)
-    return table
+def with_limits(**limits) -> ToolsTable:
+    return TABLE.model_copy(update={"limits": TABLE.limits.model_copy(update=limits)})
 
 
 # --- per-node bounds ------------------------------------------------------------------------------
@@ -193,7 +191,7 @@ def message_of(call) -> str:
 
 
 def test_messages() -> None:
-    limit = CONTENT["messages"]
+    limit = CONTENT.messages
     assert len(translator.translate_request(body(messages=turns(limit - 1)), SPEC).kwargs["messages"]) == limit - 1
     message = message_of(lambda: translator.translate_count_tokens(
         {"model": MODEL, "messages": turns(limit + 1)}, SPEC))
@@ -201,7 +199,7 @@ def test_messages() -> None:
 
 
 def test_content_blocks_count_tool_result_contents() -> None:
-    limit = CONTENT["content_blocks"]
+    limit = CONTENT.content_blocks
     text = {"type": "text", "text": "x"}
     calls = [{"type": "tool_use", "id": f"toolu_{i}", "name": "t", "input": {}} for i in range(2)]
     results = [{"type": "tool_result", "tool_use_id": f"toolu_{i}", "content": [text] * (limit // 2 - 3)}

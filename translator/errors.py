@@ -4,7 +4,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable
+
+if TYPE_CHECKING:  # only for the annotation: tables.py imports this module
+    from .tables import ErrorsTable
 
 
 @dataclass
@@ -40,7 +43,7 @@ def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
 
-def map_upstream_error(table: Mapping[str, Any], *, class_names: Iterable[str], status: int | None,
+def map_upstream_error(table: ErrorsTable, *, class_names: Iterable[str], status: int | None,
                        message: str) -> AnthropicError:
     """Map an upstream failure to an Anthropic error, by the rules of errors.yaml.
 
@@ -49,23 +52,23 @@ def map_upstream_error(table: Mapping[str, Any], *, class_names: Iterable[str], 
     :class:`AnthropicError` (with ``retry_after`` when the message gives a delay); raises nothing.
     """
     retry_after = None
-    delay = _compiled(table["retry_delay_pattern"]).search(message)
+    delay = _compiled(table.retry_delay_pattern).search(message)
     if delay:
         retry_after = float(delay.group(1))
-    for rule in table["messages"]:
-        match = _compiled(rule["pattern"]).search(message)
+    for rule in table.messages:
+        match = _compiled(rule.pattern).search(message)
         if match:
-            text = rule.get("message")
+            text = rule.message
             if text:
                 text = text.format(None, *match.groups())
-            return AnthropicError(rule["status"], rule["type"], text or message, retry_after)
+            return AnthropicError(rule.status, rule.type, text or message, retry_after)
     target = None
     for name in class_names:
-        target = table["exceptions"].get(name)
+        target = table.exceptions.get(name)
         if target:
             break
     if target is None and status is not None:
-        target = table["statuses"].get(str(status))
+        target = table.statuses.get(status)
     if target is None:
-        target = table["default"]
-    return AnthropicError(target["status"], target["type"], target.get("message") or message, retry_after)
+        target = table.default
+    return AnthropicError(target.status, target.type, target.message or message, retry_after)

@@ -5,8 +5,9 @@ from typing import Any, Sequence
 
 
 def page(entries: Sequence[dict[str, Any]], limit: int | None, after: str | None, before: str | None,
-         *, default_limit: int = 20, max_limit: int = 1000) -> dict[str, Any]:
-    """One page of ``entries`` (each with an ``id``), shaped like Anthropic's list answers.
+         *, default_limit: int, max_limit: int) -> dict[str, Any]:
+    """One page of ``entries`` (each with an ``id``), shaped like Anthropic's list answers; the page
+    sizes are models.yaml ``listing``'s.
 
     An unknown cursor is ignored (the first page); ``before_id`` alone gives the page just before it.
     Returns ``{"data", "has_more", "first_id", "last_id"}``; raises nothing."""

@@ -17,11 +17,12 @@ from .errors import AnthropicError, invalid_request
 from .routing import Route, resolve_model
 from .signatures import decode_tool_id, signature_from_thinking
 from .spec import Spec
+from .tables import BlockRule, ContentLimits
 from .thinking import thinking_config
 from .tools import DeclarationCache, ToolError, ToolPlan, check_tool_count, plan_tools
 
+# The Python type of each content.yaml ``requires`` field type.
 _JSON_TYPES = {"string": str, "object": dict, "array": list, "integer": int, "boolean": bool, "id": str}
-_ID = re.compile(r"[a-zA-Z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,8 @@ class MediaBudget:
     used: int = 0
 
     @classmethod
-    def from_limits(cls, limits: Mapping[str, int]) -> "MediaBudget":
-        return cls(limits["media_per_request"], limits["media_bytes"])
+    def from_limits(cls, limits: ContentLimits) -> "MediaBudget":
+        return cls(limits.media_per_request, limits.media_bytes)
 
     def take(self, size: int, where: str) -> None:
         self.used += 1
@@ -63,8 +64,9 @@ class _Turn:
     blocks: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # (block, where)
 
 
-def _limits(spec: Spec, overrides: Mapping[str, int] | None) -> Mapping[str, int]:
-    return {**spec.content["limits"], **(overrides or {})}
+def _limits(spec: Spec, overrides: Mapping[str, int] | None) -> ContentLimits:
+    limits = spec.content.limits
+    return limits.model_copy(update=overrides) if overrides else limits
 
 
 def _field(value: Any, name: str) -> Any:
@@ -72,7 +74,7 @@ def _field(value: Any, name: str) -> Any:
     return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
 
 
-def _check_counts(body: Any, spec: Spec, limits: Mapping[str, int]) -> None:
+def _check_counts(body: Any, spec: Spec, limits: ContentLimits) -> None:
     """Refuse more tools, messages or content blocks than the tables allow, before any per-item
     work: validating a message alone takes microseconds, and a body may hold a million."""
     try:
@@ -82,8 +84,8 @@ def _check_counts(body: Any, spec: Spec, limits: Mapping[str, int]) -> None:
     messages = _field(body, "messages")
     if not isinstance(messages, list):
         return
-    if len(messages) > limits["messages"]:
-        raise invalid_request(f"messages: {len(messages)} messages, more than the {limits['messages']} allowed "
+    if len(messages) > limits.messages:
+        raise invalid_request(f"messages: {len(messages)} messages, more than the {limits.messages} allowed "
                               "(content.yaml limits.messages).")
     blocks = 0
     for i, message in enumerate(messages):
@@ -91,27 +93,27 @@ def _check_counts(body: Any, spec: Spec, limits: Mapping[str, int]) -> None:
         for j, block in enumerate(content if isinstance(content, list) else (content,)):
             inner = block.get("content") if isinstance(block, dict) and block.get("type") == "tool_result" else None
             blocks += 1 + (len(inner) if isinstance(inner, list) else 0)
-            if blocks > limits["content_blocks"]:
+            if blocks > limits.content_blocks:
                 where = f"messages.{i}.content" + (f".{j}" if isinstance(content, list) else "")
-                raise invalid_request(f"{where}: more than the {limits['content_blocks']} content blocks allowed in "
+                raise invalid_request(f"{where}: more than the {limits.content_blocks} content blocks allowed in "
                                       "one request, tool_result contents included (content.yaml limits.content_blocks).")
 
 
-def _check_block(block: Any, where: str, role: str, spec: Spec) -> Mapping[str, Any]:
+def _check_block(block: Any, where: str, role: str, spec: Spec) -> BlockRule:
     if not isinstance(block, dict) or not isinstance(block.get("type"), str):
         raise invalid_request(f"{where}: each content block must be an object with a string 'type'.")
-    rule = spec.content["blocks"].get(block["type"])
+    rule = spec.content.blocks.get(block["type"])
     if rule is None:
-        known = ", ".join(spec.content["blocks"])
+        known = ", ".join(spec.content.blocks)
         raise invalid_request(f"{where}.type: unknown content block type '{block['type']}' (known: {known}).")
-    if role not in rule["roles"]:
+    if role not in rule.roles:
         raise invalid_request(f"{where}: a '{block['type']}' block is not allowed in a '{role}' message.")
-    for name, kind in rule["requires"].items():
+    for name, kind in rule.requires.items():
         value = block.get(name)
         if not isinstance(value, _JSON_TYPES[kind]) or (kind == "integer" and isinstance(value, bool)):
             raise invalid_request(f"{where}.{name}: Field required, of type {'string' if kind == 'id' else kind}.")
-        if kind == "id" and not _ID.fullmatch(value):
-            raise invalid_request(f"{where}.{name}: String should match pattern '^[a-zA-Z0-9_-]+$'.")
+        if kind == "id" and not re.fullmatch(spec.content.id_pattern, value):
+            raise invalid_request(f"{where}.{name}: String should match pattern '{spec.content.id_pattern}'.")
     return rule
 
 
@@ -128,7 +130,7 @@ def _flatten(value: Any) -> str:
 def _turns(request: MessagesRequest | CountTokensRequest, spec: Spec) -> list[_Turn]:
     """Messages as turns of mapped roles, consecutive same-role messages merged."""
     turns: list[_Turn] = []
-    roles = spec.roles["roles"]
+    roles = spec.roles.roles
     for i, message in enumerate(request.messages):
         rule = roles.get(message.role)
         if rule is None:
@@ -140,15 +142,15 @@ def _turns(request: MessagesRequest | CountTokensRequest, spec: Spec) -> list[_T
             blocks = [(b, f"messages.{i}.content.{j}") for j, b in enumerate(content)]
         for block, where in blocks:
             _check_block(block, where, message.role, spec)
-        if "wrap" in rule:
+        if rule.wrap is not None:
             text = "\n\n".join(t for t in (_block_text(b, spec) for b, _ in blocks) if t)
             if not text:
                 continue
-            blocks = [({"type": "text", "text": rule["wrap"].format(text=text)}, f"messages.{i}.content")]
-        if turns and turns[-1].role == rule["as"]:
+            blocks = [({"type": "text", "text": rule.wrap.format(text=text)}, f"messages.{i}.content")]
+        if turns and turns[-1].role == rule.sent_as:
             turns[-1].blocks.extend(blocks)
         else:
-            turns.append(_Turn(rule["as"], blocks))
+            turns.append(_Turn(rule.sent_as, blocks))
     return turns
 
 
@@ -156,7 +158,7 @@ def _block_text(block: Mapping[str, Any], spec: Spec) -> str:
     """The text of a text block, or of a flattened block by its content.yaml ``text_fields``."""
     if block["type"] == "text":
         return block["text"]
-    fields = spec.content["blocks"][block["type"]].get("text_fields", ())
+    fields = spec.content.blocks[block["type"]].text_fields or ()
     return "\n".join(_flatten(block[f]) for f in fields if block.get(f) is not None)
 
 
@@ -187,34 +189,51 @@ def _media_part(source: Any, where: str, allowed: tuple[str, ...], budget: Media
     return {"type": "file", "file": {"file_data": url}}
 
 
-def _content_parts(block: Mapping[str, Any], where: str, rule: Mapping[str, Any], spec: Spec,
+def _text_parts(block: Mapping[str, Any], where: str, spec: Spec, budget: MediaBudget) -> Iterator[dict]:
+    if block["text"]:
+        yield {"type": "text", "text": block["text"]}
+
+
+def _image_parts(block: Mapping[str, Any], where: str, spec: Spec, budget: MediaBudget) -> Iterator[dict]:
+    yield _media_part(block["source"], f"{where}.source", spec.content.image_media_types, budget)
+
+
+def _document_parts(block: Mapping[str, Any], where: str, spec: Spec, budget: MediaBudget) -> Iterator[dict]:
+    source = block["source"]
+    heading = "\n".join(str(block[k]) for k in ("title", "context") if block.get(k))
+    if isinstance(source, dict) and source.get("type") in ("text", "content"):
+        value = source.get("data") if source.get("type") == "text" else source.get("content")
+        if not isinstance(value, (str, list)):
+            raise invalid_request(f"{where}.source: a {source.get('type')} source needs its "
+                                  f"{'data' if source.get('type') == 'text' else 'content'}.")
+        body = _flatten(value)
+        yield {"type": "text", "text": f"{heading}\n{body}" if heading else body}
+    else:
+        if heading:
+            yield {"type": "text", "text": heading}
+        yield _media_part(source, f"{where}.source", spec.content.document_media_types, budget)
+
+
+def _flattened_parts(block: Mapping[str, Any], where: str, spec: Spec, budget: MediaBudget) -> Iterator[dict]:
+    text = _block_text(block, spec)
+    if text:
+        yield {"type": "text", "text": text}
+
+
+def _no_parts(block: Mapping[str, Any], where: str, spec: Spec, budget: MediaBudget) -> Iterator[dict]:
+    return iter(())
+
+
+# content.yaml ``kind`` → the OpenAI content parts of a user-side block. tool_result blocks become tool
+# messages before this (see _openai_messages); thinking and tool_call have no user-side form.
+USER_PARTS = {"text": _text_parts, "image": _image_parts, "document": _document_parts, "flatten": _flattened_parts,
+              "tool_result": _no_parts, "thinking": _no_parts, "tool_call": _no_parts, "drop": _no_parts}
+
+
+def _content_parts(block: Mapping[str, Any], where: str, rule: BlockRule, spec: Spec,
                    budget: MediaBudget) -> Iterator[dict]:
     """OpenAI content parts for one user-side block (not tool results)."""
-    kind = rule["kind"]
-    if kind == "text":
-        if block["text"]:
-            yield {"type": "text", "text": block["text"]}
-    elif kind == "image":
-        yield _media_part(block["source"], f"{where}.source", tuple(spec.content["image_media_types"]), budget)
-    elif kind == "document":
-        source = block["source"]
-        heading = "\n".join(str(block[k]) for k in ("title", "context") if block.get(k))
-        if isinstance(source, dict) and source.get("type") in ("text", "content"):
-            value = source.get("data") if source.get("type") == "text" else source.get("content")
-            if not isinstance(value, (str, list)):
-                raise invalid_request(f"{where}.source: a {source.get('type')} source needs its "
-                                      f"{'data' if source.get('type') == 'text' else 'content'}.")
-            body = _flatten(value)
-            yield {"type": "text", "text": f"{heading}\n{body}" if heading else body}
-        else:
-            if heading:
-                yield {"type": "text", "text": heading}
-            yield _media_part(source, f"{where}.source", tuple(spec.content["document_media_types"]), budget)
-    elif kind == "flatten":
-        text = _block_text(block, spec)
-        if text:
-            yield {"type": "text", "text": text}
-    # drop, thinking: nothing
+    return USER_PARTS[rule.kind](block, where, spec, budget)
 
 
 def _tool_message(block: Mapping[str, Any], where: str, call_id: str, spec: Spec,
@@ -225,7 +244,7 @@ def _tool_message(block: Mapping[str, Any], where: str, call_id: str, spec: Spec
     if isinstance(content, str):
         texts.append(content)
     elif isinstance(content, list):
-        allowed = spec.content["tool_result_content"]
+        allowed = spec.content.tool_result_content
         for j, inner in enumerate(content):
             inner_where = f"{where}.content.{j}"
             rule = _check_block(inner, inner_where, "user", spec)
@@ -235,41 +254,71 @@ def _tool_message(block: Mapping[str, Any], where: str, call_id: str, spec: Spec
                 (texts.append(part["text"]) if part["type"] == "text" else media.append(part))
     else:
         raise invalid_request(f"{where}.content: must be a string or a list of content blocks.")
-    key = spec.content["tool_error_key"] if block.get("is_error") else spec.content["tool_output_key"]
+    key = spec.content.tool_error_key if block.get("is_error") else spec.content.tool_output_key
     # A JSON object string is what LiteLLM turns into functionResponse.response as it is.
     payload = json.dumps({key: "\n".join(texts)}, ensure_ascii=False)
     message_content: Any = [{"type": "text", "text": payload}, *media] if media else payload
     return {"role": "tool", "tool_call_id": call_id, "content": message_content}
 
 
+@dataclass
+class _AssistantContent:
+    """An assistant turn as it is built: its texts, its tool calls, and the signature a thinking block
+    left for the next tool call."""
+
+    plan: ToolPlan
+    texts: list[str] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    carried: str | None = None
+
+
+def _assistant_text(content: _AssistantContent, block: Mapping[str, Any], spec: Spec) -> None:
+    if block["text"]:
+        content.texts.append(block["text"])
+
+
+def _assistant_flattened(content: _AssistantContent, block: Mapping[str, Any], spec: Spec) -> None:
+    text = _block_text(block, spec)
+    if text:
+        content.texts.append(text)
+
+
+def _assistant_thinking(content: _AssistantContent, block: Mapping[str, Any], spec: Spec) -> None:
+    content.carried = signature_from_thinking(block["signature"]) or content.carried
+
+
+def _assistant_tool_call(content: _AssistantContent, block: Mapping[str, Any], spec: Spec) -> None:
+    call_id, signature = decode_tool_id(block["id"])
+    signature = signature or (content.carried if not content.calls else None)
+    content.carried = None
+    call: dict[str, Any] = {
+        "id": call_id,
+        "type": "function",
+        "function": {"name": content.plan.to_gemini(block["name"]),
+                     "arguments": json.dumps(block["input"], ensure_ascii=False)},
+    }
+    if signature:
+        call["provider_specific_fields"] = {"thought_signature": signature}
+    content.calls.append(call)
+
+
+def _left_out(content: _AssistantContent, block: Mapping[str, Any], spec: Spec) -> None:
+    return None
+
+
+# content.yaml ``kind`` → what a block adds to an assistant turn (Gemini's model turns hold text and
+# function calls only).
+ASSISTANT_PARTS = {"text": _assistant_text, "flatten": _assistant_flattened, "thinking": _assistant_thinking,
+                   "tool_call": _assistant_tool_call, "image": _left_out, "document": _left_out,
+                   "tool_result": _left_out, "drop": _left_out}
+
+
 def _assistant_message(turn: _Turn, spec: Spec, plan: ToolPlan) -> tuple[dict[str, Any] | None, list[str]]:
-    texts: list[str] = []
-    calls: list[dict[str, Any]] = []
-    carried: str | None = None  # signature from a thinking block, for the next tool call
+    content = _AssistantContent(plan)
+    blocks = spec.content.blocks
     for block, _where in turn.blocks:
-        kind = spec.content["blocks"][block["type"]]["kind"]
-        if kind == "text":
-            if block["text"]:
-                texts.append(block["text"])
-        elif kind == "flatten":
-            text = _block_text(block, spec)
-            if text:
-                texts.append(text)
-        elif kind == "thinking":
-            carried = signature_from_thinking(block["signature"]) or carried
-        elif kind == "tool_call":
-            call_id, signature = decode_tool_id(block["id"])
-            signature = signature or (carried if not calls else None)
-            carried = None
-            call: dict[str, Any] = {
-                "id": call_id,
-                "type": "function",
-                "function": {"name": plan.to_gemini(block["name"]),
-                             "arguments": json.dumps(block["input"], ensure_ascii=False)},
-            }
-            if signature:
-                call["provider_specific_fields"] = {"thought_signature": signature}
-            calls.append(call)
+        ASSISTANT_PARTS[blocks[block["type"]].kind](content, block, spec)
+    texts, calls = content.texts, content.calls
     if not texts and not calls:
         return None, []
     message: dict[str, Any] = {"role": "assistant", "content": "\n\n".join(texts) if texts else None}
@@ -300,8 +349,8 @@ def _openai_messages(request: MessagesRequest | CountTokensRequest, spec: Spec, 
         results: list[tuple[int, dict]] = []
         parts: list[dict] = []
         for block, where in turn.blocks:
-            rule = spec.content["blocks"][block["type"]]
-            if rule["kind"] == "tool_result":
+            rule = spec.content.blocks[block["type"]]
+            if rule.kind == "tool_result":
                 call_id, _ = decode_tool_id(block["tool_use_id"])
                 if call_id not in pending:
                     raise invalid_request(f"{where}.tool_use_id: no tool_use with id '{block['tool_use_id']}' "
@@ -330,7 +379,7 @@ def _system_text(request: MessagesRequest | CountTokensRequest, spec: Spec) -> s
         return ""
     if isinstance(system, str):
         return system
-    drop = tuple(spec.roles["system_drop_prefixes"])
+    drop = spec.roles.system_drop_prefixes
     return "\n\n".join(b.text for b in system if b.text and not b.text.startswith(drop))
 
 
@@ -361,9 +410,9 @@ def translate_request(body: Any, spec: Spec, *, tool_cache: DeclarationCache | N
         "model": route.target,
         "messages": _openai_messages(request, spec, plan, MediaBudget.from_limits(bounds)),
         # max_tokens 0 (a cache pre-warm) still needs one token from Gemini, which refuses 0.
-        "max_tokens": max(1, min(request.max_tokens, facts["max_output_tokens"])),
+        "max_tokens": max(1, min(request.max_tokens, facts.max_output_tokens)),
     }
-    if facts["sampling_params"]:
+    if facts.sampling_params:
         for name in ("temperature", "top_p", "top_k"):
             value = getattr(request, name)
             if value is not None:

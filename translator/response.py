@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 from .chunks import Usage, field
 from .errors import AnthropicError
+from .tables import StopReasonsTable
 
 
 # Blocks that make an answer (thinking alone, or search results alone, are none).
@@ -29,7 +30,7 @@ class Outcome:
 
 
 def outcome(finish_reason: str | None, native: str | None, *, tool_calls: bool, visible: bool,
-            table: Mapping[str, Any], no_content_asked: bool = False) -> Outcome:
+            table: StopReasonsTable, no_content_asked: bool = False) -> Outcome:
     """How an answer ended, by stop_reasons.yaml.
 
     Gemini's native reason decides first, then LiteLLM's. An answer with tool calls stops with
@@ -40,29 +41,29 @@ def outcome(finish_reason: str | None, native: str | None, *, tool_calls: bool, 
     if no_content_asked:
         return Outcome("max_tokens", native)
     if tool_calls:
-        return Outcome(table["with_tool_calls"], native)
-    reason = table["native"].get(native) if native else None
+        return Outcome(table.with_tool_calls, native)
+    reason = table.native.get(native) if native else None
     if reason is None:
-        reason = table["litellm"].get(finish_reason or "", table["default"])
+        reason = table.litellm.get(finish_reason or "", table.default)
     if not visible and reason == "end_turn":
-        reason = table["empty_answer"]
+        reason = table.empty_answer
         native = native or "empty answer"
     if visible and reason == "malformed":
-        reason = table["default"]
+        reason = table.default
     return Outcome(reason, native)
 
 
-def unusable_answer_error(result: Outcome, table: Mapping[str, Any]) -> AnthropicError:
+def unusable_answer_error(result: Outcome, table: StopReasonsTable) -> AnthropicError:
     """The :class:`AnthropicError` to answer (returned, not raised) for an answer ``outcome`` calls
     malformed (stop_reasons.yaml ``malformed_error``)."""
-    rule = table["malformed_error"]
-    return AnthropicError(rule["status"], rule["type"], rule["message"].format(reason=result.native))
+    rule = table.malformed_error
+    return AnthropicError(rule.status, rule.type, rule.message.format(reason=result.native))
 
 
-def stop_details(result: Outcome, table: Mapping[str, Any], finish_reason: str | None) -> dict | None:
+def stop_details(result: Outcome, table: StopReasonsTable, finish_reason: str | None) -> dict | None:
     if result.stop_reason != "refusal":
         return None
-    details = dict(table["refusal_details"])
+    details = dict(table.refusal_details)
     details["explanation"] = details["explanation"].format(reason=result.native or finish_reason or "unknown")
     return details
 

@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import AnthropicError, invalid_request
+from .tables import Facts, ModelsTable
 
 
 @dataclass(frozen=True)
 class Route:
     requested: str            # what the client asked for; echoed back in message.model
     target: str               # LiteLLM model string, e.g. "gemini/gemini-3.8-flash"
-    facts: Mapping[str, Any]  # max_output_tokens, thinking, levels, sampling_params, ...
+    facts: Facts              # max_output_tokens, thinking, levels, sampling_params, ...
     fallbacks: tuple[str, ...] = ()  # LiteLLM models to try, in order, when ``target`` cannot answer
 
     @property
@@ -25,13 +26,13 @@ class Route:
         return (self.target, *self.fallbacks)
 
 
-def _enabled(table: Mapping[str, Any]) -> str:
-    return ", ".join(table["provider_prefixes"]) or "none"
+def _enabled(table: ModelsTable) -> str:
+    return ", ".join(table.provider_prefixes) or "none"
 
 
-def _invalid(name: str, table: Mapping[str, Any]) -> AnthropicError:
+def _invalid(name: str, table: ModelsTable) -> AnthropicError:
     return invalid_request(f"model: {name!r} is not a valid model name: use a name matching "
-                           f"{table['model_name_pattern']}, optionally after an enabled provider "
+                           f"{table.model_name_pattern}, optionally after an enabled provider "
                            f"prefix ({_enabled(table)}).")
 
 
@@ -40,7 +41,7 @@ def _not_enabled(prefix: str) -> AnthropicError:
                            f"can enable it with PROVIDER_PREFIXES or provider_prefixes in models.yaml.")
 
 
-def _checked_prefix(name: str, table: Mapping[str, Any]) -> str:
+def _checked_prefix(name: str, table: ModelsTable) -> str:
     """The enabled provider prefix of a well-formed name ("" for none); a 400 for any other name.
 
     LiteLLM picks the provider, its endpoint and its credentials from the prefix, and puts the
@@ -50,52 +51,52 @@ def _checked_prefix(name: str, table: Mapping[str, Any]) -> str:
     if not slash:
         return ""  # a bare name is only looked up (listed model, alias): it goes nowhere as it is
     prefix = head + slash
-    if prefix not in table["provider_prefixes"]:
-        raise _not_enabled(prefix) if prefix in table["known_provider_prefixes"] else _invalid(name, table)
-    if not re.fullmatch(table["model_name_pattern"], tail):
+    if prefix not in table.provider_prefixes:
+        raise _not_enabled(prefix) if prefix in table.known_provider_prefixes else _invalid(name, table)
+    if not re.fullmatch(table.model_name_pattern, tail):
         raise _invalid(name, table)
     return prefix
 
 
-def _target(name: str, table: Mapping[str, Any]) -> str | None:
+def _target(name: str, table: ModelsTable) -> str | None:
     if _checked_prefix(name, table):
         return name
-    if name in table["models"]:
-        return table["gemini_prefix"] + name
+    if name in table.models:
+        return table.gemini_prefix + name
     return None
 
 
-def alias_target(wanted: str, table: Mapping[str, Any]) -> str:
+def alias_target(wanted: str, table: ModelsTable) -> str:
     """The LiteLLM model for an alias target (BIG_MODEL, ...); a bare unlisted name goes to Gemini."""
     target = _target(wanted, table)
-    if target is None and not re.fullmatch(table["model_name_pattern"], wanted):
+    if target is None and not re.fullmatch(table.model_name_pattern, wanted):
         raise _invalid(wanted, table)
-    return target or table["gemini_prefix"] + wanted
+    return target or table.gemini_prefix + wanted
 
 
-def _facts(target: str, table: Mapping[str, Any]) -> Mapping[str, Any]:
-    return table["models"].get(target.split("/", 1)[-1], table["fallback"])
+def _facts(target: str, table: ModelsTable) -> Facts:
+    return table.models.get(target.split("/", 1)[-1], table.fallback)
 
 
-def _unsuffixed(requested: str, table: Mapping[str, Any]) -> str:
-    for suffix in table["strip_suffixes"]:
+def _unsuffixed(requested: str, table: ModelsTable) -> str:
+    for suffix in table.strip_suffixes:
         if requested.endswith(suffix):
             return requested.removesuffix(suffix)
     return requested
 
 
-def alias_chain(wanted: str, table: Mapping[str, Any]) -> tuple[str, ...]:
+def alias_chain(wanted: str, table: ModelsTable) -> tuple[str, ...]:
     """An alias target that may name a chain (``BIG_MODEL=a,b``): each model's LiteLLM name."""
     return tuple(alias_target(name.strip(" "), table) for name in wanted.split(",") if name.strip(" "))
 
 
-def _chain(target: str, named: tuple[str, ...], table: Mapping[str, Any]) -> tuple[str, ...]:
+def _chain(target: str, named: tuple[str, ...], table: ModelsTable) -> tuple[str, ...]:
     # A chain named by the alias wins; else the target's own fallbacks in models.yaml.
-    fallbacks = named or tuple(alias_target(n, table) for n in _facts(target, table).get("fallbacks", ()))
+    fallbacks = named or tuple(alias_target(n, table) for n in _facts(target, table).fallbacks or ())
     return tuple(dict.fromkeys(t for t in fallbacks if t != target))
 
 
-def resolve_model(requested: str, table: Mapping[str, Any], target: str | None = None) -> Route:
+def resolve_model(requested: str, table: ModelsTable, target: str | None = None) -> Route:
     """The :class:`Route` for a requested model name, by the resolution order at the top of models.yaml;
     ``target``, one of the route's fallbacks, gives the route for that model instead (the rest of the
     chain after it).
@@ -111,19 +112,19 @@ def resolve_model(requested: str, table: Mapping[str, Any], target: str | None =
     return Route(requested, target, _facts(target, table), rest)
 
 
-def _resolved(requested: str, table: Mapping[str, Any]) -> Route:
+def _resolved(requested: str, table: ModelsTable) -> Route:
     name = _unsuffixed(requested, table)
     target = _target(name, table)
     named: tuple[str, ...] = ()
     if target is None:
         lowered = name.lower()
-        for alias in table["aliases"]:
-            if alias["contains"] in lowered:
-                target, *rest = alias_chain(table["defaults"].get(alias["target"], alias["target"]), table)
+        for alias in table.aliases:
+            if alias.contains in lowered:
+                target, *rest = alias_chain(table.target_name(alias.target), table)
                 named = tuple(rest)
                 break
     if target is None:
-        aliases = ", ".join(f"*{a['contains']}*" for a in table["aliases"])
+        aliases = ", ".join(f"*{a.contains}*" for a in table.aliases)
         raise AnthropicError(404, "not_found_error",
                              f"model: {requested} is not served by this proxy. Use a Claude model name "
                              f"matching {aliases}, a listed Gemini model (see GET /v1/models), or a name "
@@ -131,26 +132,27 @@ def _resolved(requested: str, table: Mapping[str, Any]) -> Route:
     return Route(requested, target, _facts(target, table), _chain(target, named, table))
 
 
-def model_list(table: Mapping[str, Any]) -> list[dict[str, Any]]:
+def model_list(table: ModelsTable) -> list[dict[str, Any]]:
     """``GET /v1/models`` entries: one Claude-style alias per alias rule, then each listed Gemini model.
 
-    Alias ids contain "claude" so that Claude Code's gateway model discovery keeps them. Returns
-    the entries as dicts; raises nothing for a table that loaded.
+    Alias ids start with ``listing.alias_id_prefix`` ("claude-": Claude Code's gateway model discovery
+    keeps only ids that contain "claude").
     """
     entries = []
-    for alias in table["aliases"]:
-        route = resolve_model(f"claude-{alias['contains']}", table)
-        entries.append(_entry(route.requested, f"{alias['contains'].title()} → {route.gemini_name} (via proxy)", route))
-    for name in table["models"]:
-        entries.append(_entry(name, f"{name} (via proxy)", resolve_model(name, table)))
+    for alias in table.aliases:
+        route = resolve_model(table.listing.alias_id_prefix + alias.contains, table)
+        entries.append(_entry(route.requested, f"{alias.contains.title()} → {route.gemini_name} (via proxy)", route,
+                              table))
+    for name in table.models:
+        entries.append(_entry(name, f"{name} (via proxy)", resolve_model(name, table), table))
     return entries
 
 
-def model_entry(route: Route) -> dict[str, Any]:
+def model_entry(route: Route, table: ModelsTable) -> dict[str, Any]:
     """The ``/v1/models`` entry (a dict) for a resolved route; raises nothing."""
-    return _entry(route.requested, f"{route.requested} → {route.gemini_name} (via proxy)", route)
+    return _entry(route.requested, f"{route.requested} → {route.gemini_name} (via proxy)", route, table)
 
 
-def _entry(model_id: str, display: str, route: Route) -> dict[str, Any]:
-    return {"type": "model", "id": model_id, "display_name": display, "created_at": "2025-01-01T00:00:00Z",
-            "max_input_tokens": route.facts["context_window"], "max_tokens": route.facts["max_output_tokens"]}
+def _entry(model_id: str, display: str, route: Route, table: ModelsTable) -> dict[str, Any]:
+    return {"type": "model", "id": model_id, "display_name": display, "created_at": table.listing.created_at,
+            "max_input_tokens": route.facts.context_window, "max_tokens": route.facts.max_output_tokens}

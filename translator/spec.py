@@ -1,24 +1,28 @@
 """Loading the YAML tables that drive the translator.
 
-Every table in ``spec/`` is checked against its JSON Schema in ``spec/schemas/`` when it is
-loaded, so a broken edit stops start-up with the file, the place and the rule that failed,
-instead of surfacing later as a wrong translation.
+Every table in ``spec/`` is checked when it is loaded against the JSON Schema of its model in
+``translator/tables.py`` (the schemas in ``spec/schemas/`` are those, written out), then becomes that
+model, so a broken edit stops start-up with the file, the place and the rule that failed, instead of
+surfacing later as a wrong translation.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import jsonschema
+import pydantic
 import yaml
 
 from .errors import AnthropicError
 from .routing import alias_chain
+from .tables import (TABLE_MODELS, ContentTable, ErrorsTable, ModelsTable, RolesTable, StopReasonsTable, Table,
+                     ThreadsTable, ToolsTable, json_schema)
 
 DEFAULT_SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
-TABLES = ("models", "roles", "content", "tools", "stop_reasons", "errors", "threads")
+TABLES = tuple(TABLE_MODELS)
 
 
 class SpecError(ValueError):
@@ -29,71 +33,88 @@ class SpecError(ValueError):
 class Spec:
     """The loaded tables, read-only. Build with :func:`load_spec`."""
 
-    models: Mapping[str, Any]
-    roles: Mapping[str, Any]
-    content: Mapping[str, Any]
-    tools: Mapping[str, Any]
-    stop_reasons: Mapping[str, Any]
-    errors: Mapping[str, Any]
-    threads: Mapping[str, Any]
+    models: ModelsTable
+    roles: RolesTable
+    content: ContentTable
+    tools: ToolsTable
+    stop_reasons: StopReasonsTable
+    errors: ErrorsTable
+    threads: ThreadsTable
 
 
-def _freeze(value: Any) -> Any:
-    if isinstance(value, dict):
-        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    return value
+@lru_cache(maxsize=None)
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    validator = jsonschema.Draft202012Validator
+    return validator(json_schema(name), format_checker=validator.FORMAT_CHECKER)
 
 
-def _where(error: jsonschema.ValidationError) -> str:
-    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-    return path.lstrip(".") or "(document root)"
+def _where(path: Sequence[Any]) -> str:
+    if path and path[-1] == "[key]":  # pydantic's place of a mapping key
+        return f"{_where(path[:-1])} (the key)"
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".") or "(document root)"
 
 
-def _validated(document: Any, schema_path: Path, label: str) -> Any:
-    try:
-        schema = yaml.safe_load(schema_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SpecError(f"{schema_path}: schema file not found") from exc
-    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
-    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+def _validated(document: Any, name: str, label: str) -> Table:
+    """The table ``name`` from its YAML ``document``; a :class:`SpecError` naming ``label`` if it breaks a rule."""
+    errors = sorted(_validator(name).iter_errors(document),
+                    key=lambda e: [(type(p).__name__, p) for p in e.absolute_path])  # ints and keys apart
     if errors:
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise SpecError(
-            f"{label}: at {_where(first)}: {first.message} "
+            f"{label}: at {_where(first.absolute_path)}: {first.message} "
             f"(rule '{first.validator}' at schema {'/'.join(map(str, first.absolute_schema_path))}){more}"
         )
-    return document
+    try:
+        return TABLE_MODELS[name].model_validate(document)
+    except pydantic.ValidationError as exc:  # what JSON Schema cannot say: the range of a YAML number key
+        first = exc.errors()[0]
+        raise SpecError(f"{label}: at {_where(first['loc'])}: {first['msg']} (rule '{first['type']}')") from None
 
 
-def load_table(name: str, spec_dir: Path | str = DEFAULT_SPEC_DIR) -> dict:
-    """Read ``<name>.yaml`` and validate it against ``schemas/<name>.schema.json``."""
-    spec_dir = Path(spec_dir)
+def _document(name: str, spec_dir: Path) -> Any:
     path = spec_dir / f"{name}.yaml"
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise SpecError(f"{path}: file not found") from exc
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {exc}") from exc
-    return _validated(document, spec_dir / "schemas" / f"{name}.schema.json", str(path))
 
 
-def _check_alias_targets(models: Mapping[str, Any]) -> None:
+def load_table(name: str, spec_dir: Path | str = DEFAULT_SPEC_DIR) -> Table:
+    """Read ``<name>.yaml`` into its model (``translator.tables.TABLE_MODELS[name]``), checked."""
+    path = Path(spec_dir) / f"{name}.yaml"
+    return _validated(_document(name, Path(spec_dir)), name, str(path))
+
+
+def _check_alias_targets(models: ModelsTable) -> None:
     """Refuse at start-up a target no request could be sent to (``BIG_MODEL=ollama/x`` not enabled)."""
-    targets = dict(models["defaults"])
-    targets.update((f"aliases[{i}].target", a["target"]) for i, a in enumerate(models["aliases"])
-                   if a["target"] not in targets)
-    targets.update((f"models.{m}.fallbacks", ",".join(f["fallbacks"])) for m, f in models["models"].items()
-                   if f.get("fallbacks"))
+    targets = dict(models.defaults)
+    targets.update((f"aliases[{i}].target", a.target) for i, a in enumerate(models.aliases)
+                   if a.target not in targets)
+    targets.update((f"models.{m}.fallbacks", ",".join(f.fallbacks)) for m, f in models.models.items()
+                   if f.fallbacks)
     for where, name in targets.items():
         try:
             if not alias_chain(name, models):
                 raise AnthropicError(400, "invalid_request_error", "it names no model")
         except AnthropicError as exc:
             raise SpecError(f"models.yaml: {where} {name!r} is refused: {exc.message}") from None
+
+
+def _models(spec_dir: Path, big_model: str | None, small_model: str | None,
+            provider_prefixes: Sequence[str] | None) -> ModelsTable:
+    document = _document("models", spec_dir)
+    models = _validated(document, "models", str(spec_dir / "models.yaml"))
+    if big_model or small_model or provider_prefixes is not None:
+        defaults = {**document["defaults"], **({"BIG_MODEL": big_model} if big_model else {}),
+                    **({"SMALL_MODEL": small_model} if small_model else {})}
+        prefixes = list(provider_prefixes) if provider_prefixes is not None else document["provider_prefixes"]
+        models = _validated({**document, "defaults": defaults, "provider_prefixes": prefixes}, "models",
+                            "models.yaml with the overrides")
+    _check_alias_targets(models)
+    return models
 
 
 def load_spec(spec_dir: Path | str = DEFAULT_SPEC_DIR, *, big_model: str | None = None,
@@ -107,15 +128,6 @@ def load_spec(spec_dir: Path | str = DEFAULT_SPEC_DIR, *, big_model: str | None 
     raises :class:`SpecError` naming the table, the place and the rule for a missing, unreadable
     or invalid table (or override).
     """
-    tables = {name: load_table(name, spec_dir) for name in TABLES}
-    models = tables["models"]
-    if big_model:
-        models["defaults"]["BIG_MODEL"] = big_model
-    if small_model:
-        models["defaults"]["SMALL_MODEL"] = small_model
-    if provider_prefixes is not None:
-        models["provider_prefixes"] = list(provider_prefixes)
-    if big_model or small_model or provider_prefixes is not None:
-        _validated(models, Path(spec_dir) / "schemas" / "models.schema.json", "models.yaml with the overrides")
-    _check_alias_targets(models)
-    return Spec(**{name: _freeze(doc) for name, doc in tables.items()})
+    spec_dir = Path(spec_dir)
+    models = _models(spec_dir, big_model, small_model, provider_prefixes)
+    return Spec(models=models, **{name: load_table(name, spec_dir) for name in TABLES if name != "models"})

@@ -211,7 +211,7 @@ class StreamTranslator:
     def _do_message_delta(self, payload: Any, events: list[Event]) -> None:
         result = self.outcome
         # A caller that finishes an unusable answer anyway gets the default stop reason.
-        reason = self.spec.stop_reasons["default"] if result.malformed else result.stop_reason
+        reason = self.spec.stop_reasons.default if result.malformed else result.stop_reason
         events.append({"type": "message_delta",
                        "delta": {"stop_reason": reason, "stop_sequence": None,
                                  "stop_details": stop_details(Outcome(reason, result.native),

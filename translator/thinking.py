@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from .tables import Facts, ModelsTable, ThinkingRules
 
-def _allowed_level(level: str, facts: Mapping[str, Any], order: tuple[str, ...]) -> str:
+
+def _allowed_level(level: str, facts: Facts, order: tuple[str, ...]) -> str:
     """A level the model accepts: ``level`` itself, or the nearest one above it (else the highest)."""
-    levels = facts["levels"]
+    levels = facts.levels
     if level in levels:
         return level
     for candidate in order[order.index(level):]:
@@ -20,40 +22,56 @@ def _allowed_level(level: str, facts: Mapping[str, Any], order: tuple[str, ...])
     return levels[-1]
 
 
-def _clamp_budget(budget: int, facts: Mapping[str, Any]) -> int:
-    low, high = facts["budget"]
+def _clamp_budget(budget: int, facts: Facts) -> int:
+    low, high = facts.budget
     return max(low, min(high, budget))
 
 
-def thinking_config(thinking: Mapping[str, Any] | None, effort: str | None, facts: Mapping[str, Any],
-                    table: Mapping[str, Any], max_tokens: int) -> dict[str, Any] | None:
+def _level_config(thinking: Mapping[str, Any], effort: str | None, facts: Facts, rules: ThinkingRules,
+                  max_tokens: int) -> dict[str, Any]:
+    """Gemini 3+: a ``thinkingLevel`` the model lists."""
+    mode, include = thinking["type"], thinking.get("display") != "omitted"
+    if mode == "disabled":
+        return {"thinkingLevel": facts.levels[0], "includeThoughts": False}
+    if mode == "enabled":
+        budget = thinking["budget_tokens"]
+        rows = rules.budget_levels
+        level = next((row.level for row in rows if budget <= row.max_budget), rows[-1].level)
+    else:  # adaptive: the effort decides
+        level = rules.effort[effort or rules.adaptive_default_effort]
+    return {"thinkingLevel": _allowed_level(level, facts, rules.level_order), "includeThoughts": include}
+
+
+def _budget_config(thinking: Mapping[str, Any], effort: str | None, facts: Facts, rules: ThinkingRules,
+                   max_tokens: int) -> dict[str, Any]:
+    """Gemini 2.5: a ``thinkingBudget`` within the model's range."""
+    mode, include = thinking["type"], thinking.get("display") != "omitted"
+    if mode == "disabled":
+        return {"thinkingBudget": facts.budget[0], "includeThoughts": False}
+    if mode == "enabled":
+        # Anthropic requires budget < max_tokens; Gemini counts thoughts inside the output limit
+        # too, so keep room for the answer.
+        budget = min(thinking["budget_tokens"], max(max_tokens - 1, 0))
+    else:  # adaptive: the effort decides
+        budget = rules.effort_budgets[effort or rules.adaptive_default_effort]
+    return {"thinkingBudget": _clamp_budget(budget, facts), "includeThoughts": include}
+
+
+def _no_config(thinking: Mapping[str, Any], effort: str | None, facts: Facts, rules: ThinkingRules,
+               max_tokens: int) -> None:
+    return None  # the model does not think, or not in a way it lets be set
+
+
+# models.yaml ``thinking`` of a model → how its thinkingConfig is built.
+CONFIGS = {"level": _level_config, "budget": _budget_config, "none": _no_config}
+
+
+def thinking_config(thinking: Mapping[str, Any] | None, effort: str | None, facts: Facts,
+                    table: ModelsTable, max_tokens: int) -> dict[str, Any] | None:
     """The ``thinkingConfig`` to send, or None to leave the model's default.
 
     ``display: "omitted"`` keeps the thinking but asks for no summaries.
     """
-    kind = facts["thinking"]
-    if kind == "none" or thinking is None:
+    if thinking is None:
         return None
-    rules = table["thinking"]
-    mode = thinking["type"]
-    include = thinking.get("display") != "omitted"
-    if mode == "disabled":
-        if kind == "level":
-            return {"thinkingLevel": facts["levels"][0], "includeThoughts": False}
-        return {"thinkingBudget": facts["budget"][0], "includeThoughts": False}
-    if mode == "enabled":
-        budget = thinking["budget_tokens"]
-        if kind == "budget":
-            # Anthropic requires budget < max_tokens; Gemini counts thoughts inside the output
-            # limit too, so keep room for the answer.
-            return {"thinkingBudget": _clamp_budget(min(budget, max(max_tokens - 1, 0)), facts),
-                    "includeThoughts": include}
-        rows = rules["budget_levels"]
-        level = next((row["level"] for row in rows if budget <= row["max_budget"]), rows[-1]["level"])
-        return {"thinkingLevel": _allowed_level(level, facts, rules["level_order"]), "includeThoughts": include}
-    # adaptive: the effort decides
-    effort = effort or rules["adaptive_default_effort"]
-    if kind == "budget":
-        return {"thinkingBudget": _clamp_budget(rules["effort_budgets"][effort], facts), "includeThoughts": include}
-    return {"thinkingLevel": _allowed_level(rules["effort"][effort], facts, rules["level_order"]),
-            "includeThoughts": include}
+    return CONFIGS[facts.thinking](thinking, effort, facts, table.thinking, max_tokens)

@@ -42,15 +42,15 @@ class HeldThread:
 def thread_error(spec: Spec, name: str, *, message_id: str = "", fields: Sequence[str] = ()) -> AnthropicError:
     """The threads.yaml error ``name``, with its ``error_code`` in ``error.details``."""
     table = spec.threads
-    rule = table["errors"][name]
-    reasons = "; ".join(f"{field}: {table['unsupported'][field]}" for field in fields if field in table["unsupported"])
-    message = rule["message"].format(id=message_id[:100], fields=", ".join(fields), reasons=reasons)
+    rule = getattr(table.errors, name)
+    reasons = "; ".join(f"{field}: {table.unsupported[field]}" for field in fields if field in table.unsupported)
+    message = rule.message.format(id=message_id[:100], fields=", ".join(fields), reasons=reasons)
     details: dict[str, Any] | None = None
-    if "error_code" in rule:
-        details = {"error_code": rule["error_code"]}
+    if rule.error_code:
+        details = {"error_code": rule.error_code}
         if name == "thread_unsupported_request":
             details["unsupported"] = list(fields)
-    return AnthropicError(rule["status"], rule["type"], message, details=details)
+    return AnthropicError(rule.status, rule.type, message, details=details)
 
 
 def thread_turn(body: Any, spec: Spec) -> ThreadTurn | None:
@@ -60,12 +60,12 @@ def thread_turn(body: Any, spec: Spec) -> ThreadTurn | None:
     thread = parse_thread(body)
     if thread is None:
         return None
-    refused = [name for name in spec.threads["unsupported"] if body.get(name) is not None]
+    refused = [name for name in spec.threads.unsupported if body.get(name) is not None]
     if refused:
         raise thread_error(spec, "thread_unsupported_request", fields=refused)
     if not isinstance(thread, ThreadContinue):
         return ThreadTurn()
-    held = [name for name in spec.threads["held_fields"] if name in body]
+    held = [name for name in spec.threads.held_fields if name in body]
     if held:
         raise thread_error(spec, "held_field_on_continue", fields=held)
     if not isinstance(body.get("messages"), list):
@@ -84,7 +84,7 @@ def continued_request(held: HeldThread, body: Mapping[str, Any]) -> dict[str, An
 def kept_thread(request: Mapping[str, Any], reply: Mapping[str, Any], spec: Spec) -> bytes:
     """What the thread keeps once ``reply`` answered ``request`` (the whole conversation of a
     continue), encoded for the store. A reply without content (``max_tokens: 0``) adds no message."""
-    fields = {name: request[name] for name in spec.threads["held_fields"] if name in request}
+    fields = {name: request[name] for name in spec.threads.held_fields if name in request}
     messages = list(request["messages"])
     if reply["content"]:
         messages.append({"role": "assistant", "content": reply["content"]})

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple
 
+from .tables import Naming, ToolChoiceMap, ToolLimits, ToolsTable
+
 
 class ToolError(ValueError):
     """The request's tools or tool_choice cannot be served; the caller answers with a 400."""
@@ -86,13 +88,13 @@ class DeclarationCache:
             self._entries.popitem(last=False)
 
 
-def plan_tools(tools: list[dict] | None, tool_choice: Mapping | None, table: Mapping,
+def plan_tools(tools: list[dict] | None, tool_choice: Mapping | None, table: ToolsTable,
                cache: DeclarationCache | None = None) -> ToolPlan:
     """Convert the request's ``tools`` and ``tool_choice`` with the tools ``table``."""
     check_tool_count(tools, table)
-    dropped = table["dropped_tool_fields"]
+    dropped = table.dropped_tool_fields
     policy: _Policy | None = None
-    budget = _Budget(table["limits"])
+    budget = _Budget(table.limits)
     converted: list[_Converted] = []
     for index, tool in enumerate(tools or ()):
         if type(tool) is not dict and not isinstance(tool, Mapping):
@@ -114,26 +116,26 @@ def plan_tools(tools: list[dict] | None, tool_choice: Mapping | None, table: Map
         twice = sorted(n for n, times in Counter(names).items() if times > 1)
         raise ToolError(f"tools: tool names must be unique; repeated: {', '.join(twice)}")
     functions = [c for c in converted if c.action == "function"]
-    aliases = _aliases([c.name for c in functions], table["names"])
+    aliases = _aliases([c.name for c in functions], table.names)
     sent = [c.tool if c.name not in aliases else _renamed(c.tool, aliases[c.name]) for c in functions]
     left_out = tuple(c.name for c in converted
                      if c.action == "leave_out" or (c.action == "google_search" and functions))
     if not functions and any(c.action == "google_search" for c in converted):
-        sent = [_thaw(table["google_search_tool"])]
-    choice, disable_parallel = _tool_choice(tool_choice, table["tool_choice"], names,
+        sent = [_thaw(table.google_search_tool)]
+    choice, disable_parallel = _tool_choice(tool_choice, table.tool_choice, names,
                                             [c.name for c in functions], aliases)
     return ToolPlan(tools=sent or None, tool_choice=choice if sent else None,
                     disable_parallel=disable_parallel, left_out=left_out, aliases=aliases)
 
 
-def sanitize_schema(schema: Mapping, table: Mapping) -> dict:
+def sanitize_schema(schema: Mapping, table: ToolsTable) -> dict:
     """A tool's ``input_schema`` (JSON Schema) → Gemini's Schema subset, always an object at the root."""
-    return _Converter(_Policy(table), schema, _Budget(table["limits"]), ("input_schema",)).root()
+    return _Converter(_Policy(table), schema, _Budget(table.limits), ("input_schema",)).root()
 
 
-def check_tool_count(tools: Any, table: Mapping) -> None:
+def check_tool_count(tools: Any, table: ToolsTable) -> None:
     """Refuse more tools than ``limits.tools``; callers may check before validating each tool."""
-    limit = table["limits"]["tools"]
+    limit = table.limits.tools
     if isinstance(tools, (list, tuple)) and len(tools) > limit:
         raise ToolError(f"tools: {len(tools)} tools, more than the {limit} allowed (tools.yaml limits.tools)")
 
@@ -149,10 +151,10 @@ def _cache_key(view: dict) -> tuple | None:
     return key
 
 
-def _convert_tool(view: dict, index: int, table: Mapping, policy: _Policy, budget: _Budget) -> _Converted:
+def _convert_tool(view: dict, index: int, table: ToolsTable, policy: _Policy, budget: _Budget) -> _Converted:
     kind = view.get("type")
     where = f"tools.{index}"
-    if kind is None or kind == table["custom_tool_type"]:
+    if kind is None or kind == table.custom_tool_type:
         name = _checked_name(view.get("name"), where, table)
         schema = view.get("input_schema")
         if not isinstance(schema, Mapping):
@@ -164,24 +166,24 @@ def _convert_tool(view: dict, index: int, table: Mapping, policy: _Policy, budge
         return _Converted("function", name, _function(name, description, parameters))
     if not isinstance(kind, str):
         raise ToolError(f"{where}.type: must be a string")
-    for entry in table["client_tools"]:
-        if re.fullmatch(entry["match"], kind):
-            name = _checked_name(view.get("name", entry["name"]), where, table)
-            notes = [(f, view[f]) for f in entry.get("describe_fields", ()) if f in view]
-            parameters = _Converter(policy, _thaw(entry["input_schema"]), budget, ("tools", index)).root()
-            return _Converted("function", name, _function(name, policy.describe(entry["description"], notes),
+    for entry in table.client_tools:
+        if re.fullmatch(entry.match, kind):
+            name = _checked_name(view.get("name", entry.name), where, table)
+            notes = [(f, view[f]) for f in entry.describe_fields if f in view]
+            parameters = _Converter(policy, _thaw(dict(entry.input_schema)), budget, ("tools", index)).root()
+            return _Converted("function", name, _function(name, policy.describe(entry.description, notes),
                                                           parameters))
     name = view.get("name") if isinstance(view.get("name"), str) else kind
-    for entry in table["server_tools"]:
-        if re.fullmatch(entry["match"], kind):
-            return _Converted(entry["action"], name, None)
-    if table["unknown_tool_type"] == "reject":
+    for entry in table.server_tools:
+        if re.fullmatch(entry.match, kind):
+            return _Converted(entry.action, name, None)
+    if table.unknown_tool_type == "reject":
         raise ToolError(f"{where}.type: tool type '{kind}' is not supported")
     return _Converted("leave_out", name, None)
 
 
-def _checked_name(name: Any, where: str, table: Mapping) -> str:
-    pattern = table["names"]["anthropic"]
+def _checked_name(name: Any, where: str, table: ToolsTable) -> str:
+    pattern = table.names.anthropic
     if not isinstance(name, str) or not re.fullmatch(pattern, name):
         raise ToolError(f"{where}.name: must match {pattern}, got {name!r}")
     return name
@@ -199,9 +201,9 @@ def _renamed(tool: dict, name: str) -> dict:
     return {**tool, "function": {**tool["function"], "name": name}}
 
 
-def _aliases(names: list[str], naming: Mapping) -> dict[str, str]:
+def _aliases(names: list[str], naming: Naming) -> dict[str, str]:
     """Gemini names for the tools whose own name Gemini refuses; a function of the name set only."""
-    valid, limit, prefix = re.compile(naming["gemini"]).fullmatch, naming["max_length"], naming["alias_prefix"]
+    valid, limit, prefix = re.compile(naming.gemini).fullmatch, naming.max_length, naming.alias_prefix
     taken = {n for n in names if len(n) <= limit and valid(n)}
     aliases: dict[str, str] = {}
     for name in names:
@@ -209,7 +211,7 @@ def _aliases(names: list[str], naming: Mapping) -> dict[str, str]:
             continue
         alias = prefix + name
         if len(alias) > limit or alias in taken:
-            digest = hashlib.sha256(name.encode()).hexdigest()[:naming["hash_chars"]]
+            digest = hashlib.sha256(name.encode()).hexdigest()[:naming.hash_chars]
             alias = f"{prefix}{name[:limit - len(prefix) - len(digest) - 1]}_{digest}"
         if alias in taken or not valid(alias):
             raise ToolError(f"tools: cannot give tool '{name}' a name Gemini accepts")
@@ -218,10 +220,11 @@ def _aliases(names: list[str], naming: Mapping) -> dict[str, str]:
     return aliases
 
 
-def _tool_choice(choice: Mapping | None, mapping: Mapping, names: list[str], functions: list[str],
+def _tool_choice(choice: Mapping | None, table: ToolChoiceMap, names: list[str], functions: list[str],
                  aliases: Mapping[str, str]) -> tuple[str | dict | None, bool]:
     if choice is None:
         return None, False
+    mapping = dict(table)  # Anthropic tool_choice.type → LiteLLM's
     if not isinstance(choice, Mapping) or choice.get("type") not in mapping:
         kind = choice.get("type") if isinstance(choice, Mapping) else choice
         raise ToolError(f"tool_choice.type: expected one of {', '.join(mapping)}, got {kind!r}")
@@ -327,34 +330,42 @@ def _with_note(node: dict, keyword: str, value: Any) -> dict:
 class _Policy:
     """``schema_policy`` and ``description_format`` indexed for the converter."""
 
-    def __init__(self, table: Mapping):
-        policy = table["schema_policy"]
-        self.kinds: Mapping = policy["keywords"]
-        self.unknown: str = policy["unknown_keywords"]
-        self.types = frozenset(policy["types"])
-        self.untyped = list(policy["untyped_types"])
-        self.untyped_items = list(policy["untyped_item_types"])
-        self.null_type: str = policy["null_only_type"]
-        self.max_refs: int = policy["max_ref_expansions"]
-        self.max_refs_total: int = policy["max_ref_expansions_total"]
-        self.max_depth: int = policy["max_depth"]
-        self.fallback_type: str = policy["bound_fallback_type"]
-        self.keep_formats: Mapping = policy["formats"]["keep"]
-        self.drop_formats = frozenset(policy["formats"]["drop"])
-        self.left_out_names = frozenset(policy["left_out_properties"]["names"])
-        self.left_out_label: str = policy["left_out_properties"]["label"]
-        self.merge_rules: Mapping = policy["allOf_merge"]
-        self.limits: Mapping = table["limits"]
+    def __init__(self, table: ToolsTable):
+        policy = table.schema_policy
+        # keyword → kind; a kind given as an object ({keep: T}, {to_description_unless: [...]}) is
+        # named by its key, and what it holds is in ``args``.
+        self.kinds: dict[str, str] = {}
+        self.args: dict[str, Any] = {}
+        for keyword, kind in policy.keywords.items():
+            if isinstance(kind, str):
+                self.kinds[keyword] = kind
+            else:
+                ((self.kinds[keyword], self.args[keyword]),) = kind
+        self.unknown: str = policy.unknown_keywords
+        self.types = frozenset(policy.types)
+        self.untyped = list(policy.untyped_types)
+        self.untyped_items = list(policy.untyped_item_types)
+        self.null_type: str = policy.null_only_type
+        self.max_refs: int = policy.max_ref_expansions
+        self.max_refs_total: int = policy.max_ref_expansions_total
+        self.max_depth: int = policy.max_depth
+        self.fallback_type: str = policy.bound_fallback_type
+        self.keep_formats: Mapping = policy.formats.keep
+        self.drop_formats = frozenset(policy.formats.drop)
+        self.left_out_names = frozenset(policy.left_out_properties.names)
+        self.left_out_label: str = policy.left_out_properties.label
+        self.merge_rules: Mapping = policy.allOf_merge
+        self.limits: dict[str, int] = dict(table.limits)
         self.type_of: dict[str, list[str]] = {}  # keyword → the types it applies to, in table order
-        for type_name, keywords in policy["type_keywords"].items():
+        for type_name, keywords in policy.type_keywords.items():
             for keyword in keywords:
                 self.type_of.setdefault(keyword, []).append(type_name)
-        fmt = table["description_format"]
-        self.template: str = fmt["template"]
-        self.separator: str = fmt["separator"]
-        self.max_chars: int = fmt["max_value_chars"]
+        fmt = table.description_format
+        self.template: str = fmt.template
+        self.separator: str = fmt.separator
+        self.max_chars: int = fmt.max_value_chars
 
-    def kind(self, key: Any) -> Any:
+    def kind(self, key: Any) -> str | None:
         return self.kinds.get(key, self.unknown) if isinstance(key, str) else None
 
     def describe(self, description: str | None, notes) -> str:
@@ -379,19 +390,23 @@ class _Budget:
     alternative) costs again: fan-out is bounded, not only width.
     """
 
-    def __init__(self, limits: Mapping):
-        self.limits = limits
+    def __init__(self, limits: ToolLimits):
+        self.max_nodes, self.max_size = limits.schema_nodes, limits.schema_size
         self.nodes = self.size = 0
 
     def spend(self, nodes: int, size: int, where: tuple) -> None:
         self.nodes += nodes
         self.size += size
-        for name, used, what in (("schema_nodes", self.nodes, "schema nodes"),
-                                 ("schema_size", self.size, "characters of schema")):
-            if used > self.limits[name]:
-                raise ToolError(f"{_place(where)}: the request's tool schemas take more than the {self.limits[name]} "
-                                f"{what} allowed (tools.yaml limits.{name}; every $ref and anyOf alternative "
-                                "counts again where it is expanded)")
+        if self.nodes > self.max_nodes:
+            raise self._over(where, "schema_nodes", self.max_nodes, "schema nodes")
+        if self.size > self.max_size:
+            raise self._over(where, "schema_size", self.max_size, "characters of schema")
+
+    @staticmethod
+    def _over(where: tuple, name: str, limit: int, what: str) -> ToolError:
+        return ToolError(f"{_place(where)}: the request's tool schemas take more than the {limit} {what} allowed "
+                         f"(tools.yaml limits.{name}; every $ref and anyOf alternative counts again where it is "
+                         "expanded)")
 
     def costed(self, convert: Callable[[], _Converted]) -> _Converted:
         """``convert()``, carrying what it spent (a cached conversion is charged that again)."""
@@ -445,16 +460,16 @@ class _Converter:
             size += self.weigh(kind, key, value)
         self.budget.spend(1, size, where)
 
-    def check(self, kind: Any, key: Any, value: Any, where: tuple) -> None:
-        bound = _BOUNDED.get(kind) if isinstance(kind, str) else None
+    def check(self, kind: str | None, key: Any, value: Any, where: tuple) -> None:
+        bound = _BOUNDED.get(kind)
         if bound is not None and isinstance(value, (list, dict, Mapping)) and len(value) > self.p.limits[bound[0]]:
             raise ToolError(f"{_place(where + (key,))}: {len(value)} {bound[1]}, more than the "
                             f"{self.p.limits[bound[0]]} allowed (tools.yaml limits.{bound[0]})")
 
-    def weigh(self, kind: Any, key: Any, value: Any) -> int:
+    def weigh(self, kind: str | None, key: Any, value: Any) -> int:
         """The size of one keyword; schemas it holds are charged when they are converted."""
         size = len(key) + 3 if isinstance(key, str) else 1  # "key":
-        if isinstance(kind, str) and kind in _HOLDS_SCHEMAS and isinstance(value, (list, dict, Mapping)):
+        if kind in _HOLDS_SCHEMAS and isinstance(value, (list, dict, Mapping)):
             return size + len(value) + sum(_size(k) for k in value if isinstance(k, str))
         return size + _size(value)
 
@@ -464,7 +479,7 @@ class _Converter:
             self.budget.spend(0, len(node), where)  # each scan for a keyword to expand
             for key in node:
                 kind = self.p.kind(key)
-                handler = self._expanders.get(kind) if isinstance(kind, str) else None
+                handler = self._expanders.get(kind)
                 if handler is not None:
                     break
             else:
@@ -535,7 +550,8 @@ class _Converter:
             elif key not in out:
                 out[key] = value
             elif out[key] != value:
-                merged = self._combine(self.p.merge_rules.get(key), out[key], value)
+                merger = _MERGERS.get(self.p.merge_rules.get(key))
+                merged = merger(self, out[key], value) if merger else None
                 if merged is None:
                     notes.append((key, value))
                 else:
@@ -543,30 +559,6 @@ class _Converter:
         if notes:
             out[_NOTES] = tuple(notes)
         return out
-
-    def _combine(self, rule: str | None, mine: Any, theirs: Any) -> Any:
-        """The merged value, or None when the two cannot be combined (the second is then described)."""
-        number = _VALUE_CHECKS["number"]
-        if rule == "union" and isinstance(mine, Mapping) and isinstance(theirs, Mapping):
-            return {**mine, **{k: (v if k not in mine or mine[k] == v else {"allOf": [mine[k], v]})
-                               for k, v in theirs.items()}}
-        if rule == "union" and isinstance(mine, list) and isinstance(theirs, list):
-            return _unique(mine + theirs, self.keys)
-        if rule == "join" and isinstance(mine, str) and isinstance(theirs, str):
-            return f"{mine}{self.p.separator}{theirs}"
-        if rule == "intersect" and isinstance(mine, list) and isinstance(theirs, list):
-            allowed = {_frozen(v, self.keys) for v in theirs}
-            return [v for v in mine if _frozen(v, self.keys) in allowed] or None
-        if rule == "intersect_types":
-            mine_types, theirs_types = _type_list(mine), _type_list(theirs)
-            mine_set, theirs_set = set(mine_types), set(theirs_types)
-            both = [t for t in mine_types if t in theirs_set or (t == "integer" and "number" in theirs_set)]
-            kept = set(both)
-            both += [t for t in theirs_types if t == "integer" and "number" in mine_set and t not in kept]
-            return (both[0] if len(both) == 1 else both) or None
-        if rule in ("max", "min") and number(mine) and number(theirs):
-            return max(mine, theirs) if rule == "max" else min(mine, theirs)
-        return None
 
     # Building Gemini nodes.
     def node(self, raw: Any, path: tuple, depth: int, where: tuple) -> dict | None:
@@ -633,59 +625,83 @@ class _Converter:
         return inferred or list(self.p.untyped), flag
 
     def emit(self, node: dict, type_name: str, nullable: bool, path: tuple, depth: int, where: tuple) -> dict:
-        """The Gemini node of one type: kept keywords copied, the others dropped or described."""
-        out: dict[str, Any] = {"type": type_name}
-        notes = list(node.get(_NOTES, ()))
-        description = properties = required = None
+        """The Gemini node of one type: each keyword goes to the emitter of its kind."""
+        built = _Emitted(type_name, list(node.get(_NOTES, ())), path, depth, where)
+        policy, emitters = self.p, self._emitters
         for key, value in node.items():
-            kind = self.p.kind(key)
-            applies = self.p.type_of.get(key)
-            if kind is None or (applies is not None and type_name not in applies):
-                continue
-            if isinstance(kind, Mapping):
-                if "keep" in kind and _VALUE_CHECKS[kind["keep"]](value):
-                    out[key] = _thaw(value)
-                elif "keep" in kind or value not in kind["to_description_unless"]:
-                    notes.append((key, value))
-            elif kind == "description":
-                if isinstance(value, str):
-                    description = value
-                else:
-                    notes.append((key, value))
-            elif kind == "to_description":
-                notes.append((key, value))
-            elif kind == "enum":
-                self._enum(out, notes, key, value, type_name)
-            elif kind == "format":
-                if isinstance(value, str) and value in self.p.keep_formats.get(type_name, ()):
-                    out[key] = value
-                elif not (isinstance(value, str) and value in self.p.drop_formats):
-                    notes.append((key, value))
-            elif kind == "items":
-                if isinstance(value, list):  # tuple validation: each position one of these
-                    value = {"anyOf": value} if value else {}
-                out["items"] = self.child(value, path, depth + 1, where + (key,))
-            elif kind == "properties":
-                if isinstance(value, Mapping):
-                    properties = self._properties(value, notes, path, depth, where + (key,))
-                else:
-                    notes.append((key, value))
-            elif kind == "required":
-                required = value
+            kind = policy.kind(key)
+            applies = policy.type_of.get(key)
+            if kind is not None and (applies is None or type_name in applies):
+                emitters[kind](self, built, key, value)
+        out = built.out
         if type_name == "array" and "items" not in out:
-            out["items"] = self.child({"type": self.p.untyped_items}, path, depth + 1, where + ("items",))
-        if properties:
-            out["properties"] = properties
+            out["items"] = self.child({"type": policy.untyped_items}, path, depth + 1, where + ("items",))
+        if built.properties:
+            out["properties"] = properties = built.properties
+            required = built.required
             names = _unique(r for r in required if isinstance(r, str) and r in properties) \
                 if isinstance(required, list) else []
             if names:
                 out["required"] = names
         if nullable:
             out["nullable"] = True
-        text = self.p.describe(description, notes)
+        text = policy.describe(built.description, built.notes)
         if text:
             out["description"] = text
         return out
+
+    def _emit_keep(self, built: _Emitted, key: str, value: Any) -> None:
+        if _VALUE_CHECKS[self.p.args[key]](value):
+            built.out[key] = _thaw(value)
+        else:
+            built.notes.append((key, value))
+
+    def _emit_unless(self, built: _Emitted, key: str, value: Any) -> None:
+        if value not in self.p.args[key]:
+            built.notes.append((key, value))
+
+    def _emit_note(self, built: _Emitted, key: str, value: Any) -> None:
+        built.notes.append((key, value))
+
+    def _emit_description(self, built: _Emitted, key: str, value: Any) -> None:
+        if isinstance(value, str):
+            built.description = value
+        else:
+            built.notes.append((key, value))
+
+    def _emit_enum(self, built: _Emitted, key: str, value: Any) -> None:
+        self._enum(built.out, built.notes, key, value, built.type_name)
+
+    def _emit_format(self, built: _Emitted, key: str, value: Any) -> None:
+        if isinstance(value, str) and value in self.p.keep_formats.get(built.type_name, ()):
+            built.out[key] = value
+        elif not (isinstance(value, str) and value in self.p.drop_formats):
+            built.notes.append((key, value))
+
+    def _emit_items(self, built: _Emitted, key: str, value: Any) -> None:
+        if isinstance(value, list):  # tuple validation: each position one of these
+            value = {"anyOf": value} if value else {}
+        built.out["items"] = self.child(value, built.path, built.depth + 1, built.where + (key,))
+
+    def _emit_properties(self, built: _Emitted, key: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            built.properties = self._properties(value, built.notes, built.path, built.depth, built.where + (key,))
+        else:
+            built.notes.append((key, value))
+
+    def _emit_required(self, built: _Emitted, key: str, value: Any) -> None:
+        built.required = value
+
+    def _emit_nothing(self, built: _Emitted, key: str, value: Any) -> None:
+        return None
+
+    # tools.yaml keyword kind → what emit does with the keyword. Kinds of _expanders are gone before
+    # emit; type and nullable are emit's own (see _types), any_of is split into alternatives before it.
+    _emitters = {"keep": _emit_keep, "to_description_unless": _emit_unless, "to_description": _emit_note,
+                 "description": _emit_description, "enum": _emit_enum, "format": _emit_format,
+                 "items": _emit_items, "properties": _emit_properties, "required": _emit_required,
+                 "type": _emit_nothing, "nullable": _emit_nothing, "any_of": _emit_nothing,
+                 "definitions": _emit_nothing, "drop": _emit_nothing}
 
     def _enum(self, out: dict, notes: list, key: str, value: Any, type_name: str) -> None:
         if not isinstance(value, list) or not value:
@@ -721,3 +737,62 @@ def _type_list(value: Any) -> list[str]:
     if isinstance(value, list):
         return [v for v in value if isinstance(v, str)]
     return []
+
+
+class _Emitted:
+    """A Gemini node as emit builds it: the keywords kept so far, the notes, and what waits for the end."""
+
+    __slots__ = ("out", "type_name", "notes", "path", "depth", "where", "description", "properties", "required")
+
+    def __init__(self, type_name: str, notes: list, path: tuple, depth: int, where: tuple):
+        self.out: dict[str, Any] = {"type": type_name}
+        self.type_name, self.notes, self.path, self.depth, self.where = type_name, notes, path, depth, where
+        self.description: Any = None
+        self.properties: dict | None = None
+        self.required: Any = None
+
+
+# allOf_merge rules: (converter, mine, theirs) → the merged value, or None when the two cannot be
+# combined (the second is then described).
+
+def _merge_union(conv: _Converter, mine: Any, theirs: Any) -> Any:
+    if isinstance(mine, Mapping) and isinstance(theirs, Mapping):
+        return {**mine, **{k: (v if k not in mine or mine[k] == v else {"allOf": [mine[k], v]})
+                           for k, v in theirs.items()}}
+    if isinstance(mine, list) and isinstance(theirs, list):
+        return _unique(mine + theirs, conv.keys)
+    return None
+
+
+def _merge_join(conv: _Converter, mine: Any, theirs: Any) -> Any:
+    return f"{mine}{conv.p.separator}{theirs}" if isinstance(mine, str) and isinstance(theirs, str) else None
+
+
+def _merge_intersect(conv: _Converter, mine: Any, theirs: Any) -> Any:
+    if not (isinstance(mine, list) and isinstance(theirs, list)):
+        return None
+    allowed = {_frozen(v, conv.keys) for v in theirs}
+    return [v for v in mine if _frozen(v, conv.keys) in allowed] or None
+
+
+def _merge_intersect_types(conv: _Converter, mine: Any, theirs: Any) -> Any:
+    mine_types, theirs_types = _type_list(mine), _type_list(theirs)
+    mine_set, theirs_set = set(mine_types), set(theirs_types)
+    both = [t for t in mine_types if t in theirs_set or (t == "integer" and "number" in theirs_set)]
+    kept = set(both)
+    both += [t for t in theirs_types if t == "integer" and "number" in mine_set and t not in kept]
+    return (both[0] if len(both) == 1 else both) or None
+
+
+def _merge_max(conv: _Converter, mine: Any, theirs: Any) -> Any:
+    number = _VALUE_CHECKS["number"]
+    return max(mine, theirs) if number(mine) and number(theirs) else None
+
+
+def _merge_min(conv: _Converter, mine: Any, theirs: Any) -> Any:
+    number = _VALUE_CHECKS["number"]
+    return min(mine, theirs) if number(mine) and number(theirs) else None
+
+
+_MERGERS = {"union": _merge_union, "join": _merge_join, "intersect": _merge_intersect,
+            "intersect_types": _merge_intersect_types, "max": _merge_max, "min": _merge_min}
