@@ -40,14 +40,14 @@ def pooled(make_proxy, **extra: str):
 @pytest.mark.parametrize("stream", [False, True])
 def test_keys_rotate_on_429_and_a_key_rests_as_long_as_gemini_said(make_proxy, gemini, stream):
     gemini.quotas = Quotas(keys=frozenset(KEYS), per_key=2, window_s=30)
-    proxy = pooled(make_proxy, BIG_MODEL=PRO)
+    proxy = pooled(make_proxy, BIG_MODEL=FLASH)  # a model without fallbacks
     answers = [post(proxy, body(stream=stream)) for _ in range(6)]
     assert [a.status_code for a in answers] == [200] * 6, [a.text for a in answers]
     if stream:
         for answer in answers:
             check_stream(answer.content)
     served = calls(gemini, 200)
-    assert served == {(key, PRO): 2 for key in KEYS}
+    assert served == {(key, FLASH): 2 for key in KEYS}
     # Each key's quota ran out at most once, and a resting key was never asked again.
     assert all(count == 1 for count in calls(gemini, 429).values())
     before = len(gemini.requests)
@@ -135,10 +135,39 @@ def test_a_rejected_key_is_set_aside_while_the_others_serve(make_proxy, gemini):
 
 
 def test_keys_never_reach_logs_or_answers(make_proxy, gemini, caplog):
-    gemini.quotas = Quotas(keys=frozenset(KEYS), per_model={PRO: 0}, window_s=30)
-    proxy = pooled(make_proxy, BIG_MODEL=PRO, LOG_LEVEL="DEBUG")
+    gemini.quotas = Quotas(keys=frozenset(KEYS), per_model={FLASH: 0}, window_s=30)
+    proxy = pooled(make_proxy, BIG_MODEL=FLASH, LOG_LEVEL="DEBUG")
     with caplog.at_level("DEBUG"):
         answer = post(proxy, body())
     assert answer.status_code == 429
     for key in KEYS:
         assert key not in answer.text and key not in caplog.text
+
+
+BASH = {"name": "Bash", "description": "Run a command", "input_schema": {
+    "type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_gemini_3_tool_loop_carries_on_across_a_fallback(make_proxy, gemini, stream):
+    """Pro issues a signature for its call; the next step falls back to flash, which must not get
+    pro's signature (Gemini: 400 Corrupted thought signature) but the placeholder it accepts."""
+    proxy = pooled(make_proxy, BIG_MODEL=f"{PRO},{FLASH}")
+    gemini.enqueue({"thinking": "I will list.", "tool_calls": [("Bash", {"command": "ls"})]})
+    ask = {**body(stream=False), "tools": [BASH]}
+    first = post(proxy, ask).json()
+    tool_use = next(b for b in first["content"] if b["type"] == "tool_use")
+    assert gemini.requests[-1]["model"] == PRO
+    gemini.quotas = Quotas(keys=frozenset(KEYS), per_model={PRO: 0}, window_s=30)
+    gemini.enqueue({"text": "Two files."})
+    follow = {**ask, "stream": stream, "messages": [
+        ask["messages"][0], {"role": "assistant", "content": first["content"]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use["id"], "content": "a b"}]}]}
+    answer = post(proxy, follow)
+    assert answer.status_code == 200, answer.text
+    served = [r for r in gemini.requests if r["status"] == 200]
+    assert served[-1]["model"] == FLASH and served[-1]["used_dummy_signature"]
+    # The same step served by pro (another replica, its quota back) gets pro's own signature back.
+    gemini.quotas = Quotas(keys=frozenset(KEYS))
+    assert post(pooled(make_proxy, BIG_MODEL=PRO), follow).status_code == 200
+    assert gemini.requests[-1]["model"] == PRO and not gemini.requests[-1]["used_dummy_signature"]

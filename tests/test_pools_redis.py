@@ -17,7 +17,7 @@ from tests.sse_grammar import check_stream
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
 
 KEYS = ("shared-key-aaaaaaaaaaaa", "shared-key-bbbbbbbbbbbb")
-PRO, FLASH = "gemini-3.1-pro-preview", "gemini-3.8-flash"
+BIG, FLASH = "gemini-3-flash-preview", "gemini-3.8-flash"  # neither has fallbacks in models.yaml
 
 
 def ask(replica: HypercornProcess, model: str = "claude-sonnet-4-5", stream: bool = False) -> httpx.Response:
@@ -37,7 +37,7 @@ def replicas(fake, redis_server, tmp_path_factory):
     so the rests one leaves in Redis do not reach the next; the last one kills Redis."""
     tmp_path = tmp_path_factory.mktemp("replicas")
     env = proxy_env(fake, GEMINI_API_KEY="", GEMINI_API_KEYS=",".join(KEYS), REDIS_URL=redis_server.url,
-                    BIG_MODEL=PRO, SMALL_MODEL=FLASH)
+                    BIG_MODEL=BIG, SMALL_MODEL=FLASH)
     started = []
     try:
         for number in range(3):  # the processes start side by side; then each is waited for

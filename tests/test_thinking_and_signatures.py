@@ -67,3 +67,12 @@ def test_thinking_signature_carrier():
     assert signature_from_thinking(thinking_signature("abc+/=")) == "abc+/="
     assert signature_from_thinking(thinking_signature(None)) is None
     assert signature_from_thinking("EqQBCgIYAhIM-from-claude") is None
+
+
+def test_a_signature_goes_back_only_to_the_model_that_issued_it():
+    from translator.signatures import signature_for, tag_signature
+    tagged = tag_signature("c2ln+/==", "gemini-3.1-pro-preview")
+    assert signature_for(tagged, "gemini-3.1-pro-preview") == "c2ln+/=="
+    assert signature_for(tagged, "gemini-3.8-flash") is None
+    assert signature_for("c2ln+/==", "gemini-3.8-flash") == "c2ln+/=="  # untagged (older ids): as it is
+    assert signature_for(None, "gemini-3.8-flash") is None and tag_signature(None, "x") is None

@@ -164,7 +164,8 @@ def test_both_paths_give_the_same_message():
         chunk({"tool_calls": [{"index": 0, **tool_call}]}), chunk(finish="tool_calls"), chunk(usage=usage)]))
     assert message == streamed
     assert [b["type"] for b in message["content"]] == ["thinking", "tool_use"] and outcome.stop_reason == "tool_use"
-    assert message["content"][0]["signature"] == "gm1:" + sig
+    carrier, tag, signature = message["content"][0]["signature"].split(":")
+    assert (carrier, signature) == ("gm1", sig) and tag  # tagged with the model that issued it
 
 
 def test_a_tool_call_without_an_id_gets_one_in_both_paths():
@@ -181,7 +182,8 @@ def test_a_tool_call_without_an_id_gets_one_in_both_paths():
                          chunk(finish="tool_calls"), chunk(usage={"prompt_tokens": 10, "completion_tokens": 4})])
     for content in (message["content"], translator.collect(events)["content"]):
         assert [b["type"] for b in content] == ["text", "tool_use"]
-        assert translator.decode_tool_id(content[1]["id"]) == ("msg_1_1", sig)
+        call_id, carried = translator.decode_tool_id(content[1]["id"])
+        assert (call_id, carried.split(":")[-1]) == ("msg_1_1", sig)  # the signature, tagged with its model
         assert content[1]["input"] == {"command": "ls"} and content[1]["name"] == "Bash"
     assert outcome.stop_reason == "tool_use" and events[-2]["delta"]["stop_reason"] == "tool_use"
 
@@ -202,9 +204,10 @@ def test_stream_thinking_then_parallel_tools():
         ("content_block_stop", None), ("content_block_start", "tool_use"), ("content_block_delta", "input_json_delta"),
         ("content_block_stop", None), ("content_block_start", "tool_use"), ("content_block_delta", "input_json_delta"),
         ("content_block_stop", None), ("message_delta", None), ("message_stop", None)]
-    assert events[4]["delta"]["signature"] == "gm1:" + sig
+    assert events[4]["delta"]["signature"].startswith("gm1:") and events[4]["delta"]["signature"].endswith(":" + sig)
     first_tool = events[6]["content_block"]
-    assert translator.decode_tool_id(first_tool["id"]) == ("call_a", sig)
+    call_id, carried = translator.decode_tool_id(first_tool["id"])
+    assert (call_id, carried.split(":")[-1]) == ("call_a", sig)
     assert events[-2]["delta"]["stop_reason"] == "tool_use"
     assert events[-2]["usage"] == {"input_tokens": 10, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 2,
                                    "output_tokens": 30}

@@ -15,7 +15,7 @@ from typing import Any, Iterator, Mapping
 from .anthropic_types import CountTokensRequest, MessagesRequest, parse_request
 from .errors import AnthropicError, invalid_request
 from .routing import Route, resolve_model
-from .signatures import decode_tool_id, signature_from_thinking
+from .signatures import decode_tool_id, signature_for, signature_from_thinking
 from .spec import Spec
 from .tables import BlockRule, ContentLimits
 from .thinking import thinking_config
@@ -267,6 +267,7 @@ class _AssistantContent:
     left for the next tool call."""
 
     plan: ToolPlan
+    model: str  # the Gemini model the turn is sent to: only its own signatures go back
     texts: list[str] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
     carried: str | None = None
@@ -289,7 +290,7 @@ def _assistant_thinking(content: _AssistantContent, block: Mapping[str, Any], sp
 
 def _assistant_tool_call(content: _AssistantContent, block: Mapping[str, Any], spec: Spec) -> None:
     call_id, signature = decode_tool_id(block["id"])
-    signature = signature or (content.carried if not content.calls else None)
+    signature = signature_for(signature or (content.carried if not content.calls else None), content.model)
     content.carried = None
     call: dict[str, Any] = {
         "id": call_id,
@@ -313,8 +314,9 @@ ASSISTANT_PARTS = {"text": _assistant_text, "flatten": _assistant_flattened, "th
                    "tool_result": _left_out, "drop": _left_out}
 
 
-def _assistant_message(turn: _Turn, spec: Spec, plan: ToolPlan) -> tuple[dict[str, Any] | None, list[str]]:
-    content = _AssistantContent(plan)
+def _assistant_message(turn: _Turn, spec: Spec, plan: ToolPlan,
+                       model: str) -> tuple[dict[str, Any] | None, list[str]]:
+    content = _AssistantContent(plan, model)
     blocks = spec.content.blocks
     for block, _where in turn.blocks:
         ASSISTANT_PARTS[blocks[block["type"]].kind](content, block, spec)
@@ -328,7 +330,7 @@ def _assistant_message(turn: _Turn, spec: Spec, plan: ToolPlan) -> tuple[dict[st
 
 
 def _openai_messages(request: MessagesRequest | CountTokensRequest, spec: Spec, plan: ToolPlan,
-                     budget: MediaBudget) -> list[dict]:
+                     budget: MediaBudget, model: str) -> list[dict]:
     messages: list[dict[str, Any]] = []
     system = _system_text(request, spec)
     if system:
@@ -340,7 +342,7 @@ def _openai_messages(request: MessagesRequest | CountTokensRequest, spec: Spec, 
             if pending:
                 raise invalid_request(f"{pending_where}: tool_use ids were found without tool_result blocks "
                                       f"immediately after: {', '.join(pending)}.")
-            message, call_ids = _assistant_message(turn, spec, plan)
+            message, call_ids = _assistant_message(turn, spec, plan, model)
             if message:
                 messages.append(message)
             pending = {cid: n for n, cid in enumerate(call_ids)}
@@ -408,7 +410,7 @@ def translate_request(body: Any, spec: Spec, *, tool_cache: DeclarationCache | N
     facts = route.facts
     kwargs: dict[str, Any] = {
         "model": route.target,
-        "messages": _openai_messages(request, spec, plan, MediaBudget.from_limits(bounds)),
+        "messages": _openai_messages(request, spec, plan, MediaBudget.from_limits(bounds), route.gemini_name),
         # max_tokens 0 (a cache pre-warm) still needs one token from Gemini, which refuses 0.
         "max_tokens": max(1, min(request.max_tokens, facts.max_output_tokens)),
     }
@@ -445,7 +447,7 @@ def translate_count_tokens(body: Any, spec: Spec, *, tool_cache: DeclarationCach
     route = resolve_model(request.model, spec.models)
     plan = _plan(request, spec, tool_cache)
     kwargs: dict[str, Any] = {"model": route.target,
-                              "messages": _openai_messages(request, spec, plan, MediaBudget.from_limits(bounds))}
+                              "messages": _openai_messages(request, spec, plan, MediaBudget.from_limits(bounds), route.gemini_name)}
     if plan.tools:
         kwargs["tools"] = plan.tools
     return UpstreamCall(route, kwargs, False, plan, 0)

@@ -12,12 +12,22 @@ form (a conversation begun on Claude) pass through unchanged, with no signature.
 
 The thinking block that precedes a tool call also carries that call's signature in its
 ``signature`` field (``gm1:<signature>``), as a second carrier for clients that rewrite ids.
+
+A signature is valid only for the model that issued it: replayed to another (a fallback model, or
+the model Claude Code's ``/model`` switched to) Gemini answers 400 "Corrupted thought signature".
+So each carried signature is tagged with its issuer, ``<tag>:<signature>`` (the tag: 8 base64url
+characters of the model name's SHA-256; Gemini's signatures are base64, without ":"), and the
+request side passes on only the signatures of the model it is built for. For the others LiteLLM
+puts Gemini's documented placeholder for foreign history, which Gemini accepts. Untagged
+signatures (ids made before tags) are passed on as they are.
 """
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
+from functools import lru_cache
 
 _ID = re.compile(r"toolu_gm(\d{1,6})_([A-Za-z0-9_-]*)\Z")
 _LITELLM_SUFFIX = "__thought__"  # LiteLLM appends the signature to its own call ids
@@ -65,3 +75,24 @@ def signature_from_thinking(value: str) -> str | None:
     if value.startswith(THINKING_PREFIX):
         return value[len(THINKING_PREFIX):] or None
     return None
+
+
+@lru_cache(maxsize=256)
+def model_tag(model: str) -> str:
+    """A short, stable name of a Gemini model (without provider prefix) for tagging signatures."""
+    return _b64(hashlib.sha256(model.encode()).hexdigest())[:8]
+
+
+def tag_signature(signature: str | None, model: str) -> str | None:
+    """``signature`` marked as issued by ``model``."""
+    return f"{model_tag(model)}:{signature}" if signature else None
+
+
+def signature_for(carried: str | None, model: str) -> str | None:
+    """The signature to send ``model`` from a carried one: its own, an untagged one, else None."""
+    if not carried:
+        return None
+    tag, colon, signature = carried.partition(":")
+    if not colon:
+        return carried
+    return signature if tag == model_tag(model) else None

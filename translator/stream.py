@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .chunks import End, Finish, Grounding, TextDelta, ThinkingDelta, ToolCallDelta, ToolCallStart, Usage, read_chunk
+from .chunks import (End, Finish, Grounding, TextDelta, ThinkingDelta, ToolCallDelta, ToolCallStart, Usage, field,
+                     read_chunk)
 from .request import UpstreamCall
 from .response import ANSWER_BLOCKS, Outcome, outcome, search_blocks, stop_details, usage
-from .signatures import encode_tool_id, thinking_signature
+from .signatures import encode_tool_id, tag_signature, thinking_signature
 from .spec import Spec
 
 Event = dict[str, Any]
@@ -77,6 +78,7 @@ class StreamTranslator:
         self._tool_index: int | None = None   # LiteLLM's index of the open tool call
         self._ignored: set[int] = set()       # tool call indexes left out (disable_parallel)
         self._suppress = call.max_tokens == 0
+        self._issuer: str | None = None  # the model that answers (a fallback's, not always the call's)
         self._guards = _NO_CONTENT if self._suppress else _GUARDS
 
     # -- public -----------------------------------------------------------------------------
@@ -101,6 +103,8 @@ class StreamTranslator:
         if self.state in ("new", "done"):
             raise StreamProtocolError(f"feed() in state {self.state}")
         events: list[Event] = []
+        if self._issuer is None:
+            self._issuer = str(field(chunk, "model") or self.call.route.gemini_name).split("/", 1)[-1]
         for event in read_chunk(chunk):
             self._step(event, events)
         return events
@@ -173,7 +177,10 @@ class StreamTranslator:
     def _do_sign(self, event: Any, events: list[Event]) -> None:
         # When a tool call follows the thinking directly, its signature rides along here too.
         signature = event.signature if type(event) is ToolCallStart else None
-        self._delta({"type": "signature_delta", "signature": thinking_signature(signature)}, events)
+        self._delta({"type": "signature_delta", "signature": thinking_signature(self._tagged(signature))}, events)
+
+    def _tagged(self, signature: str | None) -> str | None:
+        return tag_signature(signature, self._issuer or self.call.route.gemini_name)
 
     def _do_open_text(self, payload: Any, events: list[Event]) -> None:
         self._open({"type": "text", "text": ""}, events)
@@ -184,7 +191,7 @@ class StreamTranslator:
     def _do_open_tool(self, event: ToolCallStart, events: list[Event]) -> None:
         # A call without an id (not LiteLLM's Gemini, which makes them up) gets one from its place.
         self._open({"type": "tool_use",
-                    "id": encode_tool_id(event.id, event.signature, f"{self.message_id}_{self.index + 1}"),
+                    "id": encode_tool_id(event.id, self._tagged(event.signature), f"{self.message_id}_{self.index + 1}"),
                     "name": self.call.tools.to_anthropic(event.name),
                     "input": {}}, events)
         self.saw_tool_call = True
