@@ -70,7 +70,7 @@ class Clients:
         call_ns = translator.translate_request({**body, "stream": False}, spec)
         call_s = translator.translate_request({**body, "stream": True}, spec)
         creds = {"api_base": fake_url, "api_key": common.API_KEY}
-        # What the proxy passes LiteLLM (service/upstream.py): the translator's kwargs + credentials
+        # What the proxy passes LiteLLM (service/upstream.py, through service/litellm_adapter.py): the translator's kwargs + credentials
         # (+ the request timeout on non-streaming calls).
         self.kw_ns = {**call_ns.kwargs, **creds, "timeout": 600.0}
         self.kw_s = {**call_s.kwargs, **creds}
@@ -364,7 +364,7 @@ async def _run(quick: bool, fake: common.FakeProcess, proxy: common.ProxyProcess
     import litellm
 
     litellm.suppress_debug_info = True
-    litellm.num_retries = 0  # as the proxy (service/upstream.py)
+    litellm.num_retries = 0  # as the proxy (service/litellm_adapter.py)
     procs = {"proxy": proxy.worker_pids(), "fake": [fake.pid]}
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
