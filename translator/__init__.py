@@ -11,6 +11,7 @@ objects), get plain data back.
     error = map_upstream_error(spec.errors, class_names=[...], status=429, message="...")
     turn = thread_turn(body, spec)                       # message threads: create, continue, or None
     body = continued_request(read_thread(kept), body)    # a continue → the whole conversation
+    query = report_query(args, now); usage_page(query, totals)   # Anthropic's Admin API usage report
 """
 from .anthropic_types import parse_request
 from .collect import collect
@@ -26,6 +27,7 @@ from .stream import TRANSITIONS, StreamTranslator
 from .threads import (HeldThread, KeptStreamTranslator, ThreadTurn, continued_request, kept_thread, read_thread,
                       thread_error, thread_turn)
 from .tools import DeclarationCache, ToolPlan
+from .usage_report import ReportQuery, cost_page, report_query, usage_page
 
 __all__ = [
     "AnthropicError", "DEFAULT_SPEC_DIR", "DeclarationCache", "HeldThread", "KeptStreamTranslator", "Outcome", "Route",
@@ -33,5 +35,5 @@ __all__ = [
     "continued_request", "decode_json", "decode_tool_id", "encode_tool_id", "input_estimate", "kept_thread",
     "load_spec", "map_upstream_error", "model_entry", "model_list", "model_page", "parse_request", "read_thread",
     "resolve_model", "thread_error", "thread_turn", "translate_count_tokens", "translate_request",
-    "translate_response",
+    "translate_response", "ReportQuery", "cost_page", "report_query", "usage_page",
 ]
