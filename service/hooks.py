@@ -86,6 +86,7 @@ async def begin() -> Response | None:
     g.client = proxy.keys.identify(client_keys())
     if g.client is None:
         return error_response(AnthropicError(401, "authentication_error", "invalid x-api-key"))
+    g.log["key"] = g.client.name
     if request.method == "POST" and request.path == "/v1/messages":
         return await proxy.rate_limits.admit(g.client)
     return None
