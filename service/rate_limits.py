@@ -1,10 +1,12 @@
 """Each client key's ``rpm`` and ``tpm``, counted by the ``limits`` library: in Redis with ``REDIS_URL`` (shared by
 replicas), in this process otherwise, and in this process while Redis does not answer (said once per outage).
 
-A request is admitted when its key has a request left in the last minute (a moving window) and has not used
-up its tokens (a fixed one-minute window). Tokens (uncached input + output, as Anthropic counts them; cache
-reads are free) are known only when the answer ends, so they are charged then, in full even past the
-limit, and the next request is the one refused: one answer can overshoot the limit, as at Anthropic. A
+Both are counted in fixed one-minute windows, each starting with a key's first request (or tokens) after
+its last window ended: a window is one counter, in Redis one INCRBY (the library's moving windows would
+cost a worker-thread hop per request in process). A request is admitted when its key has a request left
+in its window and has not used up its tokens. Tokens (uncached input + output, as Anthropic counts them;
+cache reads are free) are known only when the answer ends, so they are charged then, in full even past
+the limit, and the next request is the one refused: one answer can overshoot the limit, as at Anthropic. A
 refusal is Anthropic's 429 with ``retry-after`` and the ``anthropic-ratelimit-*`` headers clients read.
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any, Awaitable, Callable
 
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage
-from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 from quart import Response
 
@@ -32,11 +34,6 @@ from .redis_health import shown
 log = logging.getLogger("proxy.limits")
 REDIS_RETRY_SECONDS = 5.0
 KEY_PREFIX = "anthropic-proxy:limits"
-Limiters = tuple[MovingWindowRateLimiter, FixedWindowRateLimiter]   # requests, tokens
-
-
-def _limiters(storage: Any) -> Limiters:
-    return MovingWindowRateLimiter(storage), FixedWindowRateLimiter(storage)
 
 
 def _rfc3339(epoch: float) -> str:
@@ -48,21 +45,21 @@ class RateLimits:
 
     def __init__(self, settings: Settings, on_refused: Callable[[str], None] = lambda name: None):
         self.on_refused = on_refused
-        self.local = _limiters(MemoryStorage())
-        self.shared: Limiters | None = None
+        self.local = FixedWindowRateLimiter(MemoryStorage())
+        self.shared: FixedWindowRateLimiter | None = None
         self.url = settings.redis_url
         if settings.redis_url:
-            self.shared = _limiters(RedisStorage(
+            self.shared = FixedWindowRateLimiter(RedisStorage(
                 "async+" + settings.redis_url, wrap_exceptions=True, implementation="redispy", key_prefix=KEY_PREFIX,
                 socket_connect_timeout=0.5, socket_timeout=0.5))
         self.down_until = 0.0      # while Redis is taken as down (monotonic time)
         self.outage = False
         self.charges: set[asyncio.Task] = set()
 
-    async def _run(self, operation: Callable[[MovingWindowRateLimiter, FixedWindowRateLimiter], Awaitable[Any]]) -> Any:
+    async def _run(self, operation: Callable[[FixedWindowRateLimiter], Awaitable[Any]]) -> Any:
         if self.shared is not None and time.monotonic() >= self.down_until:
             try:
-                result = await operation(*self.shared)
+                result = await operation(self.shared)
             except (StorageError, OSError, TimeoutError):
                 self.down_until = time.monotonic() + REDIS_RETRY_SECONDS
                 if not self.outage:
@@ -74,27 +71,26 @@ class RateLimits:
                     self.outage = False
                     log.warning("Redis at %s answers again: rate limits are shared again", shown(self.url))
                 return result
-        return await operation(*self.local)
+        return await operation(self.local)
 
     async def admit(self, client: Client) -> Response | None:
         """None when ``client`` may send this request (counted), else the 429 to answer with."""
         if not (client.rpm or client.tpm):
             return None
-        return await self._run(lambda requests, tokens: self._admit(requests, tokens, client))
+        return await self._run(lambda limiter: self._admit(limiter, client))
 
-    async def _admit(self, requests: MovingWindowRateLimiter, tokens: FixedWindowRateLimiter,
-                     client: Client) -> Response | None:
+    async def _admit(self, limiter: FixedWindowRateLimiter, client: Client) -> Response | None:
         over = None
-        if client.tpm and not await tokens.test(RateLimitItemPerMinute(client.tpm), "tokens", client.name):
+        if client.tpm and not await limiter.test(RateLimitItemPerMinute(client.tpm), "tokens", client.name):
             over = "tokens"
-        elif client.rpm and not await requests.hit(RateLimitItemPerMinute(client.rpm), "requests", client.name):
+        elif client.rpm and not await limiter.hit(RateLimitItemPerMinute(client.rpm), "requests", client.name):
             over = "requests"
         if over is None:
             return None
         self.on_refused(client.name)
         headers: dict[str, str] = {}
         resets: dict[str, float] = {}
-        for kind, limiter, amount in (("requests", requests, client.rpm), ("tokens", tokens, client.tpm)):
+        for kind, amount in (("requests", client.rpm), ("tokens", client.tpm)):
             if amount:
                 stats = await limiter.get_window_stats(RateLimitItemPerMinute(amount), kind, client.name)
                 resets[kind] = stats.reset_time
@@ -113,7 +109,7 @@ class RateLimits:
         if client is None or not client.tpm or used <= 0:
             return
         task = asyncio.get_running_loop().create_task(self._run(
-            lambda requests, tokens: tokens.hit(RateLimitItemPerMinute(client.tpm), "tokens", client.name, cost=used)))
+            lambda limiter: limiter.hit(RateLimitItemPerMinute(client.tpm), "tokens", client.name, cost=used)))
         self.charges.add(task)
         task.add_done_callback(self.charges.discard)
 
