@@ -86,7 +86,8 @@ async def _in_process(directory: Path, rounds: int) -> dict[str, float]:
     return {"hot_path_ms": per_request * 1000, "ledger_write_per_row_ms": per_row * 1000}
 
 
-async def _run(quick: bool, urls: dict[str, str], fake_url: str, key: str) -> dict[str, Any]:
+async def _run(quick: bool, urls: dict[str, str], fake_url: str, key: str,
+               workers: dict[str, list[int]]) -> dict[str, Any]:
     import aiohttp
 
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
@@ -95,7 +96,12 @@ async def _run(quick: bool, urls: dict[str, str], fake_url: str, key: str) -> di
         shared = HEADERS["x-api-key"]
         HEADERS["x-api-key"] = key  # both proxies take it: bare has no keys, teams has it in its keys file
         try:
-            return await _measure(clients, quick)
+            before = {v: sum(common.cpu_seconds(pid) for pid in pids) for v, pids in workers.items()}
+            samples = await _measure(clients, quick)
+            requests = 2 * len(samples["delta"]["nonstream"])
+            cpu = {v: (sum(common.cpu_seconds(pid) for pid in pids) - before[v]) / requests * 1000
+                   for v, pids in workers.items()}
+            return {"samples": samples, "cpu_ms_per_request": cpu}
         finally:
             HEADERS["x-api-key"] = shared
 
@@ -117,22 +123,26 @@ def run(quick: bool = False) -> dict[str, Any]:
         for server in servers.values():
             if common.first_ok(server.port) is None:
                 raise RuntimeError(f"proxy did not start; see {server.log_path}")
-        samples = asyncio.run(_run(quick, {v: s.url for v, s in servers.items()}, fake.base_url, key))
+        measured = asyncio.run(_run(quick, {v: s.url for v, s in servers.items()}, fake.base_url, key,
+                                    {v: s.worker_pids() for v, s in servers.items()}))
     finally:
         for server in servers.values():
             server.stop()
         fake.stop()
-    figures = {v: {m: common.summary(s) for m, s in modes.items()} for v, modes in samples.items()}
+    figures = {v: {m: common.summary(s) for m, s in modes.items()} for v, modes in measured["samples"].items()}
+    cpu = measured["cpu_ms_per_request"]
     added = {m: figures["delta"][m]["median"] for m in ("nonstream", "first_event")}
     rows = [[v, *(f"{figures[v][m]['median']:.3f} / {figures[v][m]['p90']:.3f}" for m in ("nonstream", "first_event")),
              figures[v]["nonstream"]["n"]] for v in (*VARIANTS, "delta")]
     print(common.table(["variant", "non-streaming (median / p90)", "stream first event (median / p90)", "n"], rows,
                        "\n== 5. What the ledger, the metrics and a limited client key add, c=1 (ms; delta: "
                        "teams - bare, pair by pair)"))
+    print(f"proxy worker CPU per request (ms): bare {cpu['bare']:.3f}, teams {cpu['teams']:.3f} "
+          f"(added {cpu['teams'] - cpu['bare']:+.3f}; two processes on a shared box: a few % apart either way)")
     micro = asyncio.run(_in_process(common.RESULTS, 2000 if quick else 20000))
     print(f"in process: identify + admit + book = {micro['hot_path_ms'] * 1000:.1f} µs per request; the ledger's "
           f"batched write = {micro['ledger_write_per_row_ms'] * 1000:.1f} µs per row")
-    return {"figures": figures, "added_ms": added, "in_process": micro}
+    return {"figures": figures, "added_ms": added, "cpu_ms_per_request": cpu, "in_process": micro}
 
 
 def targets(results: dict[str, Any]) -> list[common.Target]:
