@@ -97,8 +97,8 @@ def _upgrade(connection: Any) -> None:
 async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to Alembic's head, one process at a time."""
     if engine.url.get_backend_name() == "sqlite":
-        lock_path = Path(f"{engine.url.database}.migrating")
-        with open(lock_path, "a") as lock:
+        # flock on the database file itself: SQLite's own locks are fcntl locks, which flock does not touch.
+        with open(engine.url.database, "a") as lock:
             await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
             async with engine.begin() as connection:
                 await connection.run_sync(_upgrade)
