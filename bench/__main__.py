@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import common
 
-SUITES = ("translator", "e2e", "scale")
+SUITES = ("translator", "e2e", "scale", "teams")
 
 
 def _load() -> str:
@@ -77,6 +77,14 @@ def main(argv: list[str] | None = None) -> int:
         c = common.Contention()
         results["scale"] = scale.run(args.quick, e2e_figures)
         done("scale", c)
+
+    if "teams" in only:
+        from . import teams_bench
+
+        c = common.Contention()
+        results["teams"] = teams_bench.run(args.quick)
+        done("teams", c)
+        targets += teams_bench.targets(results["teams"])
 
     results["load_after"] = _load()
     results["targets"] = [{"name": t.name, "value": t.value, "limit": t.limit, "unit": t.unit, "passed": t.passed,

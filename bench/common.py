@@ -266,7 +266,7 @@ class ProxyProcess(Proc):
             "",
         ]))
         env = _env({"GEMINI_API_KEY": API_KEY, "GEMINI_API_BASE": fake_base_url, "LOG_LEVEL": "ERROR",
-                    **(extra_env or {})})
+                    "DATABASE_URL": f"sqlite:///{RESULTS / f'usage-{name}.db'}", **(extra_env or {})})
         super().__init__([sys.executable, "-m", "hypercorn", "--config", str(config), app], env,
                          f"{name}.log")
         self.url = f"http://127.0.0.1:{self.port}"

@@ -19,9 +19,14 @@ from translator import Spec
 from . import cors, errors, exposure, hooks, litellm_adapter
 from .config import Settings, load_settings, media_limits
 from .endpoints import load_endpoints, unsupported_routes
+from .keys import ClientKeys
+from .ledger import Ledger
 from .lifecycle import Lifecycle
 from .logs import configure_logging
+from .metrics import Metrics
 from .pool import Pool
+from .rate_limits import RateLimits
+from .report import reports
 from .routes import routes
 from .thread_store import Threads
 from .threads import thread_store
@@ -42,6 +47,10 @@ class Proxy:
     lifecycle: Lifecycle
     http: Any = None                 # httpx.AsyncClient for countTokens, open while serving
     threads: Threads | None = None   # message threads (in process, or Redis with REDIS_URL), while serving
+    keys: ClientKeys | None = None   # the admin key and the client keys (PROXY_KEYS_FILE)
+    rate_limits: RateLimits | None = None
+    metrics: Metrics | None = None
+    ledger: Ledger | None = None     # the usage ledger (DATABASE_URL), while serving; None when off
     exposure_checked: bool = False
 
 
@@ -62,6 +71,8 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     app.proxy = proxy = Proxy(settings, spec, translator.DeclarationCache(spec.tools.declaration_cache_size),
                               media_limits(settings), Pool(settings), endpoints,
                               Lifecycle(spec.errors.own.shutting_down.error()))
+    proxy.keys, proxy.metrics = ClientKeys(settings), Metrics(settings.metrics)
+    proxy.rate_limits = RateLimits(settings, on_refused=proxy.metrics.refused)
     if not settings.gemini_api_keys:
         log.warning("GEMINI_API_KEY is not set: requests for Gemini models will be answered with an error "
                     "until it (or GEMINI_API_KEYS) is set in the environment or .env.")
@@ -69,10 +80,13 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     @app.before_serving
     async def open_clients() -> None:
         proxy.exposure_checked = exposure.warn_if_exposed(exposure.hosts_of(exposure.binds_from_argv(sys.argv)),
-                                                          bool(settings.proxy_api_key))
+                                                          proxy.keys.required)
         # HTTP/1.1 on purpose: closing an unfinished HTTP/1.1 response closes the connection.
         proxy.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0))
         proxy.threads = thread_store(settings)
+        if settings.database_url.lower() != "off":
+            proxy.ledger = Ledger(settings, on_lost=proxy.metrics.lost_rows)
+            await proxy.ledger.start()
         proxy.lifecycle.install()
 
     @app.after_serving
@@ -81,11 +95,16 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
         await proxy.http.aclose()
         await proxy.pool.close()
         await proxy.threads.close()
+        await proxy.rate_limits.close()
+        if proxy.ledger is not None:
+            await proxy.ledger.close()
+        proxy.metrics.close()
 
     hooks.register(app)
     cors.register(app)
     errors.register(app)
     app.register_blueprint(routes)
+    app.register_blueprint(reports)
     app.register_blueprint(unsupported_routes(endpoints))
     return app
 

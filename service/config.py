@@ -15,6 +15,9 @@ from typing import Mapping
 from dotenv import dotenv_values
 
 
+DEFAULT_DATABASE_URL = "sqlite:///proxy-usage.db"  # in the working directory
+
+
 def _float(value: str | None, default: float) -> float:
     return float(value) if value not in (None, "") else default
 
@@ -56,6 +59,11 @@ class Settings:
     redis_url: str = field(default="", repr=False)  # pool rests and threads shared by replicas (may hold a password)
     log_level: str = "INFO"
     cors_origins: tuple[str, ...] = ()      # CORS_ORIGINS; empty: no CORS (browsers cannot read answers)
+    proxy_keys_file: str = ""               # PROXY_KEYS_FILE: client keys (hashes), their limits and models
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)  # the usage ledger; "off": none
+    ledger_queue_rows: int = 100_000        # rows waiting for the database, at most (then counted as lost)
+    ledger_flush_seconds: float = 1.0       # rows are written in one batch this often (and at shutdown)
+    metrics: bool = True                    # METRICS=off: no /metrics and no counting
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def __repr__(self) -> str:  # never print keys
@@ -82,7 +90,7 @@ def _checked(settings: Settings) -> Settings:
     positive = ("stream_grace_seconds", "ping_interval_seconds", "first_byte_timeout_seconds",
                 "idle_timeout_seconds", "request_timeout_seconds", "write_timeout_seconds", "key_rest_seconds",
                 "rejected_key_rest_seconds", "max_body_bytes", "body_timeout_seconds", "thread_ttl_seconds",
-                "thread_store_max_bytes")
+                "thread_store_max_bytes", "ledger_queue_rows", "ledger_flush_seconds")
     for name in positive:
         if getattr(settings, name) <= 0:
             raise ValueError(f"{name.upper()} must be greater than 0 (got {getattr(settings, name)})")
@@ -139,7 +147,13 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         redis_url=get("REDIS_URL") or "",
         log_level=(get("LOG_LEVEL") or "INFO").upper(),
         cors_origins=_origins(get("CORS_ORIGINS")),
-        secrets=tuple(k for k in (*keys, urlsplit(get("REDIS_URL") or "").password or "") if len(k) >= 4),
+        proxy_keys_file=get("PROXY_KEYS_FILE") or "",
+        database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+        ledger_queue_rows=_int(get("LEDGER_QUEUE_ROWS"), 100_000),
+        ledger_flush_seconds=_float(get("LEDGER_FLUSH_SECONDS"), 1.0),
+        metrics=(get("METRICS") or "on").lower() not in ("off", "false", "0", "no"),
+        secrets=tuple(k for k in (*keys, *(urlsplit(get(name) or "").password or "" for name in
+                                           ("REDIS_URL", "DATABASE_URL"))) if len(k) >= 4),
     ))
 
 

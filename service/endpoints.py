@@ -3,15 +3,14 @@ not offer (answered with an error that names what is missing, not the framework'
 policy that ``cors.py`` applies."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping
 
-import jsonschema
-import yaml
 from quart import Blueprint
 
-from translator import AnthropicError, SpecError
+from translator import AnthropicError
+
+from .tables import read_checked
 
 TABLE = "endpoints"
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
@@ -19,17 +18,7 @@ _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 def load_endpoints(spec_dir: Path | str) -> Mapping[str, Any]:
     """``endpoints.yaml``, checked against its schema; a broken table stops start-up naming file and place."""
-    path = Path(spec_dir) / f"{TABLE}.yaml"
-    try:
-        table = yaml.safe_load(path.read_text(encoding="utf-8"))
-        schema = json.loads((Path(spec_dir) / "schemas" / f"{TABLE}.schema.json").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError, ValueError) as exc:
-        raise SpecError(f"{path}: cannot be read: {exc}") from exc
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(table))
-    if error is not None:
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
-        raise SpecError(f"{path}: at {where or '(document root)'}: {error.message}")
-    return table
+    return read_checked(Path(spec_dir) / f"{TABLE}.yaml", Path(spec_dir) / "schemas" / f"{TABLE}.schema.json")
 
 
 def unsupported_routes(table: Mapping[str, Any]) -> Blueprint:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
 from typing import Any
 
@@ -11,7 +10,7 @@ from quart import Quart, Response, current_app, g, request
 import translator
 from translator import AnthropicError
 
-from . import cors, exposure
+from . import cors, exposure, usage
 from .errors import error_response, new_id
 from .logs import access_log
 
@@ -70,8 +69,8 @@ def register(app: Quart) -> None:
 
 
 async def begin() -> Response | None:
-    """Ids and timing for the access log; then the client's key, when the proxy has one (a CORS preflight
-    from an origin in CORS_ORIGINS carries none: cors.py answers it)."""
+    """Ids and timing for the access log; then who is asking (a CORS preflight from an origin in
+    CORS_ORIGINS carries no key: cors.py answers it), and, for a message, its key's rate limits."""
     proxy = current_app.proxy
     g.request_id = new_id("req_")
     g.started = time.perf_counter()
@@ -80,13 +79,16 @@ async def begin() -> Response | None:
     if not proxy.exposure_checked:
         proxy.exposure_checked = True
         server = request.scope.get("server") or ("127.0.0.1", 0)
-        exposure.warn_if_exposed([server[0]], bool(proxy.settings.proxy_api_key))
-    if request.path == "/health" or not proxy.settings.proxy_api_key or cors.allowed_preflight():
+        exposure.warn_if_exposed([server[0]], proxy.keys.required)
+    if request.path == "/health" or cors.allowed_preflight():
         return None
-    expected = proxy.settings.proxy_api_key.encode()
-    if any([hmac.compare_digest(k.encode(), expected) for k in client_keys()]):
-        return None
-    return error_response(proxy.spec.errors.own.bad_api_key.error())
+    g.client = proxy.keys.identify(client_keys())
+    if g.client is None:
+        return error_response(proxy.spec.errors.own.bad_api_key.error())
+    g.log["key"] = g.client.name
+    if request.method == "POST" and request.path == "/v1/messages":
+        return await proxy.rate_limits.admit(g.client)
+    return None
 
 
 async def end(response: Response) -> Response:
@@ -99,6 +101,8 @@ async def end(response: Response) -> Response:
         except AnthropicError:
             pass
     if not g.log.get("stream") or response.status_code != 200:
-        access_log(g.request_id, request.method, request.path, response.status_code,
-                   time.perf_counter() - g.started, g.log)
+        seconds = time.perf_counter() - g.started
+        access_log(g.request_id, request.method, request.path, response.status_code, seconds, g.log)
+        if request.method == "POST" and request.path == "/v1/messages":
+            usage.record(current_app.proxy, g.request_id, g.get("client"), response.status_code, seconds, g.log)
     return response

@@ -35,7 +35,7 @@ litellm.suppress_debug_info = True
 litellm.num_retries = 0
 
 __all__ = ["Deployment", "LiteLLMMoved", "NoDeployment", "Router", "VERSION", "acompletion", "check", "gemini_request_body",
-           "token_counter", "unparsed_tail", "watch_raw"]
+           "prices", "token_counter", "unparsed_tail", "watch_raw"]
 
 
 class LiteLLMMoved(RuntimeError):
@@ -113,6 +113,26 @@ acompletion = litellm.acompletion
 def token_counter(model: str, messages: list, tools: list | None) -> int:
     """LiteLLM's bundled tokenizer: the local estimate when countTokens cannot answer."""
     return litellm.token_counter(model=model, messages=messages, tools=tools)
+
+
+PRICE_FIELDS = {"uncached_input_tokens": "input_cost_per_token", "cache_read_input_tokens": "cache_read_input_token_cost",
+                "cache_creation_input_tokens": "cache_creation_input_token_cost", "output_tokens": "output_cost_per_token"}
+
+
+def prices(models: set[str]) -> dict[str, dict[str, float]]:
+    """USD per token (and per web search) of each model in LiteLLM's bundled price map, by the ledger's field
+    names; models it does not know are left out."""
+    found = {}
+    for model in models:
+        info = litellm.model_cost.get(model) or {}
+        price = {field: float(info[name]) for field, name in PRICE_FIELDS.items()
+                 if isinstance(info.get(name), (int, float))}
+        search = info.get("search_context_cost_per_query")
+        if isinstance(search, dict) and isinstance(search.get("search_context_size_medium"), (int, float)):
+            price["web_search_requests"] = float(search["search_context_size_medium"])
+        if price:
+            found[model] = price
+    return found
 
 
 def gemini_request_body(model: str, messages: list, tools: list | None) -> dict[str, Any]:

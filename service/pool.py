@@ -116,6 +116,14 @@ class Pool:
         ends = [value["timestamp"] + value["cooldown_time"] - now for _, value in active]
         return max(0.0, min(ends)) if len(ends) == len(ids) and ends else 0.0
 
+    async def state(self) -> dict[str, tuple[int, int]]:
+        """Per model asked for so far: how many keys its pool has, and how many of them rest."""
+        state = {}
+        for target, ids in self._ids.items():
+            resting = await self.router.cooldown_cache.async_get_active_cooldowns(ids, None) if ids else []
+            state[target] = (len(ids), len(resting))
+        return state
+
     async def close(self) -> None:
         if self.redis is not None:
             await self.redis.close()

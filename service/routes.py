@@ -10,7 +10,7 @@ from quart import Blueprint, Response, current_app, g, request
 
 import translator
 
-from . import sse, streaming, upstream
+from . import sse, streaming, upstream, usage
 from .errors import JSON, new_id
 from .hooks import json_body
 from .logs import access_log
@@ -73,6 +73,7 @@ async def messages() -> Response:
     try:
         call = await _translate(translator.translate_request, turn.body, turn.size)
         g.log.update(target=call.route.target, stream=call.stream)  # model: logged above
+        g.client.check_model(call.route)
         if call.tools.left_out:
             g.log["tools_left_out"] = list(call.tools.left_out)
         job = _job(call, turn.body, new_id("msg_"), turn)
@@ -92,18 +93,21 @@ async def messages() -> Response:
 
 async def _stream(job: streaming.Job, turn: Turn) -> Response:
     proxy = current_app.proxy
-    request_id, started, fields = g.request_id, g.started, g.log
+    request_id, started, fields, client = g.request_id, g.started, g.log, g.client
 
     def done(outcome: dict) -> None:
-        access_log(request_id, "POST", "/v1/messages", 200, time.perf_counter() - started,
-                   {**fields, "answered_by": job.answered_by, **outcome})
+        seconds, ended = time.perf_counter() - started, {**fields, "answered_by": job.answered_by, **outcome}
+        access_log(request_id, "POST", "/v1/messages", 200, seconds, ended)
+        usage.record(proxy, request_id, client, 200, seconds, ended)
 
     stream, head = await streaming.start(job, proxy.spec, proxy.settings, proxy.pool)
     if head.error:
         g.log["answered_by"] = job.answered_by
         raise head.error
     stream.on_done, stream.request_id, stream.live = done, request_id, proxy.lifecycle.live
-    response = Response(turn.relay(stream.body(head)), status=200, headers=dict(sse.HEADERS))
+    fields["first_event_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    frames = proxy.metrics.streaming(turn.relay(stream.body(head)))
+    response = Response(frames, status=200, headers=dict(sse.HEADERS))
     response.timeout = None  # Quart would cut streams at RESPONSE_TIMEOUT (60 s)
     return response
 
@@ -113,6 +117,7 @@ async def count_tokens() -> Response:
     body = await counted_request(await json_body(), current_app.proxy.threads, current_app.proxy.spec)
     call = await _translate(translator.translate_count_tokens, body)
     g.log.update(model=call.route.requested, target=call.route.target)
+    g.client.check_model(call.route)
     proxy = current_app.proxy
     tokens, source = await upstream.count_tokens(call, proxy.pool, proxy.settings, proxy.http)
     g.log.update(count_source=source)

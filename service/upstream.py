@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import httpx
+from quart import current_app, has_app_context
 
 from translator import AnthropicError, Spec, UpstreamCall, input_estimate, map_upstream_error
 
@@ -40,6 +41,8 @@ def to_anthropic_error(exc: BaseException, spec: Spec, settings: Settings) -> An
     message = scrub(str(source) or type(source).__name__, settings.secrets)
     error = map_upstream_error(spec.errors, class_names=names, status=status if isinstance(status, int) else None,
                                message=message)
+    if has_app_context():
+        current_app.proxy.metrics.upstream_error(error.type)
     if error.status >= 500:
         log.warning("upstream failure %s → %s %s: %s", type(source).__name__, error.status, error.type, message[:500])
     return error

@@ -1,7 +1,11 @@
 """Shared fixtures: the fake Gemini server and the proxy in front of it."""
 from __future__ import annotations
 
+import atexit
+import itertools
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -15,6 +19,9 @@ from tests.servers import ProxyServer  # noqa: E402
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 FIXTURES = SHARED / "fixtures" / "claude-code"
 TEST_KEY = "test-gemini-key-0123456789"
+LEDGERS = Path(tempfile.mkdtemp(prefix="proxy-ledgers-"))  # each proxy's usage ledger, unless a test names one
+_ledger_numbers = itertools.count()
+atexit.register(shutil.rmtree, LEDGERS, True)
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +39,8 @@ def gemini(fake: FakeGemini) -> FakeGemini:
 
 
 def proxy_env(fake: FakeGemini, **extra: str) -> dict[str, str]:
-    env = {"GEMINI_API_KEY": TEST_KEY, "GEMINI_API_BASE": fake.base_url, "LOG_LEVEL": "WARNING"}
+    env = {"GEMINI_API_KEY": TEST_KEY, "GEMINI_API_BASE": fake.base_url, "LOG_LEVEL": "WARNING",
+           "DATABASE_URL": f"sqlite:///{LEDGERS / f'usage-{next(_ledger_numbers)}.db'}"}
     env.update(extra)
     return env
 

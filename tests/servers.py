@@ -107,8 +107,9 @@ class HypercornProcess:
         path = directory / "hypercorn.toml"
         path.write_text(text)
         self.url = f"http://127.0.0.1:{self.port}"
+        ledger = {"DATABASE_URL": f"sqlite:///{directory / 'usage.db'}"}  # not the working directory's default
         self.process = subprocess.Popen([sys.executable, "-m", "hypercorn", "--config", str(path), "service.app:app"],
-                                        cwd=ROOT, env={**os.environ, **env}, start_new_session=True,
+                                        cwd=ROOT, env={**os.environ, **ledger, **env}, start_new_session=True,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     def start(self, timeout: float = 60) -> "HypercornProcess":

@@ -11,6 +11,7 @@ objects), get plain data back.
     error = map_upstream_error(spec.errors, class_names=[...], status=429, message="...")
     turn = thread_turn(body, spec)                       # message threads: create, continue, or None
     body = continued_request(read_thread(kept), body)    # a continue → the whole conversation
+    query = report_query(args, now); usage_page(query, totals)   # Anthropic's Admin API usage report
 
 ``StreamTranslator.feed`` reads each LiteLLM chunk through :func:`read_chunk`, which turns it into
 the translator's own events (``TextDelta``, ``ToolCallStart``, ``Finish``, ...); ``TRANSITIONS`` is
@@ -32,6 +33,7 @@ from .stream import TRANSITIONS, StreamProtocolError, StreamTranslator
 from .threads import (HeldThread, KeptStreamTranslator, ThreadTurn, continued_request, kept_thread, read_thread,
                       thread_error, thread_turn)
 from .tools import DeclarationCache, ToolPlan
+from .usage_report import ReportQuery, cost_page, report_query, usage_page
 
 __all__ = [
     "AnthropicError", "DEFAULT_SPEC_DIR", "DeclarationCache", "End", "Finish", "Grounding", "HeldThread",
@@ -41,4 +43,5 @@ __all__ = [
     "input_estimate", "kept_thread", "load_spec", "map_upstream_error", "model_entry", "model_list", "model_page",
     "parse_request", "read_chunk", "read_thread", "resolve_model", "response_chunk", "thread_error", "thread_turn",
     "translate_count_tokens", "translate_request", "translate_response", "unusable_answer_error", "usage",
+    "ReportQuery", "cost_page", "report_query", "usage_page",
 ]

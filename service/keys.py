@@ -1,0 +1,205 @@
+"""Who is asking: the admin key (``PROXY_API_KEY``) or a client key of ``PROXY_KEYS_FILE``.
+
+The keys file holds SHA-256 hashes of the keys, never the keys (a plain ``key:`` is accepted for
+local use, with a warning), each with the name that the ledger, the usage report and the metrics
+show, and its limits. Presented keys are hashed and compared with every entry in constant time. The
+file is looked at (one ``stat``) on every request and read again when it changed, so a key removed
+from it stops working at once, without a restart; a file that became unreadable or invalid keeps
+the keys last read, with an error in the log.
+
+``python -m service.keys add NAME [--rpm N] [--tpm N] [--model PATTERN ...]`` creates a key: it
+prints the new secret once and appends the entry with its hash to the file.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import logging
+import os
+import re
+import secrets
+import sys
+import tempfile
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from translator import DEFAULT_SPEC_DIR, AnthropicError, Route, SpecError
+
+from .config import Settings, load_settings
+from .tables import read_checked
+
+log = logging.getLogger("proxy.keys")
+SCHEMA = DEFAULT_SPEC_DIR / "schemas" / "keys.schema.json"
+
+
+@dataclass(frozen=True)
+class Client:
+    """A caller, by the name its key has in the keys file (``admin``: PROXY_API_KEY; ``anonymous``: no keys)."""
+
+    name: str
+    admin: bool = False
+    rpm: int | None = None
+    tpm: int | None = None
+    models: tuple[str, ...] = ()
+
+    def check_model(self, route: Route) -> None:
+        """Refuse a model outside the key's ``models`` (matched as the client names it, or as it resolves)."""
+        names = (route.requested, route.target, route.gemini_name)
+        if self.models and not any(fnmatchcase(name, pattern) for pattern in self.models for name in names):
+            raise AnthropicError(403, "permission_error", f"This API key may not use the model {route.requested!r}.")
+
+
+ADMIN = Client("admin", admin=True)
+ANONYMOUS = Client("anonymous", admin=True)
+
+
+def digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def read_keys(path: Path | str) -> list[tuple[bytes, Client]]:
+    """The file's entries as (hash, client); a SpecError when it is not valid."""
+    entries = read_checked(path, SCHEMA)["keys"] or []
+    names = [entry["name"] for entry in entries]
+    if len(set(names)) != len(names):
+        raise SpecError(f"{path}: a name is used twice: {sorted({n for n in names if names.count(n) > 1})}")
+    keys = []
+    for entry in entries:
+        if "key" in entry:
+            log.warning("%s: the key %r is written in plain text: keep only its key_sha256 in the file "
+                        "(python -m service.keys add makes such entries)", path, entry["name"])
+        hashed = bytes.fromhex(entry["key_sha256"]) if "key_sha256" in entry else digest(entry["key"])
+        keys.append((hashed, Client(entry["name"], rpm=entry.get("rpm"), tpm=entry.get("tpm"),
+                                    models=tuple(entry.get("models", ())))))
+    return keys
+
+
+def _signature(path: str) -> tuple[int, int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+class ClientKeys:
+    """The keys a request may present, the keys file re-read whenever it changes."""
+
+    def __init__(self, settings: Settings):
+        self.admin = digest(settings.proxy_api_key) if settings.proxy_api_key else None
+        self.path = settings.proxy_keys_file
+        self.seen = _signature(self.path) if self.path else None
+        self.clients = read_keys(self.path) if self.path else []
+
+    @property
+    def required(self) -> bool:
+        return bool(self.admin or self.path)
+
+    def _reload_if_changed(self) -> None:
+        signature = _signature(self.path)
+        if signature == self.seen:
+            return
+        self.seen = signature
+        try:
+            self.clients = read_keys(self.path)
+        except SpecError as exc:
+            log.error("the keys file is not valid; the keys read before stay in use: %s", exc)
+            return
+        log.info("%s read again: %d client keys", self.path, len(self.clients))
+
+    def identify(self, presented: list[str]) -> Client | None:
+        """The caller whose key is among ``presented``, or None. Every entry is compared (no early exit)."""
+        if not self.required:
+            return ANONYMOUS
+        if self.path:
+            self._reload_if_changed()
+        found = None
+        for key in presented:
+            hashed = digest(key)
+            if self.admin is not None and hmac.compare_digest(hashed, self.admin):
+                found = found or ADMIN
+            for entry, client in self.clients:
+                if hmac.compare_digest(hashed, entry):
+                    found = found or client
+        return found
+
+
+def new_entry(name: str, rpm: int | None, tpm: int | None, models: list[str]) -> tuple[str, dict[str, Any]]:
+    """A new secret and the keys-file entry that names it by its hash."""
+    secret = "sk-proxy-" + secrets.token_urlsafe(32)
+    entry: dict[str, Any] = {"name": name, "key_sha256": digest(secret).hex()}
+    entry.update((field, value) for field, value in (("rpm", rpm), ("tpm", tpm), ("models", models)) if value)
+    return secret, entry
+
+
+def _appended(text: str, entry: dict[str, Any]) -> str:
+    """``text`` with ``entry`` added to its ``keys`` list: appended as text (comments kept) when the list is the
+    file's last block, else the whole document written anew."""
+    document = yaml.safe_load(text) if text.strip() else None
+    document = document if isinstance(document, dict) else {}
+    keys = list(document.get("keys") or [])
+    if any(existing.get("name") == entry["name"] for existing in keys):
+        raise SpecError(f"a key named {entry['name']!r} is already in the file")
+    wanted = {**document, "keys": [*keys, entry]}
+    found = re.search(r"(?m)^keys:[ \t]*\n(?:[ \t]*(?:#.*)?\n)*([ \t]*)- ", text)
+    indent = found.group(1) if found else ""
+    block = "".join(indent + line + "\n" for line in yaml.safe_dump([entry], sort_keys=False).splitlines())
+    head = text if not text or text.endswith("\n") else text + "\n"
+    candidate = head + ("" if "keys" in document else "keys:\n") + block
+    try:
+        if yaml.safe_load(candidate) == wanted:
+            return candidate
+    except yaml.YAMLError:
+        pass
+    return yaml.safe_dump(wanted, sort_keys=False)
+
+
+def add_key(path: Path, name: str, rpm: int | None = None, tpm: int | None = None,
+            models: list[str] | None = None) -> str:
+    """Append a new key's entry to the file (created if missing, replaced atomically) and return the secret."""
+    secret, entry = new_entry(name, rpm, tpm, models or [])
+    text = _appended(path.read_text(encoding="utf-8") if path.exists() else "", entry)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        read_keys(temporary)  # what the proxy will read is valid
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return secret
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m service.keys", description="Client keys of the proxy.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add = commands.add_parser("add", help="create a key: print its secret once, append its hash to the keys file")
+    add.add_argument("name")
+    add.add_argument("--rpm", type=int, help="requests per minute")
+    add.add_argument("--tpm", type=int, help="tokens per minute (input + output)")
+    add.add_argument("--model", action="append", dest="models", help="a model (fnmatch pattern) it may use")
+    add.add_argument("--file", help="the keys file (default: PROXY_KEYS_FILE)")
+    args = parser.parse_args(argv)
+    path = args.file or load_settings().proxy_keys_file
+    if not path:
+        parser.error("no keys file: set PROXY_KEYS_FILE or pass --file")
+    try:
+        secret = add_key(Path(path), args.name, args.rpm, args.tpm, args.models)
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"Key {args.name!r} added to {path}. Its secret, shown only this once:", file=sys.stderr)
+    print(secret)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

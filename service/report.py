@@ -1,0 +1,81 @@
+"""The admin endpoints: Anthropic's usage and cost reports (Admin API shape) from the ledger, and ``/metrics``.
+
+Only the admin key (``PROXY_API_KEY``) reads them; a client key gets a 403 ``permission_error``. A proxy
+with no key at all is open, these endpoints too. The reports first write what this worker has queued,
+so they include every request it answered (other workers' rows follow within LEDGER_FLUSH_SECONDS).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from quart import Blueprint, Response, current_app, g, request
+
+import translator
+from translator import AnthropicError, ReportQuery
+
+from . import litellm_adapter
+from .errors import JSON
+from .ledger import Ledger
+
+log = logging.getLogger("proxy.report")
+reports = Blueprint("reports", __name__)
+
+
+def _admin_only() -> None:
+    client = g.get("client")
+    if client is None or not client.admin:
+        raise AnthropicError(403, "permission_error", "Only the proxy's admin key (PROXY_API_KEY) may read this; "
+                                                      "client keys may not.")
+
+
+def _ledger() -> Ledger:
+    _admin_only()
+    ledger = current_app.proxy.ledger
+    if ledger is None:
+        raise AnthropicError(404, "not_found_error", "The usage ledger is off (DATABASE_URL=off).")
+    return ledger
+
+
+async def _totals(ledger: Ledger, query: ReportQuery, groups: tuple[str, ...]) -> list[dict[str, Any]]:
+    await ledger.flush()
+    try:
+        return await ledger.totals(query, groups)
+    except Exception as exc:  # noqa: BLE001 - any database failure is the same answer
+        log.error("usage report: the ledger's database failed (%s)", type(exc).__name__)
+        raise AnthropicError(500, "api_error", "The usage ledger's database did not answer; retry later.") from None
+
+
+def _args() -> dict[str, list[str]]:
+    return {name: request.args.getlist(name) for name in request.args}
+
+
+def _json(value: Any) -> Response:
+    return Response(json.dumps(value), content_type=JSON)
+
+
+@reports.get("/v1/organizations/usage_report/messages")
+async def usage_report() -> Response:
+    ledger = _ledger()
+    query = translator.report_query(_args(), time.time())
+    return _json(translator.usage_page(query, await _totals(ledger, query, query.ledger_groups)))
+
+
+@reports.get("/v1/organizations/cost_report")
+async def cost_report() -> Response:
+    ledger = _ledger()
+    query = translator.report_query(_args(), time.time(), cost=True)
+    totals = await _totals(ledger, query, ("model",))
+    return _json(translator.cost_page(query, totals, litellm_adapter.prices({row["model"] for row in totals})))
+
+
+@reports.get("/metrics")
+async def metrics() -> Response:
+    _admin_only()
+    proxy = current_app.proxy
+    if not proxy.metrics.enabled:
+        raise AnthropicError(404, "not_found_error", "Metrics are off (METRICS=off).")
+    body, content_type = await proxy.metrics.exposition(proxy.pool, len(proxy.ledger.rows) if proxy.ledger else 0)
+    return Response(body, content_type=content_type)
