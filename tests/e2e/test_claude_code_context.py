@@ -32,30 +32,33 @@ def _script_large_prompt(gemini, prompt_tokens: int) -> None:
     gemini.enqueue(answer, answer, answer, answer)
 
 
-@pytest.mark.parametrize(("flags", "env", "prompt_tokens", "window", "compacts"), [
+PRO, FLASH, BIG = "gemini-2.5-pro", "gemini-3.8-flash", "gemini-3.1-pro-preview"
+
+
+@pytest.mark.parametrize(("flags", "env", "prompt_tokens", "window", "compacts", "gemini_model"), [
     # Claude Code's own model names (the default Opus, --model sonnet/haiku) get a 1M window.
-    ([], {}, 940_000, 1_000_000, False),
-    ([], {}, 980_000, 1_000_000, True),
+    ([], {}, 940_000, 1_000_000, False, BIG),
+    ([], {}, 980_000, 1_000_000, True, BIG),
+    (["--model", "sonnet"], {}, 980_000, 1_000_000, True, BIG),
+    (["--model", "haiku"], {}, 980_000, 1_000_000, True, FLASH),
     # A name it does not know (a Gemini model) is assumed to hold 1M as well ...
-    (["--model", "gemini-2.5-pro"], {}, 980_000, 1_000_000, True),
-    (["--model", "opus"], {"ANTHROPIC_DEFAULT_OPUS_MODEL": "gemini-2.5-pro"}, 980_000, 1_000_000, True),
+    (["--model", PRO], {}, 980_000, 1_000_000, True, PRO),
+    ([], {"ANTHROPIC_MODEL": PRO}, 980_000, 1_000_000, True, PRO),
+    (["--model", "opus"], {"ANTHROPIC_DEFAULT_OPUS_MODEL": PRO}, 980_000, 1_000_000, True, PRO),
     # ... and CLAUDE_CODE_MAX_CONTEXT_TOKENS sets its window: Gemini's own, or a smaller one.
-    (["--model", "gemini-2.5-pro"], {"CLAUDE_CODE_MAX_CONTEXT_TOKENS": str(GEMINI_WINDOW)}, 980_000, GEMINI_WINDOW,
-     False),
-    (["--model", "gemini-2.5-pro"], {"CLAUDE_CODE_MAX_CONTEXT_TOKENS": "300000"}, 290_000, 300_000, True),
+    (["--model", PRO], {"CLAUDE_CODE_MAX_CONTEXT_TOKENS": str(GEMINI_WINDOW)}, 980_000, GEMINI_WINDOW, False, PRO),
+    (["--model", PRO], {"CLAUDE_CODE_MAX_CONTEXT_TOKENS": "300000"}, 290_000, 300_000, True, PRO),
     # For Claude Code's own names the variable is ignored.
-    ([], {"CLAUDE_CODE_MAX_CONTEXT_TOKENS": str(GEMINI_WINDOW)}, 980_000, 1_000_000, True),
-], ids=["alias-940k", "alias-980k", "gemini-980k", "DEFAULT_OPUS-model-opus-980k", "gemini-max-context-gemini-window", "gemini-max-context-300k",
-        "alias-max-context-ignored"])
-def test_context_window(claude, proxy, gemini, flags, env, prompt_tokens, window, compacts):
+    ([], {"CLAUDE_CODE_MAX_CONTEXT_TOKENS": str(GEMINI_WINDOW)}, 980_000, 1_000_000, True, BIG),
+], ids=["alias-940k", "alias-980k", "sonnet-980k", "haiku-980k", "gemini-980k", "ANTHROPIC_MODEL-980k", "DEFAULT_OPUS-model-opus-980k",
+        "gemini-max-context-gemini-window", "gemini-max-context-300k", "alias-max-context-ignored"])
+def test_context_window(claude, proxy, gemini, flags, env, prompt_tokens, window, compacts, gemini_model):
     _script_large_prompt(gemini, prompt_tokens)
     run = claude(proxy.url, "run echo big", "--allowedTools", "Bash", *flags, env=env)
     assert_ok(run)
     calls = model_calls(gemini)
     assert all(c["status"] == 200 for c in calls), statuses(calls)
-    gemini_name = any(value.startswith("gemini-") for value in [*flags, *env.values()])
-    expected_model = "gemini-2.5-pro" if gemini_name else "gemini-3.1-pro-preview"
-    assert {c["model"] for c in calls} == {expected_model}
+    assert {c["model"] for c in calls} == {gemini_model}
     assert [usage["contextWindow"] for usage in run.result["modelUsage"].values()] == [window]
     asked = ["<summary>" in last_text(c) for c in calls]
     if compacts:
