@@ -1,18 +1,19 @@
 """Real clients for the end-to-end tests: Claude Code and the TypeScript SDK from npm.
 
-``package.json`` and ``package-lock.json`` here pin the versions. The session fixture ``node_modules``
-installs them with ``npm ci`` into ``<repo>/.cache/e2e-node`` (ignored by git) and reuses that folder
-while its stamp matches the two files. No node/npm, or a failed install: the tests that need them are
-skipped, with the reason.
+``clients.py`` says which releases (the pins in ``package.json`` / ``package-lock.json``, or with
+``E2E_CLIENTS=latest`` the newest ones) and installs them into ``<repo>/.cache/``; the session fixture
+``node_modules`` reuses an install while it matches. No node/npm, or a failed install: the tests that
+need them are skipped, with the reason.
 
-Every Claude Code run is timed; the figures are printed (``pytest -s``) and listed in the summary.
+Every Claude Code run is timed; the figures and the client versions are listed in the summary.
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
+import os
+import selectors
 import shutil
 import subprocess
 import time
@@ -20,26 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import anthropic
 import pytest
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
-NODE_DIR = REPO / ".cache" / "e2e-node"
-CLAUDE_CODE_VERSION = "2.1.197"
-INSTALL_TIMEOUT_S = 600
+from tests.e2e import claude_records, clients
+
+REPO = clients.REPO
 CLAUDE_TIMEOUT_S = 120
 
 # The three variables that keep Claude Code off api.anthropic.com (bootstrap, telemetry, updates).
 QUIET_ENV = {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1"}
 
 CLAUDE_TIMINGS: list[tuple[str, float]] = []
-
-
-def _stamp() -> str:
-    digest = hashlib.sha256()
-    for name in ("package.json", "package-lock.json"):
-        digest.update((HERE / name).read_bytes())
-    return digest.hexdigest()
+CLIENT_VERSIONS: dict[str, str] = {}
 
 
 def _claude_version(bin_path: Path) -> str:
@@ -64,36 +58,28 @@ def _locked(path: Path) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def node_modules() -> Path:
-    """``<repo>/.cache/e2e-node/node_modules`` with the pinned Claude Code and @anthropic-ai/sdk."""
+    """``node_modules`` with Claude Code and @anthropic-ai/sdk (pinned, or ``E2E_CLIENTS=latest``)."""
     npm, node = shutil.which("npm"), shutil.which("node")
     if not npm or not node:
         pytest.skip(f"e2e: node/npm not found on PATH (node={node}, npm={npm}); cannot install the real clients")
-    claude = NODE_DIR / "node_modules" / ".bin" / "claude"
-    stamp_file = NODE_DIR / ".installed"
-    wanted = _stamp()
     with _locked(REPO / ".cache" / "e2e-node.lock"):
-        fresh = (stamp_file.is_file() and stamp_file.read_text() == wanted and claude.exists()
-                 and (NODE_DIR / "node_modules" / "@anthropic-ai" / "sdk" / "package.json").is_file())
-        if not fresh:
-            NODE_DIR.mkdir(parents=True, exist_ok=True)
-            stamp_file.unlink(missing_ok=True)
-            for name in ("package.json", "package-lock.json"):
-                shutil.copyfile(HERE / name, NODE_DIR / name)
-            command = [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"]
-            try:
-                done = subprocess.run(command, cwd=NODE_DIR, capture_output=True, text=True,
-                                      timeout=INSTALL_TIMEOUT_S, stdin=subprocess.DEVNULL)
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                pytest.skip(f"e2e: `npm ci` in {NODE_DIR} failed: {exc}")
-            if done.returncode != 0:
-                tail = (done.stderr or done.stdout).strip()[-1500:]
-                pytest.skip(f"e2e: `npm ci` in {NODE_DIR} exited {done.returncode}: {tail}")
-        version = _claude_version(claude)
-        if not version.startswith(CLAUDE_CODE_VERSION):
-            pytest.skip(f"e2e: {claude} --version gave {version!r}, expected {CLAUDE_CODE_VERSION} "
-                        "(postinstall skipped? npm ignore-scripts?)")
-        stamp_file.write_text(wanted)
-    return NODE_DIR / "node_modules"
+        try:
+            modules = clients.install(npm)
+        except clients.InstallError as exc:
+            if os.environ.get("E2E_CLIENTS") == "latest":  # asked for explicitly: a skip would read as a pass
+                pytest.fail(f"e2e: {exc}")
+            pytest.skip(f"e2e: {exc}")
+    versions = clients.installed_versions(modules)
+    reported = _claude_version(modules / ".bin" / "claude")
+    if not reported.startswith(versions[clients.CLAUDE_CODE] + " "):
+        pytest.skip(f"e2e: claude --version gave {reported!r}, expected {versions[clients.CLAUDE_CODE]}")
+    CLIENT_VERSIONS.update(versions)
+    return modules
+
+
+@pytest.fixture(scope="session")
+def ts_sdk_version(node_modules: Path) -> str:
+    return clients.installed_versions(node_modules)[clients.TS_SDK]
 
 
 @dataclass
@@ -108,14 +94,10 @@ class ClaudeRun:
 
     def transcript_blocks(self, role: str = "assistant") -> list[dict[str, Any]]:
         """The content blocks Claude Code stored for this session (what it parsed from the proxy's answers)."""
-        blocks = []
-        for path in sorted((self.home / ".claude" / "projects").glob("*/*.jsonl")):
-            for line in path.read_text().splitlines():
-                entry = json.loads(line)
-                message = entry.get("message")
-                if entry.get("type") == role and isinstance(message, dict) and isinstance(message.get("content"), list):
-                    blocks += message["content"]
-        return blocks
+        return [block for entry in claude_records.transcript(self.home) if entry.get("type") == role
+                for message in [entry.get("message")]
+                if isinstance(message, dict) and isinstance(message.get("content"), list)
+                for block in message["content"]]
 
     def describe(self) -> str:
         return (f"claude {' '.join(self.args)} -> exit {self.returncode} in {self.seconds:.2f}s\n"
@@ -143,11 +125,17 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def claude(node_modules: Path, tmp_path: Path, project: Path, request) -> Callable[..., ClaudeRun]:
+def home(tmp_path: Path) -> Path:
+    """Claude Code's HOME for this test (its settings, sessions and transcripts), shared by its runs."""
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def claude(node_modules: Path, home: Path, project: Path, request) -> Callable[..., ClaudeRun]:
     """``claude(base_url, prompt, *flags, env={...})``: one headless ``claude -p`` run, timed."""
     binary = node_modules / ".bin" / "claude"
-    home = tmp_path / "home"
-    home.mkdir()
 
     def run(base_url: str, prompt: str, *flags: str, env: dict[str, str] | None = None,
             timeout: float = CLAUDE_TIMEOUT_S) -> ClaudeRun:
@@ -171,7 +159,61 @@ def claude(node_modules: Path, tmp_path: Path, project: Path, request) -> Callab
     return run
 
 
+def _control_responses(process: subprocess.Popen, wanted: set[str], deadline: float) -> dict[str, dict]:
+    """Read Claude Code's stream-json output until a ``control_response`` arrived for every id in ``wanted``."""
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    buffer, found = b"", {}
+    while set(found) != wanted:
+        if not selector.select(max(0.0, deadline - time.monotonic())):
+            pytest.fail(f"claude answered {sorted(found)} of {sorted(wanted)} in time")
+        chunk = os.read(process.stdout.fileno(), 65536)
+        if not chunk:
+            pytest.fail(f"claude closed its output after answering {sorted(found)} of {sorted(wanted)}")
+        *lines, buffer = (buffer + chunk).split(b"\n")
+        for message in (json.loads(line) for line in lines if line.strip()):
+            if message.get("type") == "control_response":
+                found[message["response"]["request_id"]] = message["response"]
+    return found
+
+
+@pytest.fixture
+def claude_control(node_modules: Path, home: Path, project: Path, request) -> Callable[..., list[dict]]:
+    """``claude_control(base_url, *requests, env={...})``: headless Claude Code driven as the Agent SDK drives
+    it (``--input-format stream-json``): an ``initialize``, then each control request (``{"subtype": ...}``);
+    returns Claude Code's answers to the requests, in order."""
+    binary = node_modules / ".bin" / "claude"
+
+    def run(base_url: str, *requests: dict, env: dict[str, str] | None = None,
+            timeout: float = CLAUDE_TIMEOUT_S) -> list[dict]:
+        lines = [{"type": "control_request", "request_id": f"req{n}", "request": body}
+                 for n, body in enumerate([{"subtype": "initialize"}, *requests])]
+        command = [str(binary), "-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose"]
+        started = time.monotonic()
+        with subprocess.Popen(command, cwd=project, env=claude_env(home, base_url, **(env or {})),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as process:
+            try:
+                process.stdin.write(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
+                process.stdin.flush()
+                found = _control_responses(process, {line["request_id"] for line in lines}, started + timeout)
+            finally:
+                process.stdin.close()
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        CLAUDE_TIMINGS.append((request.node.name, time.monotonic() - started))
+        return [found[line["request_id"]] for line in lines[1:]]
+
+    return run
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
+    if CLIENT_VERSIONS or os.environ.get("E2E_CLIENTS") == "latest":
+        terminalreporter.section(f"e2e clients ({os.environ.get('E2E_CLIENTS', 'pinned')})")
+        pins = {**clients.pinned_npm(), clients.PY_SDK: clients.pinned_python()}
+        for name, version in {**CLIENT_VERSIONS, clients.PY_SDK: anthropic.__version__}.items():
+            terminalreporter.write_line(f"{name} {version}" + ("" if pins[name] == version else f" (pinned {pins[name]})"))
     if CLAUDE_TIMINGS:
         terminalreporter.section("Claude Code run times")
         for name, seconds in CLAUDE_TIMINGS:

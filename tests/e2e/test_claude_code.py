@@ -1,4 +1,4 @@
-"""Claude Code 2.1.197 (the real CLI, headless ``claude -p``) through the proxy to the strict fake Gemini."""
+"""Claude Code (the real CLI, headless ``claude -p``, the release tests/e2e/clients.py installs) through the proxy to the strict fake Gemini."""
 from __future__ import annotations
 
 import json
@@ -7,34 +7,12 @@ import secrets
 
 import pytest
 
+from tests.e2e.claude_records import assert_ok, first_call_part, function_responses, model_calls
 from tests.fake_gemini import prompt_token_count
 
 pytestmark = pytest.mark.e2e
 
 DEFAULT_TEXT = "Hello from the fake Gemini."
-
-
-def model_calls(fake) -> list[dict]:
-    """The fake's log of generate/stream calls (no countTokens, no stray paths)."""
-    return [r for r in fake.requests if r["action"] in ("generateContent", "streamGenerateContent")]
-
-
-def function_responses(record: dict) -> list[dict]:
-    """Every functionResponse in the last user turn of a request the fake received."""
-    last = record["normalized"]["contents"][-1]
-    return [p["functionResponse"] for p in last["parts"] if "functionResponse" in p]
-
-
-def first_call_part(record: dict) -> dict:
-    model_turn = record["normalized"]["contents"][-2]
-    assert model_turn["role"] == "model", model_turn
-    return next(p for p in model_turn["parts"] if "functionCall" in p)
-
-
-def assert_ok(run) -> None:
-    assert run.returncode == 0, run.describe()
-    assert run.result.get("is_error") is False, run.describe()
-    assert run.result.get("subtype") == "success", run.describe()
 
 
 def test_plain_prompt(claude, proxy, gemini):
@@ -115,13 +93,16 @@ def test_parallel_tool_calls_with_thinking(claude, proxy, gemini, project):
                     "tool_calls": [("Bash", {"command": f"echo {bash_marker}", "description": "Print the marker"}),
                                    ("Read", {"file_path": str(notes)})]},
                    answer_with_results)
-    run = claude(proxy.url, "run the echo and read notes.txt", "--allowedTools", "Bash", "Read")
+    # Headless Claude Code asks for thinking with display "omitted" unless told otherwise
+    # (test_claude_code_newest.py::test_omitted_thinking); here it asks for summaries.
+    run = claude(proxy.url, "run the echo and read notes.txt", "--allowedTools", "Bash", "Read",
+                 "--thinking-display", "summarized")
     assert_ok(run)
     calls = model_calls(gemini)
     assert [c["status"] for c in calls] == [200, 200], [(c["path"], c["status"], c["error"]) for c in calls]
     first, follow_up = calls
     assert first["model"] == follow_up["model"] == "gemini-3.1-pro-preview"
-    # Claude Code asked for thinking (adaptive); Gemini 3 is asked for its thoughts.
+    # Claude Code asked for thinking (adaptive, summarized); Gemini 3 is asked for its thoughts.
     thinking_config = first["normalized"]["generationConfig"]["thinkingConfig"]
     assert thinking_config.get("includeThoughts") is True, thinking_config
     responses = {r["name"]: json.dumps(r["response"]) for r in function_responses(follow_up)}

@@ -15,11 +15,10 @@ from tests.sse_grammar import check_stream
 pytestmark = pytest.mark.e2e
 
 SCRIPT = Path(__file__).resolve().parent / "ts_sdk_stream.cjs"
-SDK_VERSION = "1.13.0"
 
 
 @pytest.fixture
-def ts_stream(node_modules: Path):
+def ts_stream(node_modules: Path, ts_sdk_version: str):
     node = shutil.which("node")
 
     def run(base_url: str, params: dict) -> dict:
@@ -29,7 +28,7 @@ def ts_stream(node_modules: Path):
                                    "HOME": "/nonexistent"})
         assert done.returncode == 0, f"exit {done.returncode}\nstdout: {done.stdout}\nstderr: {done.stderr}"
         out = json.loads(done.stdout)
-        assert out["sdk_version"] == SDK_VERSION
+        assert out["sdk_version"] == ts_sdk_version
         assert len(out["raw"]) == 1, out["raw"]
         check_stream(out["raw"][0])
         return out
