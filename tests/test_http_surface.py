@@ -27,6 +27,10 @@ SDK_HEADERS = ["anthropic-dangerous-direct-browser-access", "anthropic-version",
                "x-stainless-runtime-version", "x-stainless-timeout"]
 
 
+EXPOSED = ", ".join(["request-id", "retry-after"] + [f"anthropic-ratelimit-{kind}-{part}" for kind in ("requests", "tokens")
+                                                  for part in ("limit", "remaining", "reset")])
+
+
 def cors_headers(response: httpx.Response) -> dict[str, str]:
     return {k: v for k, v in response.headers.items() if k.lower().startswith("access-control-")}
 
@@ -146,7 +150,7 @@ def test_a_named_origin_may_read_answers_and_errors(cors_proxy, gemini):
     response = httpx.post(cors_proxy.url + "/v1/messages", json=BODY, headers={**origin, "x-api-key": "proxy-key"})
     assert response.status_code == 200
     assert cors_headers(response) == {"access-control-allow-origin": "https://b.example:8443",
-                                      "access-control-expose-headers": "request-id, retry-after"}
+                                      "access-control-expose-headers": EXPOSED}
     assert "Origin" in response.headers["vary"]
     with httpx.stream("POST", cors_proxy.url + "/v1/messages", json={**BODY, "stream": True},
                       headers={**origin, "x-api-key": "proxy-key"}) as stream:
