@@ -157,9 +157,6 @@ def test_thinking_reaches_gemini_as_the_model_needs(client, gemini, model, think
     assert last_ok(gemini)["normalized"]["generationConfig"]["thinkingConfig"] == expected
 
 
-@pytest.mark.xfail(strict=True, raises=anthropic.BadRequestError,
-                   reason="issue 12, request checks (thinking budgets): the proxy clamps budget_tokens to "
-                          "max_tokens - 1 = 299, which gemini-2.5-flash-lite refuses (0 or 512..24576)")
 def test_a_budget_the_model_cannot_take_is_moved_to_one_it_can(client, gemini):
     client.messages.create(model="gemini-2.5-flash-lite", max_tokens=300,
                            thinking={"type": "enabled", "budget_tokens": 1024},

@@ -143,6 +143,14 @@ class Alias(Table):
     target: Name
 
 
+def _reversed_range(pair: tuple[int, int]) -> str | None:
+    return f"[{pair[0]}, {pair[1]}]: the low end is above the high end" if pair[0] > pair[1] else None
+
+
+# [low, high] thinking budgets a model takes, both ends included ([0, 0]: it can be switched off).
+BudgetRange = Annotated[tuple[Count, Count], Rule({}, _reversed_range)]
+
+
 class Facts(Table):
     """What the translator must know about one model."""
 
@@ -151,7 +159,7 @@ class Facts(Table):
     context_window: Positive
     thinking: ThinkingKind
     levels: Annotated[tuple[Level, ...], Field(min_length=1), UNIQUE] | Absent = None
-    budget: tuple[Count, Count] | Absent = None
+    budget: Annotated[tuple[BudgetRange, ...], Field(min_length=1)] | Absent = None
     sampling_params: bool
     fallbacks: Annotated[tuple[Name, ...], UNIQUE] | Absent = None  # models to try when this one cannot answer
 

@@ -159,6 +159,9 @@ def _convert_tool(view: dict, index: int, table: ToolsTable, policy: _Policy, bu
         schema = view.get("input_schema")
         if not isinstance(schema, Mapping):
             raise ToolError(f"{where}.input_schema: must be an object (a JSON Schema)")
+        if schema.get("type") != "object":
+            raise ToolError(f"{where}.input_schema.type: must be 'object' (a tool's input is a JSON object), "
+                            f"got {schema.get('type')!r}")
         description = view.get("description")
         if description is not None and not isinstance(description, str):
             raise ToolError(f"{where}.description: must be a string")
