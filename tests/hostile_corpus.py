@@ -336,6 +336,13 @@ CASES: list[Case] = [
         "type": "bogus", "properties": [1, 2], "required": "a", "enum": [{}], "minimum": "5", "items": True})]),
          status=(200, 400), fragment="input_schema"),
 
+    # --- structured output schemas: bounded like tool schemas (what they may hold: test_structured_outputs)
+    Case("output_schema_wide", body=req(output_config={"format": {"type": "json_schema", "schema": {
+        "type": "object", "properties": {f"p{i}": {"type": "string"} for i in range(5000)}}}}),
+         fragment="limits.properties", upstream=False),
+    Case("output_format_not_json_schema", body=req(output_config={"format": {"type": "regex", "pattern": ".*"}}),
+         fragment="output_config.format.type", upstream=False),
+
     # --- numbers and unicode --------------------------------------------------------------------------
     Case("NaN_in_tool_input", raw=history('{"city": NaN}'), status=(200, 400), fragment=("NaN", "input", "JSON")),
     Case("Infinity_in_tool_input", raw=history('{"city": Infinity}'), status=(200, 400),

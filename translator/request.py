@@ -14,6 +14,7 @@ from typing import Any, Iterator, Mapping
 
 from .anthropic_types import CountTokensRequest, MessagesRequest, parse_request
 from .errors import AnthropicError, invalid_request
+from .output_format import output_schema
 from .routing import Route, resolve_model
 from .signatures import decode_tool_id, signature_from_thinking
 from .spec import Spec
@@ -428,6 +429,10 @@ def translate_request(body: Any, spec: Spec, *, tool_cache: DeclarationCache | N
     config = thinking_config(thinking, effort, facts, spec.models, request.max_tokens)
     if config is not None:
         kwargs["thinkingConfig"] = config
+    schema = output_schema(request, route, plan, spec)
+    if schema is not None:  # Gemini generationConfig fields, which LiteLLM passes on as they are
+        kwargs["responseMimeType"] = "application/json"
+        kwargs["responseJsonSchema"] = schema
     if request.stream:
         kwargs["stream"] = True
         kwargs["stream_options"] = {"include_usage": True}

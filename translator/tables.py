@@ -161,6 +161,7 @@ class Facts(Table):
     levels: Annotated[tuple[Level, ...], Field(min_length=1), UNIQUE] | Absent = None
     budget: Annotated[tuple[BudgetRange, ...], Field(min_length=1)] | Absent = None
     sampling_params: bool
+    structured_output_with_tools: bool  # JSON mode (a response schema) and tools in one request
     fallbacks: Annotated[tuple[Name, ...], UNIQUE] | Absent = None  # models to try when this one cannot answer
 
 
@@ -338,6 +339,15 @@ class SchemaPolicy(Table):
     allOf_merge: Mapping[str, MergeRule]
 
 
+class ResponseSchemaPolicy(Table):
+    """How structured output's schema differs from a tool's on its way through ``schema_policy``."""
+
+    object_root: bool
+    nulls: Literal["nullable", "type_list"]
+    left_out_properties: Annotated[tuple[Name, ...], UNIQUE]
+    keywords: Mapping[str, KeywordKind | Keep | DescribeUnless]
+
+
 class ToolInputSchema(Table):
     """A client tool's JSON Schema: an object schema; its other keywords are kept (read-only)."""
 
@@ -376,6 +386,7 @@ class ToolsTable(Table):
     limits: ToolLimits
     description_format: DescriptionFormat
     schema_policy: SchemaPolicy
+    response_schema: ResponseSchemaPolicy
     client_tools: tuple[ClientTool, ...]
     server_tools: tuple[ServerTool, ...]
     unknown_tool_type: Literal["leave_out", "reject"]

@@ -133,6 +133,13 @@ def sanitize_schema(schema: Mapping, table: ToolsTable) -> dict:
     return _Converter(_Policy(table), schema, _Budget(table.limits), ("input_schema",)).root()
 
 
+def response_schema(schema: Mapping, table: ToolsTable, where: tuple) -> dict:
+    """A structured output schema → what Gemini's ``responseJsonSchema`` takes, by the same policy as
+    tool schemas with tools.yaml ``response_schema``'s differences (any root, nulls as JSON Schema types).
+    Raises :class:`ToolError` naming ``where`` when it is over a bound."""
+    return _Converter(_Policy(table, response=True), schema, _Budget(table.limits, "the output schema takes"), where).root()
+
+
 def check_tool_count(tools: Any, table: ToolsTable) -> None:
     """Refuse more tools than ``limits.tools``; callers may check before validating each tool."""
     limit = table.limits.tools
@@ -331,19 +338,23 @@ def _with_note(node: dict, keyword: str, value: Any) -> dict:
 
 
 class _Policy:
-    """``schema_policy`` and ``description_format`` indexed for the converter."""
+    """``schema_policy`` and ``description_format`` indexed for the converter; for a structured
+    output schema (``response``), with ``response_schema``'s differences."""
 
-    def __init__(self, table: ToolsTable):
+    def __init__(self, table: ToolsTable, response: bool = False):
         policy = table.schema_policy
+        keywords = {**policy.keywords, **table.response_schema.keywords} if response else policy.keywords
         # keyword → kind; a kind given as an object ({keep: T}, {to_description_unless: [...]}) is
         # named by its key, and what it holds is in ``args``.
         self.kinds: dict[str, str] = {}
         self.args: dict[str, Any] = {}
-        for keyword, kind in policy.keywords.items():
+        for keyword, kind in keywords.items():
             if isinstance(kind, str):
                 self.kinds[keyword] = kind
             else:
                 ((self.kinds[keyword], self.args[keyword]),) = kind
+        self.object_root = not response or table.response_schema.object_root
+        self.type_lists = response and table.response_schema.nulls == "type_list"
         self.unknown: str = policy.unknown_keywords
         self.types = frozenset(policy.types)
         self.untyped = list(policy.untyped_types)
@@ -355,7 +366,8 @@ class _Policy:
         self.fallback_type: str = policy.bound_fallback_type
         self.keep_formats: Mapping = policy.formats.keep
         self.drop_formats = frozenset(policy.formats.drop)
-        self.left_out_names = frozenset(policy.left_out_properties.names)
+        self.left_out_names = frozenset(table.response_schema.left_out_properties if response
+                                        else policy.left_out_properties.names)
         self.left_out_label: str = policy.left_out_properties.label
         self.merge_rules: Mapping = policy.allOf_merge
         self.limits: dict[str, int] = dict(table.limits)
@@ -370,6 +382,19 @@ class _Policy:
 
     def kind(self, key: Any) -> str | None:
         return self.kinds.get(key, self.unknown) if isinstance(key, str) else None
+
+    def or_null(self, node: dict) -> dict:
+        """``node`` that may also be null: ``nullable`` (Gemini Schema), or a "null" type (JSON Schema)."""
+        if not self.type_lists:
+            return {**node, "nullable": True}
+        kind = node["type"]
+        return {**node, "type": kind if isinstance(kind, list) else [kind, "null"]}
+
+    def only_null(self) -> dict:
+        """A node that can only be null. Gemini Schema has no null type: a nullable string, with a note."""
+        if self.type_lists:
+            return {"type": "null"}
+        return {"type": self.null_type, "nullable": True, "description": self.describe(None, [("type", "null")])}
 
     def describe(self, description: str | None, notes) -> str:
         parts = [description] if description else []
@@ -393,9 +418,10 @@ class _Budget:
     alternative) costs again: fan-out is bounded, not only width.
     """
 
-    def __init__(self, limits: ToolLimits):
+    def __init__(self, limits: ToolLimits, subject: str = "the request's tool schemas take"):
         self.max_nodes, self.max_size = limits.schema_nodes, limits.schema_size
         self.nodes = self.size = 0
+        self.subject = subject
 
     def spend(self, nodes: int, size: int, where: tuple) -> None:
         self.nodes += nodes
@@ -405,9 +431,8 @@ class _Budget:
         if self.size > self.max_size:
             raise self._over(where, "schema_size", self.max_size, "characters of schema")
 
-    @staticmethod
-    def _over(where: tuple, name: str, limit: int, what: str) -> ToolError:
-        return ToolError(f"{_place(where)}: the request's tool schemas take more than the {limit} {what} allowed "
+    def _over(self, where: tuple, name: str, limit: int, what: str) -> ToolError:
+        return ToolError(f"{_place(where)}: {self.subject} more than the {limit} {what} allowed "
                          f"(tools.yaml limits.{name}; every $ref and anyOf alternative counts again where it is "
                          "expanded)")
 
@@ -446,6 +471,8 @@ class _Converter:
 
     def root(self) -> dict:
         where = self.where
+        if not self.p.object_root:
+            return self.child(self.document, (), 0, where)
         node, path = self.expand(dict(self.document) if isinstance(self.document, Mapping) else {}, (), where)
         self.visit(node, where)
         for key in [k for k in node if self.p.kind(k) == "any_of"]:
@@ -588,16 +615,14 @@ class _Converter:
 
     def child(self, raw: Any, path: tuple, depth: int, where: tuple) -> dict:
         out = self.node(raw, path, depth, where)
-        if out is None:
-            return {"type": self.p.null_type, "nullable": True, "description": self.p.describe(None, [("type", "null")])}
-        return out
+        return self.p.only_null() if out is None else out
 
     def union(self, branches: list[dict], path: tuple, depth: int, where: tuple) -> dict | None:
         """anyOf of the branches: nested anyOf flattened, null alternatives turned into nullable."""
         results = [self.node(b, path, depth + 1, where + (index,)) for index, b in enumerate(branches)]
         flat = _unique((b for r in results if r is not None for b in r.get("anyOf", (r,))), self.keys)
         if any(r is None for r in results):
-            flat = _unique(({**b, "nullable": True} for b in flat), self.keys)
+            flat = _unique((self.p.or_null(b) for b in flat), self.keys)
         if len(flat) > 1 and all(b["type"] == "string" and "enum" in b for b in flat):
             common = [{k: v for k, v in b.items() if k != "enum"} for b in flat]
             if all(c == common[0] for c in common):  # alternatives of string constants: one enum
@@ -647,7 +672,7 @@ class _Converter:
             if names:
                 out["required"] = names
         if nullable:
-            out["nullable"] = True
+            out = policy.or_null(out)
         text = policy.describe(built.description, built.notes)
         if text:
             out["description"] = text
