@@ -46,6 +46,15 @@ def _iterator_probe() -> ModelResponseIterator:
     return ModelResponseIterator(streaming_response=iter(()), sync_stream=False, logging_obj=None)
 
 
+def _merged_into_the_body(extra_body: dict[str, Any]) -> dict[str, Any]:
+    """The generateContent body LiteLLM builds for a call given ``extra_body``."""
+    return transform_request_body(messages=[{"role": "user", "content": "probe"}], model="gemini-2.5-flash",
+                                  optional_params={"extra_body": copy.deepcopy(extra_body)},
+                                  custom_llm_provider="gemini", litellm_params={}, cached_content=None)
+
+
+_VALIDATED = {"toolConfig": {"functionCallingConfig": {"mode": "VALIDATED"}}}
+
 # What the proxy relies on: (what, why, a check that is true while it holds).
 RELIED_ON: tuple[tuple[str, str, Callable[[], bool]], ...] = (
     ("Logging._async_success_handler_body / _success_handler_body / response_cost_calculator",
@@ -64,6 +73,9 @@ RELIED_ON: tuple[tuple[str, str, Callable[[], bool]], ...] = (
      "building the countTokens body exactly as generateContent gets it",
      lambda: callable(getattr(GoogleAIStudioGeminiConfig, "map_openai_params", None))
      and "cached_content" in inspect.signature(transform_request_body).parameters),
+    ("vertex_ai.gemini.transformation.transform_request_body merging extra_body into the request body",
+     "sending Gemini's VALIDATED function-calling mode for strict tools (LiteLLM's tool_choice has no such mode)",
+     lambda: _merged_into_the_body(_VALIDATED).get("toolConfig") == _VALIDATED["toolConfig"]),
     ("Router.async_get_available_deployment / add_deployment, CooldownCache.add_deployment_to_cooldown / "
      "async_get_active_cooldowns",
      "choosing a key of the pool and resting a key after a 429",

@@ -424,6 +424,8 @@ def translate_request(body: Any, spec: Spec, *, tool_cache: DeclarationCache | N
         kwargs["tools"] = plan.tools
         if plan.tool_choice is not None:
             kwargs["tool_choice"] = plan.tool_choice
+        if plan.calling_mode is not None:  # merged into Gemini's request body as it is (LiteLLM has no VALIDATED)
+            kwargs["extra_body"] = {"toolConfig": {"functionCallingConfig": {"mode": plan.calling_mode}}}
     thinking = request.thinking.model_dump(exclude_none=True) if request.thinking else None
     effort = request.output_config.effort if request.output_config else None
     config = thinking_config(thinking, effort, facts, spec.models, request.max_tokens)

@@ -276,6 +276,19 @@ class ToolChoiceMap(Table):
     tool: Literal["named_function"]
 
 
+CallingMode = Literal["AUTO", "ANY", "NONE", "VALIDATED"]
+
+
+class StrictToolChoice(Table):
+    """Gemini's functionCallingConfig.mode per tool_choice.type when a tool is ``strict``; a type not
+    given keeps ``tool_choice``'s mapping."""
+
+    auto: CallingMode | Absent = None
+    any: CallingMode | Absent = None
+    none: CallingMode | Absent = None
+    tool: CallingMode | Absent = None
+
+
 class Naming(Table):
     anthropic: Regex
     gemini: Regex
@@ -379,6 +392,7 @@ class ToolsTable(Table):
     """tools.yaml: tools and tool_choice → Gemini function declarations."""
 
     tool_choice: ToolChoiceMap
+    strict_tool_choice: StrictToolChoice
     names: Naming
     dropped_tool_fields: Annotated[tuple[Name, ...], UNIQUE]
     custom_tool_type: Name

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple
 
-from .tables import Naming, ToolChoiceMap, ToolLimits, ToolsTable
+import jsonschema
+
+from .tables import Naming, StrictToolChoice, ToolChoiceMap, ToolLimits, ToolsTable
 
 
 class ToolError(ValueError):
@@ -32,6 +34,9 @@ class ToolPlan:
     disable_parallel: bool
     left_out: tuple[str, ...]
     aliases: Mapping[str, str] = field(default_factory=dict)  # Anthropic name → Gemini name, renamed tools only
+    # Gemini's functionCallingConfig.mode to send as it is instead of tool_choice (tools.yaml strict_tool_choice)
+    calling_mode: str | None = None
+    strict: Mapping[str, Any] = field(default_factory=dict)  # Gemini name → input_schema, of strict tools
 
     def to_gemini(self, name: str) -> str:
         """The name Gemini knows a tool by (history tool_use blocks, tool_choice)."""
@@ -40,6 +45,12 @@ class ToolPlan:
     def to_anthropic(self, name: str) -> str:
         """The client's name for a tool call Gemini made."""
         return self._from_gemini.get(name, name)
+
+    def broken_call(self, name: str, arguments: str) -> str | None:
+        """Why a call Gemini made (by its Gemini ``name``) breaks its strict tool's ``input_schema``;
+        None when the tool is not strict or the call fits. Gemini sends a call whole, arguments and all."""
+        schema = self.strict.get(name)
+        return None if schema is None else _violation(schema, arguments, self.to_anthropic(name))
 
     @cached_property
     def _from_gemini(self) -> dict[str, str]:
@@ -124,8 +135,11 @@ def plan_tools(tools: list[dict] | None, tool_choice: Mapping | None, table: Too
         sent = [_thaw(table.google_search_tool)]
     choice, disable_parallel = _tool_choice(tool_choice, table.tool_choice, names,
                                             [c.name for c in functions], aliases)
-    return ToolPlan(tools=sent or None, tool_choice=choice if sent else None,
-                    disable_parallel=disable_parallel, left_out=left_out, aliases=aliases)
+    strict = _strict_schemas(converted, tools or (), aliases)
+    mode = _strict_mode(tool_choice, table.strict_tool_choice) if strict else None
+    return ToolPlan(tools=sent or None, tool_choice=choice if sent and mode is None else None,
+                    disable_parallel=disable_parallel, left_out=left_out, aliases=aliases,
+                    calling_mode=mode, strict=strict)
 
 
 def sanitize_schema(schema: Mapping, table: ToolsTable) -> dict:
@@ -250,6 +264,38 @@ def _tool_choice(choice: Mapping | None, table: ToolChoiceMap, names: list[str],
     if functions:
         raise ToolError(f"tool_choice.name: tool '{name}' cannot be forced: it is not offered to Gemini")
     return None, disable_parallel  # only search grounding is sent: Gemini decides when to search
+
+
+def _strict_schemas(converted: list[_Converted], tools: Any, aliases: Mapping[str, str]) -> dict[str, Any]:
+    """Gemini name → the input_schema (as the client gave it) of each custom tool with ``strict: true``."""
+    strict = {}
+    for index, (entry, tool) in enumerate(zip(converted, tools)):
+        value = tool.get("strict", False)
+        if not isinstance(value, bool):
+            raise ToolError(f"tools.{index}.strict: must be a boolean, got {value!r}")
+        if value and entry.action == "function" and "input_schema" in tool:
+            strict[aliases.get(entry.name, entry.name)] = tool["input_schema"]
+    return strict
+
+
+def _strict_mode(choice: Mapping | None, table: StrictToolChoice) -> str | None:
+    """The functionCallingConfig.mode strict tools get with this tool_choice (none given: auto)."""
+    return getattr(table, choice.get("type") if isinstance(choice, Mapping) else "auto")
+
+
+def _violation(schema: Any, arguments: str, tool: str) -> str | None:
+    try:
+        value = json.loads(arguments) if arguments else {}
+    except ValueError:
+        return f"a call of the strict tool '{tool}' whose arguments are not JSON"
+    try:
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
+    except Exception:  # noqa: BLE001 - a schema jsonschema cannot apply is not checked (Gemini got its rewrite)
+        return None
+    if error is None:
+        return None
+    return (f"a call of the strict tool '{tool}' breaks its input_schema at {error.json_path}: "
+            f"{error.message[:300]}")
 
 
 def _thaw(value: Any) -> Any:
