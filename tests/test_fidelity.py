@@ -194,9 +194,11 @@ def test_images_documents_and_tool_results_with_images(client, gemini):
 
 @pytest.mark.parametrize(("source", "fragment"), [
     ({"type": "base64", "media_type": "image/gif", "data": PNG}, "image/gif"),
-    ({"type": "url", "url": "http://169.254.169.254/latest/meta-data"}, "URL sources are not accepted"),
+    # LiteLLM would download an http:// URL itself: only https:// is passed on (as Gemini fileData).
+    ({"type": "url", "url": "http://169.254.169.254/latest/meta-data"}, "must be a URL starting with https://"),
+    ({"type": "url", "url": "https://example.com/cat.gif"}, "'image/gif' (told by the URL's extension)"),
     ({"type": "base64", "media_type": "image/png", "data": "not base64!!"}, "not valid base64"),
-    ({"type": "file", "file_id": "file_123"}, "source type 'file'"),
+    ({"type": "file", "file_id": "file_123"}, "this proxy does not offer the Files API"),
 ])
 def test_images_gemini_cannot_take_are_clear_400s(client, gemini, source, fragment):
     with pytest.raises(anthropic.BadRequestError) as caught:

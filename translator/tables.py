@@ -244,6 +244,20 @@ class ContentLimits(Table):
     content_blocks: Positive
 
 
+MediaType = Annotated[str, StringConstraints(pattern=r"^[a-z]+/[a-z0-9.+-]+$")]
+
+
+class UrlSources(Table):
+    """Image and document ``source: {type: "url"}``: passed to Gemini as fileData, never opened."""
+
+    prefixes: Annotated[tuple[Annotated[str, StringConstraints(pattern=r"^[a-z]+://$")], ...], Field(min_length=1)]
+    max_length: Positive
+    extensions: Mapping[Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+$")], MediaType]
+    default_media_types: Annotated[Mapping[Literal["image", "document"], MediaType],
+                                   _missing_keys("image", "document")]
+    in_tool_results: Name   # why a URL source inside tool_result content is refused
+
+
 class ContentTable(Table):
     """content.yaml: content block types, media types, tool results, per-request bounds."""
 
@@ -251,6 +265,8 @@ class ContentTable(Table):
     tool_result_content: tuple[str, ...]
     image_media_types: tuple[Annotated[str, StringConstraints(pattern="^image/")], ...]
     document_media_types: tuple[str, ...]
+    url_sources: UrlSources
+    refused_sources: Mapping[str, Name]   # source type → why it is refused
     id_pattern: Regex
     tool_error_key: Name
     tool_output_key: Name
