@@ -86,8 +86,9 @@ def test_url_sources_reach_gemini_as_file_data_and_are_never_opened(client, gemi
         {"type": "image", "source": url_source(listener.url("/x?next=gs://bucket/object"))},   # not Cloud Storage
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
     ]
+    gemini.enqueue({"text": "A cat, a render, a report and notes."})
     message = send(client, stream, model="gemini-3.8-flash", max_tokens=100, messages=user(*blocks))
-    assert message.content[0].text == "Hello from the fake Gemini."
+    assert message.content[0].text == "A cat, a render, a report and notes."
     record = gemini.requests[-1]
     assert record["status"] == 200, record["error"]
     parts = record["normalized"]["contents"][0]["parts"]
