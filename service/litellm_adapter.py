@@ -20,9 +20,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import litellm  # noqa: E402
 from litellm import Router  # noqa: E402
 from litellm.litellm_core_utils.litellm_logging import Logging  # noqa: E402
+from litellm.litellm_core_utils.prompt_templates.image_handling import _remote_urls_to_inline  # noqa: E402
 from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper  # noqa: E402
 from litellm.llms.gemini.chat.transformation import GoogleAIStudioGeminiConfig  # noqa: E402
-from litellm.llms.vertex_ai.gemini.transformation import transform_request_body  # noqa: E402
+from litellm.llms.vertex_ai.gemini.transformation import should_inline_remote_media, transform_request_body  # noqa: E402
 from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import ModelResponseIterator  # noqa: E402
 from litellm.router_utils.cooldown_cache import CooldownCache  # noqa: E402
 from litellm.types.router import Deployment, RouterRateLimitError as NoDeployment  # noqa: E402
@@ -46,6 +47,28 @@ def _iterator_probe() -> ModelResponseIterator:
     return ModelResponseIterator(streaming_response=iter(()), sync_stream=False, logging_obj=None)
 
 
+def _merged_into_the_body(extra_body: dict[str, Any]) -> dict[str, Any]:
+    """The generateContent body LiteLLM builds for a call given ``extra_body``."""
+    return transform_request_body(messages=[{"role": "user", "content": "probe"}], model="gemini-2.5-flash",
+                                  optional_params={"extra_body": copy.deepcopy(extra_body)},
+                                  custom_llm_provider="gemini", litellm_params={}, cached_content=None)
+
+
+_VALIDATED = {"toolConfig": {"functionCallingConfig": {"mode": "VALIDATED"}}}
+# A URL source as the translator sends it; the host is reserved (RFC 2606), so nothing could answer a fetch.
+_URL = "https://proxy-probe.invalid/probe.png"
+_URL_MESSAGES = [{"role": "user", "content": [{"type": "file", "file": {"file_data": _URL, "format": "image/png"}},
+                                              {"type": "text", "text": "probe"}]}]
+
+
+def _url_passed_on() -> bool:
+    """An https file_data with a format is left for Gemini to fetch: not downloaded, sent as file_data."""
+    if _remote_urls_to_inline(_URL_MESSAGES, should_inline_remote_media("gemini")):
+        return False
+    body = transform_request_body(messages=copy.deepcopy(_URL_MESSAGES), model="gemini-2.5-flash", optional_params={},
+                                  custom_llm_provider="gemini", litellm_params={}, cached_content=None)
+    return body["contents"][0]["parts"][0] == {"file_data": {"mime_type": "image/png", "file_uri": _URL}}
+
 # What the proxy relies on: (what, why, a check that is true while it holds).
 RELIED_ON: tuple[tuple[str, str, Callable[[], bool]], ...] = (
     ("Logging._async_success_handler_body / _success_handler_body / response_cost_calculator",
@@ -64,6 +87,13 @@ RELIED_ON: tuple[tuple[str, str, Callable[[], bool]], ...] = (
      "building the countTokens body exactly as generateContent gets it",
      lambda: callable(getattr(GoogleAIStudioGeminiConfig, "map_openai_params", None))
      and "cached_content" in inspect.signature(transform_request_body).parameters),
+    ("vertex_ai.gemini.transformation.transform_request_body merging extra_body into the request body",
+     "sending Gemini's VALIDATED function-calling mode for strict tools (LiteLLM's tool_choice has no such mode)",
+     lambda: _merged_into_the_body(_VALIDATED).get("toolConfig") == _VALIDATED["toolConfig"]),
+    ("image_handling._remote_urls_to_inline / should_inline_remote_media and transform_request_body passing a "
+     "file part's https file_data (with a format) on as Gemini file_data",
+     "image and document URL sources reaching Gemini as fileData without the proxy ever fetching them",
+     _url_passed_on),
     ("Router.async_get_available_deployment / add_deployment, CooldownCache.add_deployment_to_cooldown / "
      "async_get_active_cooldowns",
      "choosing a key of the pool and resting a key after a 429",

@@ -314,6 +314,13 @@ CASES: list[Case] = [
          upstream=False),
     Case("tool_input_schema_list", body=req(tools=[tool(schema=[{"type": "object"}])]), fragment="input_schema",
          upstream=False),
+    # Anthropic requires an object schema at the root of input_schema.
+    Case("tool_input_schema_type_int", body=req(tools=[tool(schema={"type": 5})]), fragment="input_schema.type",
+         upstream=False),
+    Case("tool_input_schema_type_string", body=req(tools=[tool(schema={"type": "string"})]),
+         fragment="must be 'object'", upstream=False),
+    Case("tool_input_schema_without_type", body=req(tools=[tool(schema={"properties": {}})]),
+         fragment="input_schema.type", upstream=False),
     Case("tool_description_int", body=req(tools=[tool(description=5)]), fragment="description", upstream=False),
     Case("tool_type_int", body=req(tools=[tool(type=5)]), fragment="type", upstream=False),
     Case("tool_schema_200_deep", body=req(tools=[tool(schema=nested_schema(200))]), status=(200, 400),
@@ -321,13 +328,20 @@ CASES: list[Case] = [
     Case("tool_schema_recursive_ref", body=req(tools=[tool(schema=RECURSIVE_SCHEMA)]), status=200, error_type=None),
     Case("tool_schema_ref_to_root", body=req(tools=[tool(schema={"type": "object", "properties": {
         "again": {"$ref": "#"}}})]), status=200, error_type=None),
-    Case("tool_schema_ref_cycle", body=req(tools=[tool(schema={"$ref": "#/$defs/a", "$defs": {
+    Case("tool_schema_ref_cycle", body=req(tools=[tool(schema={"type": "object", "$ref": "#/$defs/a", "$defs": {
         "a": {"$ref": "#/$defs/b"}, "b": {"allOf": [{"$ref": "#/$defs/a"}]}}})]), status=200, error_type=None),
-    Case("tool_schema_remote_ref", body=req(tools=[tool(schema={"$ref": "http://169.254.169.254/schema.json"})]),
+    Case("tool_schema_remote_ref", body=req(tools=[tool(schema={"type": "object", "$ref": "http://169.254.169.254/schema.json"})]),
          status=(200, 400), fragment="$ref"),
     Case("tool_schema_junk_keywords", body=req(tools=[tool(schema={
         "type": "bogus", "properties": [1, 2], "required": "a", "enum": [{}], "minimum": "5", "items": True})]),
          status=(200, 400), fragment="input_schema"),
+
+    # --- structured output schemas: bounded like tool schemas (what they may hold: test_structured_outputs)
+    Case("output_schema_wide", body=req(output_config={"format": {"type": "json_schema", "schema": {
+        "type": "object", "properties": {f"p{i}": {"type": "string"} for i in range(5000)}}}}),
+         fragment="limits.properties", upstream=False),
+    Case("output_format_not_json_schema", body=req(output_config={"format": {"type": "regex", "pattern": ".*"}}),
+         fragment="output_config.format.type", upstream=False),
 
     # --- numbers and unicode --------------------------------------------------------------------------
     Case("NaN_in_tool_input", raw=history('{"city": NaN}'), status=(200, 400), fragment=("NaN", "input", "JSON")),

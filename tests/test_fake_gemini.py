@@ -600,6 +600,20 @@ async def test_structured_answer_fits_the_schema(fake, http, schema):
     assert json.loads(text) == value
 
 
+@pytest.mark.parametrize("model,gc,refused", [
+    ("gemini-2.5-pro", {"responseMimeType": "application/json", "responseJsonSchema": TITLE_SCHEMA}, True),
+    ("gemini-2.0-flash", {"responseMimeType": "application/json"}, True),
+    ("gemini-2.5-flash", {"responseMimeType": "text/plain"}, False),
+    ("gemini-3.8-flash", {"responseMimeType": "application/json", "responseJsonSchema": TITLE_SCHEMA}, False),
+])
+async def test_json_mode_with_tools_only_on_gemini_3(fake, http, model, gc, refused):
+    status, answer = await _status(http, body([USER_HI], tools=[BASH_DECL], generationConfig=gc), model)
+    if refused:
+        assert status == 400 and "response mime type: 'application/json' is unsupported" in answer, answer
+    else:
+        assert status == 200, answer
+
+
 async def test_structured_answer_openapi_schema_enum_and_scripted_text(fake, http):
     schema = {"type": "OBJECT", "properties": {"b": {"type": "INTEGER", "minimum": 2}, "a": {"type": "STRING"}},
               "required": ["a", "b"], "propertyOrdering": ["b", "a"]}

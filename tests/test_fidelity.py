@@ -157,9 +157,6 @@ def test_thinking_reaches_gemini_as_the_model_needs(client, gemini, model, think
     assert last_ok(gemini)["normalized"]["generationConfig"]["thinkingConfig"] == expected
 
 
-@pytest.mark.xfail(strict=True, raises=anthropic.BadRequestError,
-                   reason="issue 12, request checks (thinking budgets): the proxy clamps budget_tokens to "
-                          "max_tokens - 1 = 299, which gemini-2.5-flash-lite refuses (0 or 512..24576)")
 def test_a_budget_the_model_cannot_take_is_moved_to_one_it_can(client, gemini):
     client.messages.create(model="gemini-2.5-flash-lite", max_tokens=300,
                            thinking={"type": "enabled", "budget_tokens": 1024},
@@ -197,9 +194,11 @@ def test_images_documents_and_tool_results_with_images(client, gemini):
 
 @pytest.mark.parametrize(("source", "fragment"), [
     ({"type": "base64", "media_type": "image/gif", "data": PNG}, "image/gif"),
-    ({"type": "url", "url": "http://169.254.169.254/latest/meta-data"}, "URL sources are not accepted"),
+    # LiteLLM would download an http:// URL itself: only https:// is passed on (as Gemini fileData).
+    ({"type": "url", "url": "http://169.254.169.254/latest/meta-data"}, "must be a URL starting with https://"),
+    ({"type": "url", "url": "https://example.com/cat.gif"}, "'image/gif' (told by the URL's extension)"),
     ({"type": "base64", "media_type": "image/png", "data": "not base64!!"}, "not valid base64"),
-    ({"type": "file", "file_id": "file_123"}, "source type 'file'"),
+    ({"type": "file", "file_id": "file_123"}, "this proxy does not offer the Files API"),
 ])
 def test_images_gemini_cannot_take_are_clear_400s(client, gemini, source, fragment):
     with pytest.raises(anthropic.BadRequestError) as caught:

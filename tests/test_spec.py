@@ -56,6 +56,8 @@ def _broken_copy(tmp_path: Path, name: str, old: str, new: str) -> Path:
      ["blocks.tool_reference", "'text_fields' is a required property", "rule 'required'"]),
     ("content", "id_pattern: '^[a-zA-Z0-9_-]+$'", "id_pattern: '[a-z'", ["id_pattern", "is not a 'regex'"]),
     ("models", "levels: [low, high]", "levels: [low, low]", ["models.gemini-3-pro-preview.levels", "non-unique"]),
+    ("models", "budget: [[128, 32768]]", "budget: [[32768, 128]]",
+     ["models.gemini-2.5-pro.budget", "the low end is above the high end"]),
     ("models", "levels: [low, high], sampling_params", "sampling_params",
      ["models.gemini-3-pro-preview", "'levels' is a required property"]),
     ("models", "  default_limit: 20", "  default_limit: 0", ["listing.default_limit", "less than the minimum of 1"]),

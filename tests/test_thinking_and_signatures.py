@@ -45,6 +45,24 @@ def test_budget_keeps_room_for_the_answer():
         {"thinkingBudget": 3999, "includeThoughts": True}
 
 
+@pytest.mark.parametrize(("model", "max_tokens", "budget"), [
+    # 2.5 Flash-Lite takes 0 or 512..24576: 299 (max_tokens - 1) is nearer 512, 200 nearer 0, 256 as near both.
+    ("gemini-2.5-flash-lite", 300, 512),
+    ("gemini-2.5-flash-lite", 201, 0),
+    ("gemini-2.5-flash-lite", 257, 0),
+    ("gemini-2.5-flash-lite", 32000, 24576),
+    # 2.5 Pro never takes 0: 99 goes up to its lowest, 128.
+    ("gemini-2.5-pro", 100, 128),
+])
+def test_a_budget_the_model_cannot_take_goes_to_the_nearest_it_can(model, max_tokens, budget):
+    assert config(model, {"type": "enabled", "budget_tokens": 30000}, max_tokens=max_tokens) == \
+        {"thinkingBudget": budget, "includeThoughts": True}
+
+
+def test_disabled_sends_the_lowest_budget_the_model_takes():
+    assert config("gemini-2.5-flash-lite", {"type": "disabled"}) == {"thinkingBudget": 0, "includeThoughts": False}
+
+
 @pytest.mark.parametrize(("call_id", "signature"), [
     ("call_0123456789abcdef", "c2lnLUFBQUEtdGhvdWdodC1zaWduYXR1cmUtMQ=="),
     ("fc_server_1", None),

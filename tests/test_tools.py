@@ -425,7 +425,9 @@ def test_custom_tool_and_dropped_fields() -> None:
     tool = {**WEATHER, "type": "custom", "cache_control": {"type": "ephemeral"}, "strict": True,
             "defer_loading": True, "eager_input_streaming": True, "input_examples": [{"city": "Paris"}],
             "allowed_callers": ["direct"]}
-    assert plan_tools([tool], None, TABLE) == ToolPlan([WEATHER_OUT], None, False, ())
+    # strict is not sent with the declaration: it sets the calling mode and the check of calls.
+    assert plan_tools([tool], None, TABLE) == ToolPlan([WEATHER_OUT], None, False, (), calling_mode="VALIDATED",
+                                                       strict={"get_weather": WEATHER["input_schema"]})
 
 
 def test_no_tools() -> None:

@@ -50,8 +50,16 @@ class ToolChoice(_Open):
     disable_parallel_tool_use: StrictBool | None = None
 
 
+class JsonOutputFormat(_Open):
+    """Structured outputs: the answer is JSON that fits ``schema`` (a JSON Schema)."""
+
+    type: Literal["json_schema"]
+    json_schema: dict[str, Any] = Field(alias="schema")  # `schema` would shadow a BaseModel method
+
+
 class OutputConfig(_Open):
     effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None
+    format: JsonOutputFormat | None = None
 
 
 class ThreadCreate(_Open):
@@ -78,6 +86,7 @@ class CountTokensRequest(_Open):
     tool_choice: ToolChoice | None = None
     thinking: Union[ThinkingEnabled, ThinkingAdaptive, ThinkingDisabled, None] = Field(default=None, discriminator="type")
     output_config: OutputConfig | None = None
+    output_format: JsonOutputFormat | None = None  # the older place of output_config.format (beta)
     thread: Union[Thread, None] = Field(default=None, discriminator="type")
 
 
@@ -128,5 +137,5 @@ def parse_thread(body: dict[str, Any]) -> Thread | None:
         raise invalid_request(_describe(exc)) from None
 
 
-__all__ = ["AnthropicError", "Block", "CountTokensRequest", "MessagesRequest", "Message", "Thread", "ThreadContinue",
+__all__ = ["AnthropicError", "Block", "CountTokensRequest", "JsonOutputFormat", "MessagesRequest", "Message", "Thread", "ThreadContinue",
            "ThreadCreate", "parse_request", "parse_thread"]

@@ -11,13 +11,15 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
+from urllib.parse import urlsplit
 
 from .anthropic_types import CountTokensRequest, MessagesRequest, parse_request
 from .errors import AnthropicError, invalid_request
+from .output_format import output_schema
 from .routing import Route, resolve_model
 from .signatures import decode_tool_id, signature_for, signature_from_thinking
 from .spec import Spec
-from .tables import BlockRule, ContentLimits
+from .tables import BlockRule, ContentLimits, UrlSources
 from .thinking import thinking_config
 from .tools import DeclarationCache, ToolError, ToolPlan, check_tool_count, plan_tools
 
@@ -162,20 +164,23 @@ def _block_text(block: Mapping[str, Any], spec: Spec) -> str:
     return "\n".join(_flatten(block[f]) for f in fields if block.get(f) is not None)
 
 
-def _media_part(source: Any, where: str, allowed: tuple[str, ...], budget: MediaBudget) -> dict[str, Any]:
-    """A base64 image or PDF as an OpenAI content part (LiteLLM makes it Gemini inlineData)."""
+def _media_part(source: Any, where: str, block: str, spec: Spec, budget: MediaBudget) -> dict[str, Any]:
+    """An image or document ``source`` (base64 or url) as an OpenAI content part: LiteLLM makes base64
+    Gemini inlineData, and an https ``file_data`` with a ``format`` fileData, without opening the URL."""
     if not isinstance(source, dict):
         raise invalid_request(f"{where}: source must be an object.")
-    kind = source.get("type")
+    content, kind = spec.content, source.get("type")
+    allowed = content.image_media_types if block == "image" else content.document_media_types
+    refused = content.refused_sources.get(kind) if isinstance(kind, str) else None
+    if refused:
+        raise invalid_request(f"{where}.type: {refused}.")
     if kind == "url":
-        raise invalid_request(f"{where}: URL sources are not accepted by this proxy "
-                              "(it does not fetch URLs for clients); send the data as base64.")
+        return _url_part(source, where, allowed, content.url_sources.default_media_types[block],
+                         content.url_sources, budget)
     if kind != "base64":
-        raise invalid_request(f"{where}.type: source type '{kind}' is not supported; use base64.")
+        raise invalid_request(f"{where}.type: source type '{kind}' is not supported; use base64 or url.")
     media_type, data = source.get("media_type"), source.get("data")
-    if media_type not in allowed:
-        raise invalid_request(f"{where}.media_type: '{media_type}' is not supported by Gemini "
-                              f"(supported: {', '.join(allowed)}).")
+    _check_media_type(media_type, where, allowed)
     if not isinstance(data, str) or not data:
         raise invalid_request(f"{where}.data: Field required, a non-empty base64 string.")
     budget.take(len(data), where)
@@ -189,13 +194,48 @@ def _media_part(source: Any, where: str, allowed: tuple[str, ...], budget: Media
     return {"type": "file", "file": {"file_data": url}}
 
 
+def _check_media_type(media_type: Any, where: str, allowed: tuple[str, ...], how: str = "") -> None:
+    if media_type not in allowed:
+        raise invalid_request(f"{where}.media_type: '{media_type}'{how} is not supported by Gemini "
+                              f"(supported: {', '.join(allowed)}).")
+
+
+def _url_part(source: Mapping[str, Any], where: str, allowed: tuple[str, ...], default: str, rules: UrlSources,
+              budget: MediaBudget) -> dict[str, Any]:
+    """A URL source as Gemini fileData, its media type told without fetching (content.yaml url_sources)."""
+    url = source.get("url")
+    if not isinstance(url, str) or not url:
+        raise invalid_request(f"{where}.url: Field required, a URL string.")
+    if len(url) > rules.max_length or not url.startswith(rules.prefixes) or not _plain_url(url):
+        raise invalid_request(f"{where}.url: must be a URL starting with {' or '.join(rules.prefixes)}, with a host "
+                              f"and no spaces, of at most {rules.max_length} characters.")
+    media_type = source.get("media_type")
+    how = ""
+    if media_type is None:
+        name = urlsplit(url).path.rpartition("/")[2]
+        extension = name.rpartition(".")[2].lower() if "." in name else ""
+        media_type = rules.extensions.get(extension, default)
+        how = " (told by the URL's extension)" if extension in rules.extensions else " (the default for URLs)"
+    _check_media_type(media_type, where, allowed, how)
+    budget.take(0, where)
+    return {"type": "file", "file": {"file_data": url, "format": media_type}}
+
+
+def _plain_url(url: str) -> bool:
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:  # a malformed [IPv6] host
+        return False
+    return bool(host) and not any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url)
+
+
 def _text_parts(block: Mapping[str, Any], where: str, spec: Spec, budget: MediaBudget) -> Iterator[dict]:
     if block["text"]:
         yield {"type": "text", "text": block["text"]}
 
 
 def _image_parts(block: Mapping[str, Any], where: str, spec: Spec, budget: MediaBudget) -> Iterator[dict]:
-    yield _media_part(block["source"], f"{where}.source", spec.content.image_media_types, budget)
+    yield _media_part(block["source"], f"{where}.source", "image", spec, budget)
 
 
 def _document_parts(block: Mapping[str, Any], where: str, spec: Spec, budget: MediaBudget) -> Iterator[dict]:
@@ -211,7 +251,7 @@ def _document_parts(block: Mapping[str, Any], where: str, spec: Spec, budget: Me
     else:
         if heading:
             yield {"type": "text", "text": heading}
-        yield _media_part(source, f"{where}.source", spec.content.document_media_types, budget)
+        yield _media_part(source, f"{where}.source", "document", spec, budget)
 
 
 def _flattened_parts(block: Mapping[str, Any], where: str, spec: Spec, budget: MediaBudget) -> Iterator[dict]:
@@ -250,6 +290,8 @@ def _tool_message(block: Mapping[str, Any], where: str, call_id: str, spec: Spec
             rule = _check_block(inner, inner_where, "user", spec)
             if inner["type"] not in allowed:
                 raise invalid_request(f"{inner_where}: a '{inner['type']}' block is not allowed in tool_result content.")
+            if isinstance(inner.get("source"), dict) and inner["source"].get("type") == "url":
+                raise invalid_request(f"{inner_where}.source: {spec.content.url_sources.in_tool_results}.")
             for part in _content_parts(inner, inner_where, rule, spec, budget):
                 (texts.append(part["text"]) if part["type"] == "text" else media.append(part))
     else:
@@ -425,11 +467,17 @@ def translate_request(body: Any, spec: Spec, *, tool_cache: DeclarationCache | N
         kwargs["tools"] = plan.tools
         if plan.tool_choice is not None:
             kwargs["tool_choice"] = plan.tool_choice
+        if plan.calling_mode is not None:  # merged into Gemini's request body as it is (LiteLLM has no VALIDATED)
+            kwargs["extra_body"] = {"toolConfig": {"functionCallingConfig": {"mode": plan.calling_mode}}}
     thinking = request.thinking.model_dump(exclude_none=True) if request.thinking else None
     effort = request.output_config.effort if request.output_config else None
     config = thinking_config(thinking, effort, facts, spec.models, request.max_tokens)
     if config is not None:
         kwargs["thinkingConfig"] = config
+    schema = output_schema(request, route, plan, spec)
+    if schema is not None:  # Gemini generationConfig fields, which LiteLLM passes on as they are
+        kwargs["responseMimeType"] = "application/json"
+        kwargs["responseJsonSchema"] = schema
     if request.stream:
         kwargs["stream"] = True
         kwargs["stream_options"] = {"include_usage": True}

@@ -30,16 +30,19 @@ class Outcome:
 
 
 def outcome(finish_reason: str | None, native: str | None, *, tool_calls: bool, visible: bool,
-            table: StopReasonsTable, no_content_asked: bool = False) -> Outcome:
+            table: StopReasonsTable, no_content_asked: bool = False, broken_call: str | None = None) -> Outcome:
     """How an answer ended, by stop_reasons.yaml.
 
     Gemini's native reason decides first, then LiteLLM's. An answer with tool calls stops with
     ``with_tool_calls`` (Gemini sends calls whole, and LiteLLM's streams report nothing else).
-    ``malformed`` is kept only for an answer with nothing visible (no text, no tool call): that
-    is what gets retried, then answered with an error. ``no_content_asked`` is max_tokens 0.
+    ``malformed`` is kept only for an answer with nothing visible (no text, no tool call), or one
+    with a call that broke its strict tool's schema (``broken_call`` says how): that is what gets
+    retried, then answered with an error. ``no_content_asked`` is max_tokens 0.
     """
     if no_content_asked:
         return Outcome("max_tokens", native)
+    if broken_call:
+        return Outcome("malformed", broken_call)
     if tool_calls:
         return Outcome(table.with_tool_calls, native)
     reason = table.native.get(native) if native else None

@@ -76,7 +76,8 @@ class StreamTranslator:
         self.searches = 0                # web searches reported (Google Search grounding)
         self._grounding: list[Any] = []  # groundingMetadata seen on any chunk
         self._tool_index: int | None = None   # LiteLLM's index of the open tool call
-        self._ignored: set[int] = set()       # tool call indexes left out (disable_parallel)
+        self._ignored: set[int] = set()       # tool call indexes left out (disable_parallel, broken)
+        self.broken_call: str | None = None   # why a strict tool's call broke its schema: the answer is unusable
         self._suppress = call.max_tokens == 0
         self._issuer: str | None = None  # the model that answers (a fallback's, not always the call's)
         self._guards = _NO_CONTENT if self._suppress else _GUARDS
@@ -114,7 +115,7 @@ class StreamTranslator:
         """How the answer ended so far (``malformed``: nothing usable, retry or answer an error)."""
         return outcome(self.finish_reason, self.native_reason, tool_calls=self.saw_tool_call,
                        visible=self.visible_blocks > 0, table=self.spec.stop_reasons,
-                       no_content_asked=self._suppress)
+                       no_content_asked=self._suppress, broken_call=self.broken_call)
 
     @property
     def has_content(self) -> bool:
@@ -149,6 +150,11 @@ class StreamTranslator:
 
     def _admit_tool(self, event: ToolCallStart) -> bool:
         if self.call.tools.disable_parallel and self.saw_tool_call:
+            self._ignored.add(event.index)
+            return False
+        broken = self.call.tools.broken_call(event.name, event.arguments)
+        if broken:  # never shown: the answer is retried, or ends in an error
+            self.broken_call = self.broken_call or broken
             self._ignored.add(event.index)
             return False
         return True

@@ -143,6 +143,14 @@ class Alias(Table):
     target: Name
 
 
+def _reversed_range(pair: tuple[int, int]) -> str | None:
+    return f"[{pair[0]}, {pair[1]}]: the low end is above the high end" if pair[0] > pair[1] else None
+
+
+# [low, high] thinking budgets a model takes, both ends included ([0, 0]: it can be switched off).
+BudgetRange = Annotated[tuple[Count, Count], Rule({}, _reversed_range)]
+
+
 class Facts(Table):
     """What the translator must know about one model."""
 
@@ -151,8 +159,9 @@ class Facts(Table):
     context_window: Positive
     thinking: ThinkingKind
     levels: Annotated[tuple[Level, ...], Field(min_length=1), UNIQUE] | Absent = None
-    budget: tuple[Count, Count] | Absent = None
+    budget: Annotated[tuple[BudgetRange, ...], Field(min_length=1)] | Absent = None
     sampling_params: bool
+    structured_output_with_tools: bool  # JSON mode (a response schema) and tools in one request
     fallbacks: Annotated[tuple[Name, ...], UNIQUE] | Absent = None  # models to try when this one cannot answer
 
 
@@ -235,6 +244,20 @@ class ContentLimits(Table):
     content_blocks: Positive
 
 
+MediaType = Annotated[str, StringConstraints(pattern=r"^[a-z]+/[a-z0-9.+-]+$")]
+
+
+class UrlSources(Table):
+    """Image and document ``source: {type: "url"}``: passed to Gemini as fileData, never opened."""
+
+    prefixes: Annotated[tuple[Annotated[str, StringConstraints(pattern=r"^[a-z]+://$")], ...], Field(min_length=1)]
+    max_length: Positive
+    extensions: Mapping[Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+$")], MediaType]
+    default_media_types: Annotated[Mapping[Literal["image", "document"], MediaType],
+                                   _missing_keys("image", "document")]
+    in_tool_results: Name   # why a URL source inside tool_result content is refused
+
+
 class ContentTable(Table):
     """content.yaml: content block types, media types, tool results, per-request bounds."""
 
@@ -242,6 +265,8 @@ class ContentTable(Table):
     tool_result_content: tuple[str, ...]
     image_media_types: tuple[Annotated[str, StringConstraints(pattern="^image/")], ...]
     document_media_types: tuple[str, ...]
+    url_sources: UrlSources
+    refused_sources: Mapping[str, Name]   # source type → why it is refused
     id_pattern: Regex
     tool_error_key: Name
     tool_output_key: Name
@@ -265,6 +290,19 @@ class ToolChoiceMap(Table):
     any: Literal["auto", "required", "none"]
     none: Literal["auto", "required", "none"]
     tool: Literal["named_function"]
+
+
+CallingMode = Literal["AUTO", "ANY", "NONE", "VALIDATED"]
+
+
+class StrictToolChoice(Table):
+    """Gemini's functionCallingConfig.mode per tool_choice.type when a tool is ``strict``; a type not
+    given keeps ``tool_choice``'s mapping."""
+
+    auto: CallingMode | Absent = None
+    any: CallingMode | Absent = None
+    none: CallingMode | Absent = None
+    tool: CallingMode | Absent = None
 
 
 class Naming(Table):
@@ -330,6 +368,15 @@ class SchemaPolicy(Table):
     allOf_merge: Mapping[str, MergeRule]
 
 
+class ResponseSchemaPolicy(Table):
+    """How structured output's schema differs from a tool's on its way through ``schema_policy``."""
+
+    object_root: bool
+    nulls: Literal["nullable", "type_list"]
+    left_out_properties: Annotated[tuple[Name, ...], UNIQUE]
+    keywords: Mapping[str, KeywordKind | Keep | DescribeUnless]
+
+
 class ToolInputSchema(Table):
     """A client tool's JSON Schema: an object schema; its other keywords are kept (read-only)."""
 
@@ -361,6 +408,7 @@ class ToolsTable(Table):
     """tools.yaml: tools and tool_choice → Gemini function declarations."""
 
     tool_choice: ToolChoiceMap
+    strict_tool_choice: StrictToolChoice
     names: Naming
     dropped_tool_fields: Annotated[tuple[Name, ...], UNIQUE]
     custom_tool_type: Name
@@ -368,6 +416,7 @@ class ToolsTable(Table):
     limits: ToolLimits
     description_format: DescriptionFormat
     schema_policy: SchemaPolicy
+    response_schema: ResponseSchemaPolicy
     client_tools: tuple[ClientTool, ...]
     server_tools: tuple[ServerTool, ...]
     unknown_tool_type: Literal["leave_out", "reject"]

@@ -22,9 +22,11 @@ def _allowed_level(level: str, facts: Facts, order: tuple[str, ...]) -> str:
     return levels[-1]
 
 
-def _clamp_budget(budget: int, facts: Facts) -> int:
-    low, high = facts.budget
-    return max(low, min(high, budget))
+def _nearest_budget(budget: int, facts: Facts) -> int:
+    """The budget nearest ``budget`` that the model takes (models.yaml ``budget`` ranges); of two as
+    near, the lower, which leaves more of the output limit to the answer."""
+    candidates = (max(low, min(high, budget)) for low, high in facts.budget)
+    return min(candidates, key=lambda candidate: (abs(candidate - budget), candidate))
 
 
 def _level_config(thinking: Mapping[str, Any], effort: str | None, facts: Facts, rules: ThinkingRules,
@@ -44,17 +46,17 @@ def _level_config(thinking: Mapping[str, Any], effort: str | None, facts: Facts,
 
 def _budget_config(thinking: Mapping[str, Any], effort: str | None, facts: Facts, rules: ThinkingRules,
                    max_tokens: int) -> dict[str, Any]:
-    """Gemini 2.5: a ``thinkingBudget`` within the model's range."""
+    """Gemini 2.5: a ``thinkingBudget`` the model takes."""
     mode, include = thinking["type"], thinking.get("display") != "omitted"
     if mode == "disabled":
-        return {"thinkingBudget": facts.budget[0], "includeThoughts": False}
+        return {"thinkingBudget": _nearest_budget(0, facts), "includeThoughts": False}
     if mode == "enabled":
         # Anthropic requires budget < max_tokens; Gemini counts thoughts inside the output limit
         # too, so keep room for the answer.
         budget = min(thinking["budget_tokens"], max(max_tokens - 1, 0))
     else:  # adaptive: the effort decides
         budget = rules.effort_budgets[effort or rules.adaptive_default_effort]
-    return {"thinkingBudget": _clamp_budget(budget, facts), "includeThoughts": include}
+    return {"thinkingBudget": _nearest_budget(budget, facts), "includeThoughts": include}
 
 
 def _no_config(thinking: Mapping[str, Any], effort: str | None, facts: Facts, rules: ThinkingRules,

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple
 
-from .tables import Naming, ToolChoiceMap, ToolLimits, ToolsTable
+import jsonschema
+
+from .tables import Naming, StrictToolChoice, ToolChoiceMap, ToolLimits, ToolsTable
 
 
 class ToolError(ValueError):
@@ -32,6 +34,9 @@ class ToolPlan:
     disable_parallel: bool
     left_out: tuple[str, ...]
     aliases: Mapping[str, str] = field(default_factory=dict)  # Anthropic name → Gemini name, renamed tools only
+    # Gemini's functionCallingConfig.mode to send as it is instead of tool_choice (tools.yaml strict_tool_choice)
+    calling_mode: str | None = None
+    strict: Mapping[str, Any] = field(default_factory=dict)  # Gemini name → input_schema, of strict tools
 
     def to_gemini(self, name: str) -> str:
         """The name Gemini knows a tool by (history tool_use blocks, tool_choice)."""
@@ -40,6 +45,12 @@ class ToolPlan:
     def to_anthropic(self, name: str) -> str:
         """The client's name for a tool call Gemini made."""
         return self._from_gemini.get(name, name)
+
+    def broken_call(self, name: str, arguments: str) -> str | None:
+        """Why a call Gemini made (by its Gemini ``name``) breaks its strict tool's ``input_schema``;
+        None when the tool is not strict or the call fits. Gemini sends a call whole, arguments and all."""
+        schema = self.strict.get(name)
+        return None if schema is None else _violation(schema, arguments, self.to_anthropic(name))
 
     @cached_property
     def _from_gemini(self) -> dict[str, str]:
@@ -124,13 +135,23 @@ def plan_tools(tools: list[dict] | None, tool_choice: Mapping | None, table: Too
         sent = [_thaw(table.google_search_tool)]
     choice, disable_parallel = _tool_choice(tool_choice, table.tool_choice, names,
                                             [c.name for c in functions], aliases)
-    return ToolPlan(tools=sent or None, tool_choice=choice if sent else None,
-                    disable_parallel=disable_parallel, left_out=left_out, aliases=aliases)
+    strict = _strict_schemas(converted, tools or (), aliases)
+    mode = _strict_mode(tool_choice, table.strict_tool_choice) if strict else None
+    return ToolPlan(tools=sent or None, tool_choice=choice if sent and mode is None else None,
+                    disable_parallel=disable_parallel, left_out=left_out, aliases=aliases,
+                    calling_mode=mode, strict=strict)
 
 
 def sanitize_schema(schema: Mapping, table: ToolsTable) -> dict:
     """A tool's ``input_schema`` (JSON Schema) → Gemini's Schema subset, always an object at the root."""
     return _Converter(_Policy(table), schema, _Budget(table.limits), ("input_schema",)).root()
+
+
+def response_schema(schema: Mapping, table: ToolsTable, where: tuple) -> dict:
+    """A structured output schema → what Gemini's ``responseJsonSchema`` takes, by the same policy as
+    tool schemas with tools.yaml ``response_schema``'s differences (any root, nulls as JSON Schema types).
+    Raises :class:`ToolError` naming ``where`` when it is over a bound."""
+    return _Converter(_Policy(table, response=True), schema, _Budget(table.limits, "the output schema takes"), where).root()
 
 
 def check_tool_count(tools: Any, table: ToolsTable) -> None:
@@ -159,6 +180,9 @@ def _convert_tool(view: dict, index: int, table: ToolsTable, policy: _Policy, bu
         schema = view.get("input_schema")
         if not isinstance(schema, Mapping):
             raise ToolError(f"{where}.input_schema: must be an object (a JSON Schema)")
+        if schema.get("type") != "object":
+            raise ToolError(f"{where}.input_schema.type: must be 'object' (a tool's input is a JSON object), "
+                            f"got {schema.get('type')!r}")
         description = view.get("description")
         if description is not None and not isinstance(description, str):
             raise ToolError(f"{where}.description: must be a string")
@@ -240,6 +264,38 @@ def _tool_choice(choice: Mapping | None, table: ToolChoiceMap, names: list[str],
     if functions:
         raise ToolError(f"tool_choice.name: tool '{name}' cannot be forced: it is not offered to Gemini")
     return None, disable_parallel  # only search grounding is sent: Gemini decides when to search
+
+
+def _strict_schemas(converted: list[_Converted], tools: Any, aliases: Mapping[str, str]) -> dict[str, Any]:
+    """Gemini name → the input_schema (as the client gave it) of each custom tool with ``strict: true``."""
+    strict = {}
+    for index, (entry, tool) in enumerate(zip(converted, tools)):
+        value = tool.get("strict", False)
+        if not isinstance(value, bool):
+            raise ToolError(f"tools.{index}.strict: must be a boolean, got {value!r}")
+        if value and entry.action == "function" and "input_schema" in tool:
+            strict[aliases.get(entry.name, entry.name)] = tool["input_schema"]
+    return strict
+
+
+def _strict_mode(choice: Mapping | None, table: StrictToolChoice) -> str | None:
+    """The functionCallingConfig.mode strict tools get with this tool_choice (none given: auto)."""
+    return getattr(table, choice.get("type") if isinstance(choice, Mapping) else "auto")
+
+
+def _violation(schema: Any, arguments: str, tool: str) -> str | None:
+    try:
+        value = json.loads(arguments) if arguments else {}
+    except ValueError:
+        return f"a call of the strict tool '{tool}' whose arguments are not JSON"
+    try:
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
+    except Exception:  # noqa: BLE001 - a schema jsonschema cannot apply is not checked (Gemini got its rewrite)
+        return None
+    if error is None:
+        return None
+    return (f"a call of the strict tool '{tool}' breaks its input_schema at {error.json_path}: "
+            f"{error.message[:300]}")
 
 
 def _thaw(value: Any) -> Any:
@@ -328,19 +384,23 @@ def _with_note(node: dict, keyword: str, value: Any) -> dict:
 
 
 class _Policy:
-    """``schema_policy`` and ``description_format`` indexed for the converter."""
+    """``schema_policy`` and ``description_format`` indexed for the converter; for a structured
+    output schema (``response``), with ``response_schema``'s differences."""
 
-    def __init__(self, table: ToolsTable):
+    def __init__(self, table: ToolsTable, response: bool = False):
         policy = table.schema_policy
+        keywords = {**policy.keywords, **table.response_schema.keywords} if response else policy.keywords
         # keyword → kind; a kind given as an object ({keep: T}, {to_description_unless: [...]}) is
         # named by its key, and what it holds is in ``args``.
         self.kinds: dict[str, str] = {}
         self.args: dict[str, Any] = {}
-        for keyword, kind in policy.keywords.items():
+        for keyword, kind in keywords.items():
             if isinstance(kind, str):
                 self.kinds[keyword] = kind
             else:
                 ((self.kinds[keyword], self.args[keyword]),) = kind
+        self.object_root = not response or table.response_schema.object_root
+        self.type_lists = response and table.response_schema.nulls == "type_list"
         self.unknown: str = policy.unknown_keywords
         self.types = frozenset(policy.types)
         self.untyped = list(policy.untyped_types)
@@ -352,7 +412,8 @@ class _Policy:
         self.fallback_type: str = policy.bound_fallback_type
         self.keep_formats: Mapping = policy.formats.keep
         self.drop_formats = frozenset(policy.formats.drop)
-        self.left_out_names = frozenset(policy.left_out_properties.names)
+        self.left_out_names = frozenset(table.response_schema.left_out_properties if response
+                                        else policy.left_out_properties.names)
         self.left_out_label: str = policy.left_out_properties.label
         self.merge_rules: Mapping = policy.allOf_merge
         self.limits: dict[str, int] = dict(table.limits)
@@ -367,6 +428,19 @@ class _Policy:
 
     def kind(self, key: Any) -> str | None:
         return self.kinds.get(key, self.unknown) if isinstance(key, str) else None
+
+    def or_null(self, node: dict) -> dict:
+        """``node`` that may also be null: ``nullable`` (Gemini Schema), or a "null" type (JSON Schema)."""
+        if not self.type_lists:
+            return {**node, "nullable": True}
+        kind = node["type"]
+        return {**node, "type": kind if isinstance(kind, list) else [kind, "null"]}
+
+    def only_null(self) -> dict:
+        """A node that can only be null. Gemini Schema has no null type: a nullable string, with a note."""
+        if self.type_lists:
+            return {"type": "null"}
+        return {"type": self.null_type, "nullable": True, "description": self.describe(None, [("type", "null")])}
 
     def describe(self, description: str | None, notes) -> str:
         parts = [description] if description else []
@@ -390,9 +464,10 @@ class _Budget:
     alternative) costs again: fan-out is bounded, not only width.
     """
 
-    def __init__(self, limits: ToolLimits):
+    def __init__(self, limits: ToolLimits, subject: str = "the request's tool schemas take"):
         self.max_nodes, self.max_size = limits.schema_nodes, limits.schema_size
         self.nodes = self.size = 0
+        self.subject = subject
 
     def spend(self, nodes: int, size: int, where: tuple) -> None:
         self.nodes += nodes
@@ -402,9 +477,8 @@ class _Budget:
         if self.size > self.max_size:
             raise self._over(where, "schema_size", self.max_size, "characters of schema")
 
-    @staticmethod
-    def _over(where: tuple, name: str, limit: int, what: str) -> ToolError:
-        return ToolError(f"{_place(where)}: the request's tool schemas take more than the {limit} {what} allowed "
+    def _over(self, where: tuple, name: str, limit: int, what: str) -> ToolError:
+        return ToolError(f"{_place(where)}: {self.subject} more than the {limit} {what} allowed "
                          f"(tools.yaml limits.{name}; every $ref and anyOf alternative counts again where it is "
                          "expanded)")
 
@@ -443,6 +517,8 @@ class _Converter:
 
     def root(self) -> dict:
         where = self.where
+        if not self.p.object_root:
+            return self.child(self.document, (), 0, where)
         node, path = self.expand(dict(self.document) if isinstance(self.document, Mapping) else {}, (), where)
         self.visit(node, where)
         for key in [k for k in node if self.p.kind(k) == "any_of"]:
@@ -585,16 +661,14 @@ class _Converter:
 
     def child(self, raw: Any, path: tuple, depth: int, where: tuple) -> dict:
         out = self.node(raw, path, depth, where)
-        if out is None:
-            return {"type": self.p.null_type, "nullable": True, "description": self.p.describe(None, [("type", "null")])}
-        return out
+        return self.p.only_null() if out is None else out
 
     def union(self, branches: list[dict], path: tuple, depth: int, where: tuple) -> dict | None:
         """anyOf of the branches: nested anyOf flattened, null alternatives turned into nullable."""
         results = [self.node(b, path, depth + 1, where + (index,)) for index, b in enumerate(branches)]
         flat = _unique((b for r in results if r is not None for b in r.get("anyOf", (r,))), self.keys)
         if any(r is None for r in results):
-            flat = _unique(({**b, "nullable": True} for b in flat), self.keys)
+            flat = _unique((self.p.or_null(b) for b in flat), self.keys)
         if len(flat) > 1 and all(b["type"] == "string" and "enum" in b for b in flat):
             common = [{k: v for k, v in b.items() if k != "enum"} for b in flat]
             if all(c == common[0] for c in common):  # alternatives of string constants: one enum
@@ -644,7 +718,7 @@ class _Converter:
             if names:
                 out["required"] = names
         if nullable:
-            out["nullable"] = True
+            out = policy.or_null(out)
         text = policy.describe(built.description, built.notes)
         if text:
             out["description"] = text

@@ -67,7 +67,8 @@ Request rules beyond the shapes (each a 400 INVALID_ARGUMENT, Gemini's text wher
 functionCallingConfig.mode AUTO/ANY/NONE/VALIDATED, allowedFunctionNames only with ANY or VALIDATED and only declared
 names; at most one of responseSchema / responseJsonSchema, each only with a compatible responseMimeType
 (application/json; text/x.enum for a string-enum responseSchema), ``$ref`` rules of responseJsonSchema; fileData
-with fileUri (http(s)/gs) and mimeType and nothing else; thinkingBudget on 2.5 Pro 128..32768 (not 0), 2.5 Flash
+with fileUri (http(s)/gs) and mimeType and nothing else; no JSON mode (a response schema or application/json)
+together with tools on Gemini 2.x (3+ takes both); thinkingBudget on 2.5 Pro 128..32768 (not 0), 2.5 Flash
 0..24576, 2.5 Flash-Lite 0 or 512..24576, -1 (dynamic) everywhere.
 Sampling rule: gemini-3.5-flash-lite / 3.6 / 3.7 / 3.8-flash refuse topP, topK and any temperature other than 1.0
 (LiteLLM sends temperature=1.0 to every Gemini 3+ model by default).

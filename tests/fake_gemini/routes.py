@@ -49,7 +49,7 @@ class FakeGemini(AnswerMixin, SignatureMixin):
         self.host, self.port = host, port
         self.backlog = backlog  # listen backlog (aiohttp's default; the benchmarks open 1,000 connections at once)
         self.keep_log, self.verbose = keep_log, verbose
-        self.default_spec = default_spec
+        self.default_spec = self._started_with = default_spec
         self.requests: list[dict] = []
         self.issued_signatures: set[str] = set()
         self._spec_sigs: set[str] = set()
@@ -68,9 +68,11 @@ class FakeGemini(AnswerMixin, SignatureMixin):
             self._queue.extend(specs)
 
     def reset(self) -> None:
+        """An empty script and log, the quotas and the default answer the fake was started with."""
         with self._cond:
             self._queue.clear()
             self.quotas = Quotas()
+            self.default_spec = self._started_with
             self.requests.clear()
 
     def wait_for(self, predicate: Callable[[list], Any], timeout: float = 5.0) -> bool:

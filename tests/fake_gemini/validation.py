@@ -542,6 +542,14 @@ def validate_request(req: dict, mi: ModelInfo, count_only: bool = False) -> None
             _check_function_calling(tc["functionCallingConfig"], req.get("tools"))
     if "generationConfig" in req and not count_only:
         _check_generation_config(req["generationConfig"], mi)
+        if req.get("tools") and 0 < mi.gen < 3 and _json_mode(req["generationConfig"]):
+            raise Reject("Tool use with a response mime type: 'application/json' is unsupported")
+
+
+def _json_mode(gc: Any) -> bool:
+    """Whether a generationConfig asks for JSON (Gemini 2.x cannot combine that with tools; 3+ can)."""
+    return isinstance(gc, dict) and (gc.get("responseMimeType") == "application/json"
+                                     or "responseSchema" in gc or "responseJsonSchema" in gc)
 
 
 def validate_count_tokens(req: dict, mi: ModelInfo) -> dict:
