@@ -71,6 +71,7 @@ class Usage:
     prompt_tokens: int
     cached_tokens: int
     completion_tokens: int
+    reasoning_tokens: int = 0  # of completion_tokens, Gemini's thoughtsTokenCount
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +131,8 @@ def read_chunk(chunk: Any) -> list[UpstreamEvent]:
     raw = top.get("usage")
     if raw is not None:
         events.append(Usage(field(raw, "prompt_tokens", 0), field(field(raw, "prompt_tokens_details"), "cached_tokens", 0),
-                            field(raw, "completion_tokens", 0)))
+                            field(raw, "completion_tokens", 0),
+                            field(field(raw, "completion_tokens_details"), "reasoning_tokens", 0)))
     for choice in top.get("choices") or ():
         choice = fields(choice)
         reason = choice.get("finish_reason")

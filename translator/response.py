@@ -81,6 +81,8 @@ def usage(raw: Usage | None, searches: int = 0) -> dict[str, Any]:
         "cache_read_input_tokens": raw.cached_tokens,
         "output_tokens": raw.completion_tokens,
     }
+    if raw.reasoning_tokens:  # Claude Code counts these as its thinking tokens
+        out["output_tokens_details"] = {"thinking_tokens": raw.reasoning_tokens}
     if searches:
         out["server_tool_use"] = {"web_search_requests": searches, "web_fetch_requests": 0}
     return out
