@@ -10,13 +10,12 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-import httpx
 from quart import Quart
 
 import translator
 from translator import Spec
 
-from . import cors, errors, exposure, hooks, litellm_adapter
+from . import answers, cors, errors, exposure, hooks, litellm_adapter
 from .config import Settings, load_settings, media_limits
 from .endpoints import load_endpoints, unsupported_routes
 from .keys import ClientKeys
@@ -45,7 +44,7 @@ class Proxy:
     pool: Pool
     endpoints: Mapping[str, Any]     # endpoints.yaml: endpoints not offered, CORS policy
     lifecycle: Lifecycle
-    http: Any = None                 # httpx.AsyncClient for countTokens, open while serving
+    http: Any = None                 # the aiohttp client every Gemini call goes through, open while serving
     threads: Threads | None = None   # message threads (in process, or Redis with REDIS_URL), while serving
     keys: ClientKeys | None = None   # the admin key and the client keys (PROXY_KEYS_FILE)
     rate_limits: RateLimits | None = None
@@ -81,8 +80,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     async def open_clients() -> None:
         proxy.exposure_checked = exposure.warn_if_exposed(exposure.hosts_of(exposure.binds_from_argv(sys.argv)),
                                                           proxy.keys.required)
-        # HTTP/1.1 on purpose: closing an unfinished HTTP/1.1 response closes the connection.
-        proxy.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0))
+        proxy.http = answers.http_client(settings)
         proxy.threads = thread_store(settings)
         if settings.database_url.lower() != "off":
             proxy.ledger = Ledger(settings, on_lost=proxy.metrics.lost_rows)
@@ -92,7 +90,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     @app.after_serving
     async def close_clients() -> None:
         await proxy.lifecycle.close()
-        await proxy.http.aclose()
+        await proxy.http.close()
         await proxy.pool.close()
         await proxy.threads.close()
         await proxy.rate_limits.close()

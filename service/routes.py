@@ -48,7 +48,8 @@ def _job(call: translator.UpstreamCall, body: Any, message_id: str, turn: Turn) 
         return translator.translate_request(body, proxy.spec, limits=proxy.limits, target=target)
 
     return streaming.Job(call, retarget,
-                         turn.translators(lambda kind: kind(call, proxy.spec, message_id, input_estimate=estimate)))
+                         turn.translators(lambda kind: kind(call, proxy.spec, message_id, input_estimate=estimate)),
+                         proxy.http)
 
 
 @routes.route("/", methods=["HEAD", "GET"])

@@ -25,7 +25,8 @@ log = logging.getLogger("proxy")
 
 
 def truncated_error() -> AnthropicError:
-    # Gemini ends every complete stream with usage metadata; LiteLLM ends a broken one quietly.
+    # Gemini ends every complete stream with a finish reason and usage metadata (which it also
+    # sends on earlier chunks); a stream cut short ends quietly.
     return AnthropicError(500, "api_error", "The upstream stream ended before the answer was complete.")
 
 
@@ -36,11 +37,13 @@ def translator_usage(stream: StreamTranslator) -> dict | None:
 @dataclass
 class Job:
     """One request's answer: the translated call, the same request for another model of its chain,
-    a new translator per attempt, and (once known) the deployment that answered."""
+    a new translator per attempt, the HTTP client that reaches Gemini, and (once known) the
+    deployment that answered."""
 
     call: UpstreamCall
     retarget: Callable[[str], UpstreamCall]
     make_translator: Callable[[], StreamTranslator]
+    http: Any
     answered_by: str | None = None
 
 
@@ -95,7 +98,7 @@ class UpstreamStream:
         # pings also cover the wait for Gemini's first byte. Retries end with the grace period:
         # after it the headers are out and a 429 could no longer be a real 429.
         opened = await upstream.open_answer(self.job.call, self.job.retarget, self.pool, self.spec, self.settings,
-                                            wait_until=self.grace_ends)
+                                            self.job.http, wait_until=self.grace_ends)
         self.job.answered_by = opened.deployment.id
         async with contextlib.aclosing(upstream.chunks(opened, self.settings)) as chunks:
             async for chunk in chunks:
@@ -232,7 +235,7 @@ class UpstreamStream:
 
     def _ending_error(self) -> AnthropicError | None:
         """Why a finished upstream stream cannot end as a message, if it cannot."""
-        if self.translator.raw_usage is None:
+        if self.translator.raw_usage is None or not (self.translator.finish_reason or self.translator.native_reason):
             return truncated_error()
         result = self.translator.outcome
         return unusable_answer_error(result, self.spec.stop_reasons) if result.malformed else None

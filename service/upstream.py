@@ -10,12 +10,11 @@ import random
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable
 
-import httpx
 from quart import current_app, has_app_context
 
 from translator import AnthropicError, Spec, UpstreamCall, input_estimate, map_upstream_error
 
-from . import litellm_adapter
+from . import answers, litellm_adapter
 from .config import Settings
 from .pool import Deployment, Pool
 
@@ -98,24 +97,21 @@ class Opened:
     deployment: Deployment
 
 
-async def open_stream(call: UpstreamCall, deployment: Deployment, settings: Settings) -> Opened:
-    """Start a stream and pull its first chunk, where LiteLLM raises the upstream's HTTP errors.
+async def open_stream(call: UpstreamCall, deployment: Deployment, settings: Settings, http: Any) -> Opened:
+    """Start the answer and pull its first chunk, within the first-byte timeout.
 
     Every answer is read as a stream, whether the client asked for one or not (see streaming.complete)."""
-    kwargs = {k: v for k, v in call.kwargs.items() if k not in ("stream", "stream_options")}
-    stream = await litellm_adapter.acompletion(**kwargs, **deployment.params, stream=True,
-                                               stream_options={"include_usage": True})
-    seen = litellm_adapter.watch_raw(stream)
-    try:
-        async with asyncio.timeout(settings.first_byte_timeout_seconds):
+    async with asyncio.timeout(settings.first_byte_timeout_seconds):
+        stream = await answers.open_answer(http, call.kwargs, deployment.params)
+        try:
             first = await stream.__anext__()
-    except BaseException:
-        await stream.aclose()
-        raise
-    return Opened(stream, first, seen, call, deployment)
+        except BaseException:
+            await stream.aclose()
+            raise
+    return Opened(stream, first, stream.seen, call, deployment)
 
 
-async def _open_on_keys(call: UpstreamCall, pool: Pool, spec: Spec, settings: Settings) -> Opened:
+async def _open_on_keys(call: UpstreamCall, pool: Pool, spec: Spec, settings: Settings, http: Any) -> Opened:
     """The call on the first of its model's keys that answers: a key that gets a 429 rests as long as
     Gemini said (a rejected key longer), and the next key is tried at once."""
     target = call.route.target
@@ -125,7 +121,7 @@ async def _open_on_keys(call: UpstreamCall, pool: Pool, spec: Spec, settings: Se
             raise AnthropicError(429, "rate_limit_error", f"Every key of this proxy is resting after a rate limit "
                                  f"for {call.route.gemini_name}.", retry_after=await pool.shortest_rest([target]))
         try:
-            return await open_stream(call, deployment, settings)
+            return await open_stream(call, deployment, settings, http)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an Anthropic error
             error = to_anthropic_error(exc, spec, settings)
             if error.status == 429:
@@ -137,7 +133,7 @@ async def _open_on_keys(call: UpstreamCall, pool: Pool, spec: Spec, settings: Se
 
 
 async def open_answer(call: UpstreamCall, retarget: Callable[[str], UpstreamCall], pool: Pool, spec: Spec,
-                      settings: Settings, wait_until: float | None = None) -> Opened:
+                      settings: Settings, http: Any, wait_until: float | None = None) -> Opened:
     """The first model of the call's chain that answers, each on its keys, retried as errors.yaml says;
     a model that cannot answer (fallback_statuses) hands over to the next. When every key of every
     model rests, the 429 carries the shortest rest as its retry-after."""
@@ -145,7 +141,7 @@ async def open_answer(call: UpstreamCall, retarget: Callable[[str], UpstreamCall
     for number, target in enumerate(targets):
         model_call = call if number == 0 else retarget(target)
         try:
-            return await with_retries(lambda: _open_on_keys(model_call, pool, spec, settings), spec, settings,
+            return await with_retries(lambda: _open_on_keys(model_call, pool, spec, settings, http), spec, settings,
                                       wait_until)
         except AnthropicError as error:
             if error.status not in spec.errors.fallback_statuses or number == len(targets) - 1:
@@ -169,17 +165,14 @@ def _raw_chunk(seen: dict[str, Any]) -> dict[str, Any]:
 
 
 async def chunks(opened: Opened, settings: Settings) -> AsyncIterator[Any]:
-    """The stream's chunks with the idle timeout LiteLLM does not enforce on streams, then what
-    LiteLLM's parser dropped (grounding, Gemini's finish reason) as a chunk of its own: the
-    translator reports searches and the stop reason at the end of the answer, so the end is soon enough."""
+    """The answer's chunks with an idle timeout, then what LiteLLM's parser dropped (grounding,
+    Gemini's finish reason) as a chunk of its own: the translator reports searches and the stop
+    reason at the end of the answer, so the end is soon enough."""
     stream, seen = opened.stream, opened.seen
     try:
         chunk = opened.first
         while True:
             yield chunk
-            if getattr(chunk, "usage", None) is not None:
-                # Usage comes last (include_usage); LiteLLM's iterator would only tidy up after it.
-                break
             try:
                 async with asyncio.timeout(settings.idle_timeout_seconds):
                     chunk = await stream.__anext__()
@@ -187,7 +180,7 @@ async def chunks(opened: Opened, settings: Settings) -> AsyncIterator[Any]:
                 break
         if seen["grounding"] or seen["finish_reason"]:
             yield _raw_chunk(seen)
-        if litellm_adapter.unparsed_tail(stream):
+        if stream.broken():
             raise UpstreamStreamBroken("The upstream stream held a chunk that is not valid JSON.")
     finally:
         await stream.aclose()
@@ -206,28 +199,28 @@ def count_tokens_locally(call: UpstreamCall) -> int:
         return input_estimate(len(json.dumps([call.kwargs["messages"], call.kwargs.get("tools")], default=str)))
 
 
-async def count_tokens(call: UpstreamCall, pool: Pool, settings: Settings, client: httpx.AsyncClient) -> tuple[int, str]:
+async def count_tokens(call: UpstreamCall, pool: Pool, settings: Settings, http: Any) -> tuple[int, str]:
     """Input tokens of the translated request: Gemini's countTokens when it answers, else a local
     estimate. Returns (count, "gemini" or "estimate")."""
     deployment = await pool.pick(call.route.target) if call.route.target.startswith("gemini/") else None
     if deployment is not None:
         try:
-            return await _gemini_count(call, deployment, settings, client), "gemini"
+            async with asyncio.timeout(settings.first_byte_timeout_seconds):
+                return await _gemini_count(call, deployment, settings, http), "gemini"
         except Exception as exc:  # noqa: BLE001 - any failure falls back to the estimate
             log.warning("Gemini countTokens failed (%s); using the local estimate",
                         scrub(str(exc), settings.secrets)[:200] or type(exc).__name__)
     return count_tokens_locally(call), "estimate"
 
 
-async def _gemini_count(call: UpstreamCall, deployment: Deployment, settings: Settings,
-                        client: httpx.AsyncClient) -> int:
+async def _gemini_count(call: UpstreamCall, deployment: Deployment, settings: Settings, http: Any) -> int:
     name = call.route.gemini_name
     body = litellm_adapter.gemini_request_body(name, call.kwargs["messages"], call.kwargs.get("tools"))
     request = {"model": f"models/{name}",
                **{k: v for k, v in body.items() if k in ("contents", "system_instruction", "tools")}}
     url = f"{settings.gemini_api_base or GEMINI_API_BASE}/models/{name}:countTokens"
-    response = await client.post(url, json={"generateContentRequest": request},
-                                 headers={"x-goog-api-key": deployment.params["api_key"]})
-    if response.status_code != 200:
-        raise RuntimeError(f"countTokens answered {response.status_code}")
-    return int(response.json()["totalTokens"])
+    async with http.post(url, json={"generateContentRequest": request},
+                         headers={"x-goog-api-key": deployment.params["api_key"]}) as response:
+        if response.status != 200:
+            raise RuntimeError(f"countTokens answered {response.status}")
+        return int((await response.json())["totalTokens"])

@@ -1,0 +1,132 @@
+"""An upstream answer as a stream of LiteLLM chunks, opened on one deployment.
+
+Gemini is called with the proxy's own pooled HTTP client: LiteLLM builds the request and parses
+each line of the answer (:mod:`service.litellm_adapter`), and none of its per-call machinery runs
+(its logging object, model-info lookups, HTTP wrappers, the CustomStreamWrapper's per-chunk work:
+most of the CPU of a call). Other providers an operator enables (``provider_prefixes``) are
+called through ``litellm.acompletion``. Both give the same chunks to the translator.
+"""
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import aiohttp
+import certifi
+
+from . import litellm_adapter
+from .config import Settings
+
+ERROR_BODY_BYTES = 65536  # of an error answer, kept for its message (Gemini's are a few hundred bytes)
+
+
+def http_client(settings: Settings) -> aiohttp.ClientSession:
+    """The pooled client every Gemini call goes through, open while the app serves.
+
+    HTTP/1.1 with keep-alive: closing an unfinished response closes its connection, which is how
+    Gemini learns that a client left. No connection limit (the proxy's own limits and Gemini's
+    quotas bound the calls; a limit here would queue streams behind each other), and the proxy's
+    timeouts (first byte, idle, whole request) apply, not the client's. Proxies from the
+    environment (HTTPS_PROXY) are honoured as LiteLLM's client does."""
+    connector = aiohttp.TCPConnector(limit=0, ssl=ssl.create_default_context(cafile=certifi.where()))
+    return aiohttp.ClientSession(connector=connector, trust_env=True, auto_decompress=True,
+                                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=settings.first_byte_timeout_seconds))
+
+
+class GeminiAnswer:
+    """A streamGenerateContent response being read: its chunks, and what LiteLLM's parser dropped."""
+
+    def __init__(self, response: aiohttp.ClientResponse, parser: litellm_adapter.GeminiParser,
+                 request: litellm_adapter.GeminiRequest):
+        self.response, self.parser, self.request = response, parser, request
+        self.seen = parser.seen
+        self.read_all = False
+
+    def __aiter__(self) -> "GeminiAnswer":
+        return self
+
+    async def __anext__(self) -> Any:
+        content = self.response.content
+        while True:
+            try:
+                line = await content.readline()
+            except aiohttp.ClientError as exc:
+                raise litellm_adapter.connection_error(self.request, exc) from None
+            if not line:
+                self.read_all = True
+                last = self.parser.close()
+                if last is None:
+                    raise StopAsyncIteration
+                return last
+            if line in (b"\n", b"\r\n"):
+                continue
+            chunk = self.parser.parse(line.decode())
+            if chunk is not None:
+                return chunk
+
+    def broken(self) -> bool:
+        return self.parser.broken()
+
+    async def aclose(self) -> None:
+        # A response read to its end goes back to the pool; one left half-way closes its connection.
+        if self.read_all:
+            self.response.release()
+        else:
+            self.response.close()
+
+
+async def open_gemini(http: aiohttp.ClientSession, kwargs: dict[str, Any], params: dict[str, Any]) -> GeminiAnswer:
+    """POST the call; an HTTP error is raised as the LiteLLM exception it maps to."""
+    request = litellm_adapter.gemini_request(kwargs, params["api_key"], params.get("api_base"))
+    try:
+        response = await http.post(request.url, data=request.body, headers=request.headers)
+    except (aiohttp.ClientError, OSError) as exc:
+        raise litellm_adapter.connection_error(request, exc) from None
+    if response.status != 200:
+        try:
+            text = (await response.content.read(ERROR_BODY_BYTES)).decode(errors="replace")
+        except aiohttp.ClientError:
+            text = ""
+        finally:
+            response.close()
+        raise litellm_adapter.http_error(request, response.status, text, response.headers)
+    return GeminiAnswer(response, litellm_adapter.GeminiParser(request, response.headers), request)
+
+
+class LiteLLMAnswer:
+    """``litellm.acompletion``'s stream, for providers other than Gemini."""
+
+    def __init__(self, stream: Any):
+        self.stream = stream
+        self.seen: dict[str, Any] = {"grounding": [], "finish_reason": None}
+        self.over = False
+
+    def __aiter__(self) -> "LiteLLMAnswer":
+        return self
+
+    async def __anext__(self) -> Any:
+        if self.over:
+            raise StopAsyncIteration
+        chunk = await self.stream.__anext__()
+        # Usage comes last (include_usage); LiteLLM's iterator would only tidy up after it.
+        self.over = getattr(chunk, "usage", None) is not None
+        return chunk
+
+    def broken(self) -> bool:
+        return False
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+
+
+async def open_litellm(kwargs: dict[str, Any], params: dict[str, Any]) -> LiteLLMAnswer:
+    stream = await litellm_adapter.acompletion(**kwargs, **params, stream=True, stream_options={"include_usage": True})
+    return LiteLLMAnswer(stream)
+
+
+async def open_answer(http: aiohttp.ClientSession, kwargs: dict[str, Any], params: dict[str, Any]) -> Any:
+    """The answer of one deployment, streamed (every answer is read as a stream: service.streaming)."""
+    kwargs = {k: v for k, v in kwargs.items() if k not in ("stream", "stream_options")}
+    if kwargs["model"].startswith("gemini/"):
+        return await open_gemini(http, kwargs, params)
+    return await open_litellm(kwargs, params)
