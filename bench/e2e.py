@@ -274,6 +274,23 @@ def print_tables(figures: dict[str, Any], title: str) -> None:
                         "+p99 vs direct", "req/s"], rows, title=title))
 
 
+# The serving process of each variant: where its CPU per request is read.
+SERVER = {"proxy": "proxy", "direct": "client", "interface": "client", "interface_np": "client"}
+
+
+def cpu_per_request(figures: dict[str, Any], figure: str, variant: str, cs: tuple[int, ...] = (16, 64)) -> float:
+    """CPU ms per request of the variant's serving process over the segments at ``cs``, weighted by requests."""
+    by_c = figures.get(figure, {}).get(variant, {})
+    pairs = [(by_c[c]["cpu_ms_per_request"].get(SERVER[variant], float("nan")), by_c[c]["n"]) for c in cs if c in by_c]
+    n = sum(count for _, count in pairs)
+    return sum(ms * count for ms, count in pairs) / n if n else float("nan")
+
+
+def cpu_ratio(figures: dict[str, Any], figure: str, variant: str = "proxy", cs: tuple[int, ...] = (16, 64)) -> float:
+    """The issue's measure: CPU per request of ``variant`` ÷ in-process ``litellm.acompletion``'s."""
+    return cpu_per_request(figures, figure, variant, cs) / cpu_per_request(figures, figure, "direct", cs)
+
+
 def print_cpu(figures: dict[str, Any]) -> None:
     rows = []
     for figure in ("nonstream_total", "stream_total"):
@@ -281,10 +298,12 @@ def print_cpu(figures: dict[str, Any]) -> None:
             for c in (16, 64):
                 if c in by_c:
                     cpu = by_c[c]["cpu_ms_per_request"]
+                    ratio = cpu_ratio(figures, figure, variant, (c,)) if variant in SERVER else float("nan")
                     rows.append((FIGURE_TITLES[figure].split(",")[0], c, variant, cpu.get("client", float("nan")),
-                                 cpu.get("proxy", float("nan")), cpu.get("fake", float("nan"))))
+                                 cpu.get("proxy", float("nan")), cpu.get("fake", float("nan")), ratio))
     if rows:
-        print(common.table(["mode", "c", "variant", "client CPU ms/req", "proxy CPU ms/req", "fake CPU ms/req"],
+        print(common.table(["mode", "c", "variant", "client CPU ms/req", "proxy CPU ms/req", "fake CPU ms/req",
+                            "serving CPU ÷ direct's"],
                            rows, title="\nCPU time per request by process (from /proc, c=16 and c=64 segments)"))
 
 
@@ -312,6 +331,11 @@ def targets(figures: dict[str, Any]) -> list[common.Target]:
     for figure in ("nonstream_total", "stream_first_event", "stream_total"):
         out.append(common.Target(f"proxy over direct LiteLLM, p99 added at c=64, {FIGURE_TITLES[figure]}",
                                  added(figure, 64, "p99"), 10.0))
+    # Issue 14: the proxy's CPU per request against in-process litellm.acompletion's (c=16 and 64 pooled).
+    for figure, limit in (("nonstream_total", 0.65), ("stream_total", 0.35)):
+        out.append(common.Target(f"proxy CPU per request ÷ in-process litellm.acompletion's, "
+                                 f"{FIGURE_TITLES[figure].split(',')[0]} (c=16 and 64)",
+                                 cpu_ratio(figures, figure), limit, unit=""))
     for other in ("interface", "interface_np"):
         for figure in ("nonstream_total", "stream_first_event", "stream_total"):
             for c in sorted(figures.get(figure, {}).get("proxy", {})):

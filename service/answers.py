@@ -34,42 +34,42 @@ def http_client(settings: Settings) -> aiohttp.ClientSession:
 
 
 class GeminiAnswer:
-    """A streamGenerateContent response being read: its chunks, and what LiteLLM's parser dropped."""
+    """A streamGenerateContent response being read, as LiteLLM chunks."""
 
-    def __init__(self, response: aiohttp.ClientResponse, parser: litellm_adapter.GeminiParser,
-                 request: litellm_adapter.GeminiRequest):
-        self.response, self.parser, self.request = response, parser, request
-        self.seen = parser.seen
-        self.read_all = False
+    def __init__(self, response: aiohttp.ClientResponse, request: litellm_adapter.GeminiRequest):
+        self.response, self.request = response, request
+        self.parser = litellm_adapter.GeminiParser(request)
+        self.last: list[Any] | None = None   # the chunks due at the end, once the response is read
 
     def __aiter__(self) -> "GeminiAnswer":
         return self
 
     async def __anext__(self) -> Any:
         content = self.response.content
-        while True:
+        while self.last is None:
             try:
                 line = await content.readline()
             except aiohttp.ClientError as exc:
                 raise litellm_adapter.connection_error(self.request, exc) from None
             if not line:
-                self.read_all = True
-                last = self.parser.close()
-                if last is None:
-                    raise StopAsyncIteration
-                return last
-            if line in (b"\n", b"\r\n"):
-                continue
-            chunk = self.parser.parse(line.decode())
-            if chunk is not None:
-                return chunk
+                self.last = self.parser.close()
+            elif line not in (b"\n", b"\r\n"):
+                chunk = self.parser.parse(line.decode())
+                if chunk is not None:
+                    return chunk
+        if not self.last:
+            raise StopAsyncIteration
+        return self.last.pop(0)
+
+    def complete(self) -> bool:
+        return self.parser.complete()
 
     def broken(self) -> bool:
         return self.parser.broken()
 
     async def aclose(self) -> None:
         # A response read to its end goes back to the pool; one left half-way closes its connection.
-        if self.read_all:
+        if self.last is not None:
             self.response.release()
         else:
             self.response.close()
@@ -90,7 +90,7 @@ async def open_gemini(http: aiohttp.ClientSession, kwargs: dict[str, Any], param
         finally:
             response.close()
         raise litellm_adapter.http_error(request, response.status, text, response.headers)
-    return GeminiAnswer(response, litellm_adapter.GeminiParser(request, response.headers), request)
+    return GeminiAnswer(response, request)
 
 
 class LiteLLMAnswer:
@@ -98,7 +98,6 @@ class LiteLLMAnswer:
 
     def __init__(self, stream: Any):
         self.stream = stream
-        self.seen: dict[str, Any] = {"grounding": [], "finish_reason": None}
         self.over = False
 
     def __aiter__(self) -> "LiteLLMAnswer":
@@ -111,6 +110,9 @@ class LiteLLMAnswer:
         # Usage comes last (include_usage); LiteLLM's iterator would only tidy up after it.
         self.over = getattr(chunk, "usage", None) is not None
         return chunk
+
+    def complete(self) -> bool:
+        return self.over  # LiteLLM reports usage only at the end of a whole answer
 
     def broken(self) -> bool:
         return False

@@ -24,12 +24,6 @@ from .sse import PING, frame
 log = logging.getLogger("proxy")
 
 
-def truncated_error() -> AnthropicError:
-    # Gemini ends every complete stream with a finish reason and usage metadata (which it also
-    # sends on earlier chunks); a stream cut short ends quietly.
-    return AnthropicError(500, "api_error", "The upstream stream ended before the answer was complete.")
-
-
 def translator_usage(stream: StreamTranslator) -> dict | None:
     return usage(stream.raw_usage, searches=stream.searches) if stream.raw_usage is not None else None
 
@@ -62,8 +56,11 @@ async def _pump(source: AsyncIterator[Any], queue: asyncio.Queue, idle_timeout: 
     async with contextlib.aclosing(source):
         try:
             async for chunk in source:
-                async with asyncio.timeout(idle_timeout):
-                    await queue.put(("chunk", chunk))
+                if queue.full():
+                    async with asyncio.timeout(idle_timeout):
+                        await queue.put(("chunk", chunk))
+                else:
+                    queue.put_nowait(("chunk", chunk))
                 # Let the consumer send this chunk before the next is parsed: LiteLLM parses chunks
                 # already received without giving the loop back, so the first event of a burst
                 # would otherwise wait for the whole burst (measured: +6 ms at c=1 for 8 chunks).
@@ -186,8 +183,6 @@ class UpstreamStream:
                 if kind == "chunk":
                     events += self.translator.feed(item)
                 elif kind == "end":
-                    if self.translator.raw_usage is None:
-                        raise truncated_error()
                     return events
                 elif kind == "stop":
                     raise item
@@ -235,8 +230,6 @@ class UpstreamStream:
 
     def _ending_error(self) -> AnthropicError | None:
         """Why a finished upstream stream cannot end as a message, if it cannot."""
-        if self.translator.raw_usage is None or not (self.translator.finish_reason or self.translator.native_reason):
-            return truncated_error()
         result = self.translator.outcome
         return unusable_answer_error(result, self.spec.stop_reasons) if result.malformed else None
 

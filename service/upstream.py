@@ -88,11 +88,10 @@ async def with_retries(attempt: Callable[[], Awaitable[Any]], spec: Spec, settin
 
 @dataclass
 class Opened:
-    """A stream that answered: its first chunk, what its parser dropped, and who answers."""
+    """A stream that answered: its first chunk, and who answers."""
 
     stream: Any
     first: Any
-    seen: dict[str, Any]
     call: UpstreamCall
     deployment: Deployment
 
@@ -108,7 +107,7 @@ async def open_stream(call: UpstreamCall, deployment: Deployment, settings: Sett
         except BaseException:
             await stream.aclose()
             raise
-    return Opened(stream, first, stream.seen, call, deployment)
+    return Opened(stream, first, call, deployment)
 
 
 async def _open_on_keys(call: UpstreamCall, pool: Pool, spec: Spec, settings: Settings, http: Any) -> Opened:
@@ -157,18 +156,13 @@ class UpstreamStreamBroken(Exception):
     """Gemini's stream held data that is not JSON (mapped in errors.yaml)."""
 
 
-def _raw_chunk(seen: dict[str, Any]) -> dict[str, Any]:
-    """The kept parts as one last chunk, in LiteLLM's own field names."""
-    native = {"native_finish_reason": seen["finish_reason"]} if seen["finish_reason"] else {}
-    return {"vertex_ai_grounding_metadata": seen["grounding"],
-            "choices": [{"index": 0, "delta": None, "provider_specific_fields": native}]}
+class UpstreamStreamCut(Exception):
+    """The upstream stream ended before the answer did (mapped in errors.yaml)."""
 
 
 async def chunks(opened: Opened, settings: Settings) -> AsyncIterator[Any]:
-    """The answer's chunks with an idle timeout, then what LiteLLM's parser dropped (grounding,
-    Gemini's finish reason) as a chunk of its own: the translator reports searches and the stop
-    reason at the end of the answer, so the end is soon enough."""
-    stream, seen = opened.stream, opened.seen
+    """The answer's chunks, each within the idle timeout; an answer that stops short is an error."""
+    stream = opened.stream
     try:
         chunk = opened.first
         while True:
@@ -178,10 +172,10 @@ async def chunks(opened: Opened, settings: Settings) -> AsyncIterator[Any]:
                     chunk = await stream.__anext__()
             except StopAsyncIteration:
                 break
-        if seen["grounding"] or seen["finish_reason"]:
-            yield _raw_chunk(seen)
         if stream.broken():
             raise UpstreamStreamBroken("The upstream stream held a chunk that is not valid JSON.")
+        if not stream.complete():
+            raise UpstreamStreamCut("The upstream stream ended before the answer was complete.")
     finally:
         await stream.aclose()
 

@@ -1,4 +1,4 @@
-"""The one place that imports LiteLLM or reaches into its internals.
+"""The one place (this package) that imports LiteLLM or reaches into its internals.
 
 The proxy uses LiteLLM as the engine that knows Gemini, and relies on a few of its private
 attributes to skip work it never reads and to keep what LiteLLM's stream parser drops. A LiteLLM
@@ -11,9 +11,7 @@ from __future__ import annotations
 import copy
 import importlib.metadata
 import inspect
-import json
 import os
-from dataclasses import dataclass
 from typing import Any, Callable
 
 # Before importing LiteLLM: use the bundled price map instead of fetching one at import.
@@ -23,15 +21,14 @@ import litellm  # noqa: E402
 from litellm import Router  # noqa: E402
 from litellm.litellm_core_utils.litellm_logging import Logging  # noqa: E402
 from litellm.litellm_core_utils.prompt_templates.image_handling import _remote_urls_to_inline  # noqa: E402
-from litellm.litellm_core_utils.exception_mapping_utils import exception_type  # noqa: E402
 from litellm.llms.gemini.chat.transformation import GoogleAIStudioGeminiConfig  # noqa: E402
 from litellm.llms.vertex_ai.common_utils import VertexAIError  # noqa: E402
 from litellm.llms.vertex_ai.gemini.transformation import should_inline_remote_media, transform_request_body  # noqa: E402
-from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import (  # noqa: E402
-    ModelResponseIterator, VertexGeminiConfig, VertexLLM)
-from litellm.utils import get_optional_params  # noqa: E402
+from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import ModelResponseIterator  # noqa: E402
 from litellm.router_utils.cooldown_cache import CooldownCache  # noqa: E402
 from litellm.types.router import Deployment, RouterRateLimitError as NoDeployment  # noqa: E402
+
+from .gemini import GeminiParser, GeminiRequest, _mapped, connection_error, gemini_request, http_error  # noqa: E402
 
 VERSION = importlib.metadata.version("litellm")
 TESTED_WITH = "1.106.2"
@@ -49,11 +46,21 @@ class LiteLLMMoved(RuntimeError):
 
 
 def _parser_probe() -> bool:
-    """LiteLLM's parser reads a text line, then keeps a fragment back and reports it."""
-    parser = GeminiParser(_request_probe(), {})
-    chunk = parser.parse('data: {"candidates": [{"content": {"parts": [{"text": "hi"}]}, "finishReason": "STOP"}]}')
-    ok = chunk.choices[0].delta.content == "hi" and parser.seen["finish_reason"] == "STOP" and not parser.broken()
-    return ok and parser.parse('data: {"candidates": [') is None and parser.close() is None and parser.broken()
+    """LiteLLM's iterator and part readers read a text line and a tool call, then keep a fragment back."""
+    if not callable(getattr(ModelResponseIterator, "chunk_parser", None)):
+        return False  # the method the proxy's own chunk reader stands in for
+    parser = GeminiParser(_request_probe())
+    text = parser.parse('data: {"candidates": [{"content": {"parts": [{"text": "hi", "thought": true}, {"text": "yo"}]}}]}')
+    call = parser.parse('data: {"candidates": [{"content": {"parts": [{"functionCall": {"name": "f", "args": {}}, '
+                        '"thoughtSignature": "c2ln"}]}, "finishReason": "STOP"}], "usageMetadata": '
+                        '{"promptTokenCount": 3, "candidatesTokenCount": 2, "thoughtsTokenCount": 1}}')
+    tool = call["choices"][0]["delta"]["tool_calls"][0]
+    ok = (text["choices"][0]["delta"]["content"], text["choices"][0]["delta"]["reasoning_content"]) == ("yo", "hi")
+    ok = ok and tool["function"]["name"] == "f" and tool["provider_specific_fields"]["thought_signature"] == "c2ln"
+    ok = ok and call["choices"][0]["finish_reason"] == "tool_calls" and parser.complete() and not parser.broken()
+    usage = parser.close()[-1]["usage"]
+    ok = ok and (usage.prompt_tokens, usage.completion_tokens_details.reasoning_tokens) == (3, 1)
+    return ok and parser.parse('data: {"candidates": [') is None and parser.broken()
 
 
 def _request_probe() -> "GeminiRequest":
@@ -89,10 +96,12 @@ RELIED_ON: tuple[tuple[str, str, Callable[[], bool]], ...] = (
      "skipping the success logging and pricing the proxy never reads (~2 ms per request)",
      lambda: all(callable(getattr(Logging, name, None)) for name in
                  ("_async_success_handler_body", "_success_handler_body", "response_cost_calculator"))),
-    ("gemini ModelResponseIterator(logging_obj=<has optional_params>).chunk_parser / _common_chunk_parsing_logic / "
-     "handle_accumulated_json_chunk / chunk_type / accumulated_json",
-     "parsing Gemini's stream lines with LiteLLM's parser, keeping grounding and finish reasons, and telling a "
-     "stream cut short by a broken chunk",
+    ("gemini ModelResponseIterator.chunk_parser / _check_streaming_error / _common_chunk_parsing_logic / "
+     "handle_accumulated_json_chunk / chunk_type / accumulated_json, and VertexGeminiConfig.get_assistant_content_"
+     "message / _extract_thinking_blocks_from_parts / _transform_parts / _check_finish_reason / _calculate_usage / "
+     "check_prompt_level_content_filter",
+     "reading Gemini's stream lines with LiteLLM's Gemini code (text, thoughts, tool calls and signatures, finish "
+     "reasons, usage), keeping grounding, and telling a stream cut short by a broken chunk",
      _parser_probe),
     ("utils.get_optional_params, VertexLLM._get_token_and_url, VertexGeminiConfig.validate_environment",
      "building a Gemini call's parameters, URL and headers as litellm.acompletion does",
@@ -190,112 +199,3 @@ def gemini_request_body(model: str, messages: list, tools: list | None) -> dict[
         {"tools": copy.deepcopy(tools)} if tools else {}, {}, model, False)
     return transform_request_body(messages=copy.deepcopy(messages), model=model, optional_params=optional,
                                   custom_llm_provider="gemini", litellm_params={}, cached_content=None)
-
-
-def _keep_raw(iterator: Any, seen: dict[str, Any]) -> None:
-    parse = getattr(iterator, "chunk_parser", None)
-    if parse is None:
-        return
-
-    def keep_raw(chunk: Any) -> Any:
-        for candidate in (chunk.get("candidates") or ()) if isinstance(chunk, dict) else ():
-            if isinstance(candidate, dict):
-                if candidate.get("groundingMetadata"):
-                    seen["grounding"].append(candidate["groundingMetadata"])
-                seen["finish_reason"] = candidate.get("finishReason") or seen["finish_reason"]
-        return parse(chunk)
-
-    iterator.chunk_parser = keep_raw
-
-
-# ---- Gemini without LiteLLM's call machinery: LiteLLM builds the request and parses the stream,
-# the proxy's own pooled HTTP client carries them (service/answers.py). Per call this skips
-# LiteLLM's logging object, its model-info lookups, its HTTP client wrappers and the
-# CustomStreamWrapper's per-chunk bookkeeping (bench/README.md has the figures).
-
-@dataclass(frozen=True)
-class GeminiRequest:
-    """One streamGenerateContent call, as LiteLLM would send it."""
-
-    url: str
-    headers: dict[str, str]
-    body: bytes
-    model: str                      # Gemini's name, without the provider prefix
-    optional_params: dict[str, Any]  # LiteLLM's mapped parameters, which its stream parser reads
-
-
-def gemini_request(kwargs: dict[str, Any], api_key: str, api_base: str | None) -> GeminiRequest:
-    """The request ``litellm.acompletion(**kwargs, stream=True)`` would make, built by the same
-    LiteLLM functions (parameter mapping, message and tool transformation, URL and headers)."""
-    model = kwargs["model"].split("/", 1)[1]
-    params = {k: v for k, v in kwargs.items() if k not in ("model", "stream", "stream_options")}
-    optional = get_optional_params(model=model, custom_llm_provider="gemini", stream=True,
-                                   stream_options={"include_usage": True}, **params)
-    optional.pop("stream", None)
-    body = transform_request_body(messages=kwargs["messages"], model=model, optional_params=dict(optional),
-                                  custom_llm_provider="gemini", litellm_params={}, cached_content=None)
-    auth, url = VertexLLM()._get_token_and_url(
-        model=model, auth_header=None, gemini_api_key=api_key, vertex_project=None, vertex_location=None,
-        vertex_credentials=None, stream=True, custom_llm_provider="gemini", api_base=api_base or None)
-    headers = VertexGeminiConfig().validate_environment(headers=None, model=model, messages=[], optional_params=optional,
-                                                        litellm_params={}, api_key=auth)
-    return GeminiRequest(url, headers, json.dumps(body).encode(), model, optional)
-
-
-class _CallFacts:
-    """What LiteLLM's stream parser reads of its logging object: the call's mapped parameters."""
-
-    def __init__(self, optional_params: dict[str, Any]):
-        self.optional_params = optional_params
-
-
-class GeminiParser:
-    """LiteLLM's Gemini stream parser, fed the response's lines: each gives a ``ModelResponseStream``
-    (or None), and what LiteLLM drops (grounding, Gemini's finish reason) is kept in ``seen``."""
-
-    def __init__(self, request: GeminiRequest, response_headers: Any):
-        self.model = request.model
-        self.iterator = ModelResponseIterator(streaming_response=None, sync_stream=False,
-                                              logging_obj=_CallFacts(request.optional_params),
-                                              response_headers=response_headers)
-        self.seen: dict[str, Any] = {"grounding": [], "finish_reason": None}
-        _keep_raw(self.iterator, self.seen)
-
-    def parse(self, line: str) -> Any:
-        try:
-            return self.iterator._common_chunk_parsing_logic(chunk=line)
-        except VertexAIError as exc:  # an error Gemini sent inside the stream (a 429 after a 200)
-            raise _mapped(self.model, exc) from None
-        except ValueError as exc:  # what LiteLLM's own iterator turns a bad chunk into
-            raise RuntimeError(f"Error parsing chunk: {exc},\nReceived chunk: {line[:200]}") from None
-
-    def close(self) -> Any:
-        """The last value held back by a fragmented chunk, if it is whole now; else None."""
-        if self.iterator.chunk_type == "accumulated_json" and self.iterator.accumulated_json:
-            return self.iterator.handle_accumulated_json_chunk(chunk="", is_final=True)
-        return None
-
-    def broken(self) -> bool:
-        """Whether the stream ended inside a chunk: LiteLLM takes a line that is not JSON for the
-        start of a fragmented chunk and buffers what follows; a buffer left at the end is the only sign."""
-        return self.iterator.chunk_type == "accumulated_json" and bool(self.iterator.accumulated_json)
-
-
-def http_error(request: GeminiRequest, status: int, text: str, headers: Any) -> Exception:
-    """Gemini's HTTP error as the exception LiteLLM raises for it (RateLimitError, ... with status)."""
-    error = VertexAIError(status_code=status, message=VertexGeminiConfig().translate_exception_str(text),
-                          headers=dict(headers))
-    return _mapped(request.model, error)
-
-
-def connection_error(request: GeminiRequest, exc: BaseException) -> Exception:
-    """A transport failure (refused, reset, DNS) as LiteLLM's APIConnectionError."""
-    return litellm.APIConnectionError(message=f"{type(exc).__name__}: {exc}", llm_provider="gemini",
-                                      model=request.model)
-
-
-def _mapped(model: str, error: Exception) -> Exception:
-    try:  # LiteLLM raises the mapped exception (and returns one it already knows)
-        return exception_type(model=model, original_exception=error, custom_llm_provider="vertex_ai_beta")
-    except Exception as mapped:  # noqa: BLE001 - the mapping is the result
-        return mapped

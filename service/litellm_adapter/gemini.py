@@ -1,0 +1,161 @@
+"""Gemini without LiteLLM's call machinery: LiteLLM's code builds the request and reads the stream,
+the proxy's own pooled HTTP client carries them (service/answers.py).
+
+Per call this skips what ``litellm.acompletion`` does around the transformation: its logging
+object, model-info lookups, HTTP client wrappers and the CustomStreamWrapper. Per chunk it skips
+LiteLLM's pydantic response objects: each line is read by LiteLLM's own Gemini helpers (text and
+thought parts, tool calls with their ids and signatures, finish-reason mapping) into a chunk of
+plain dicts in LiteLLM's field names, and usage, which Gemini repeats on every chunk and which
+costs LiteLLM ~40 µs to build, is built once, from the last report (bench/README.md has figures).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import litellm
+from litellm.litellm_core_utils.exception_mapping_utils import exception_type
+from litellm.llms.vertex_ai.common_utils import VertexAIError
+from litellm.llms.vertex_ai.gemini.transformation import transform_request_body
+from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import (ModelResponseIterator, VertexGeminiConfig,
+                                                                              VertexLLM, _served_model_name)
+from litellm.litellm_core_utils.prompt_templates.common_utils import is_function_call
+from litellm.utils import get_optional_params
+
+GEMINI = VertexGeminiConfig()
+
+
+@dataclass(frozen=True)
+class GeminiRequest:
+    """One streamGenerateContent call, as LiteLLM would send it."""
+
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    model: str                       # Gemini's name, without the provider prefix
+    optional_params: dict[str, Any]  # LiteLLM's mapped parameters, which its stream reader consults
+
+
+def gemini_request(kwargs: dict[str, Any], api_key: str, api_base: str | None) -> GeminiRequest:
+    """The request ``litellm.acompletion(**kwargs, stream=True)`` would make, built by the same
+    LiteLLM functions (parameter mapping, message and tool transformation, URL and headers)."""
+    model = kwargs["model"].split("/", 1)[1]
+    params = {k: v for k, v in kwargs.items() if k not in ("model", "stream", "stream_options")}
+    optional = get_optional_params(model=model, custom_llm_provider="gemini", stream=True,
+                                   stream_options={"include_usage": True}, **params)
+    optional.pop("stream", None)
+    body = transform_request_body(messages=kwargs["messages"], model=model, optional_params=dict(optional),
+                                  custom_llm_provider="gemini", litellm_params={}, cached_content=None)
+    auth, url = VertexLLM()._get_token_and_url(
+        model=model, auth_header=None, gemini_api_key=api_key, vertex_project=None, vertex_location=None,
+        vertex_credentials=None, stream=True, custom_llm_provider="gemini", api_base=api_base or None)
+    headers = GEMINI.validate_environment(headers=None, model=model, messages=[], optional_params=optional,
+                                          litellm_params={}, api_key=auth)
+    return GeminiRequest(url, headers, json.dumps(body).encode(), model, optional)
+
+
+class GeminiParser:
+    """Lines of a Gemini stream → chunks in LiteLLM's shape (``choices[].delta``, ``usage``,
+    ``vertex_ai_grounding_metadata``). LiteLLM's iterator splits the lines and joins fragmented JSON;
+    its per-chunk parser is replaced by :meth:`_chunk`."""
+
+    def __init__(self, request: GeminiRequest):
+        self.model = request.model
+        self.iterator = ModelResponseIterator(streaming_response=None, sync_stream=False, logging_obj=None)
+        self.iterator.chunk_parser = self._chunk
+        self.function_call = is_function_call(request.optional_params)
+        self.tool_index = 0
+        self.saw_tool_calls = False
+        self.finish_reason: str | None = None    # Gemini's own (STOP, MAX_TOKENS, SAFETY, ...)
+        self.blocked = False                     # Gemini refused the prompt (promptFeedback)
+        self.grounding: list[Any] = []
+        self.usage_report: dict[str, Any] | None = None
+
+    def parse(self, line: str) -> Any:
+        """The chunk of one line, or None (a blank line, a fragment held back)."""
+        try:
+            return self.iterator._common_chunk_parsing_logic(chunk=line)
+        except VertexAIError as exc:  # an error Gemini sent inside the stream (a 429 after a 200)
+            raise _mapped(self.model, exc) from None
+        except ValueError as exc:  # what LiteLLM's own iterator turns a bad chunk into
+            raise RuntimeError(f"Error parsing chunk: {exc},\nReceived chunk: {line[:200]}") from None
+
+    def close(self) -> list[Any]:
+        """The chunks due at the end: the last value held back by a fragment (if whole now), then
+        one with the usage, Gemini's finish reason and all grounding metadata (LiteLLM's field names)."""
+        last = []
+        if self.iterator.chunk_type == "accumulated_json" and self.iterator.accumulated_json:
+            held = self.iterator.handle_accumulated_json_chunk(chunk="", is_final=True)
+            last += [held] if held is not None else []
+        native = {"native_finish_reason": self.finish_reason} if self.finish_reason else {}
+        usage = GEMINI._calculate_usage(completion_response=self.usage_report) if self.usage_report else None
+        return last + [{"usage": usage, "vertex_ai_grounding_metadata": self.grounding,
+                        "choices": [{"index": 0, "delta": None, "provider_specific_fields": native}]}]
+
+    def complete(self) -> bool:
+        """Gemini ends every whole answer with a finish reason (or refuses the prompt); a stream cut
+        short just stops."""
+        return self.finish_reason is not None or self.blocked
+
+    def broken(self) -> bool:
+        """Whether the stream ended inside a chunk: LiteLLM takes a line that is not JSON for the
+        start of a fragmented chunk and buffers what follows; a buffer left at the end is the only sign."""
+        return self.iterator.chunk_type == "accumulated_json" and bool(self.iterator.accumulated_json)
+
+    def _chunk(self, chunk: dict[str, Any]) -> Any:
+        raw = chunk
+        ModelResponseIterator._check_streaming_error(raw)
+        blocked = GEMINI.check_prompt_level_content_filter(processed_chunk=raw, response_id=raw.get("responseId"),
+                                                           model=_served_model_name(raw.get("modelVersion")))
+        if blocked is not None:  # the prompt was refused: the answer is whole, and says so
+            self.blocked = True
+            return blocked
+        if "usageMetadata" in raw:
+            self.usage_report = raw
+        choices = []
+        for number, candidate in enumerate(raw.get("candidates") or ()):
+            self.grounding += [candidate["groundingMetadata"]] if candidate.get("groundingMetadata") else []
+            self.finish_reason = candidate.get("finishReason") or self.finish_reason
+            if "content" in candidate or "finishReason" in candidate:
+                choices.append(self._choice(number, candidate))
+        return {"model": _served_model_name(raw.get("modelVersion")), "choices": choices}
+
+    def _choice(self, number: int, candidate: dict[str, Any]) -> dict[str, Any]:
+        """One candidate as LiteLLM's streaming choice, by LiteLLM's own part readers."""
+        parts = (candidate.get("content") or {}).get("parts")
+        delta: dict[str, Any] = {}
+        message: dict[str, Any] = {}
+        if parts:
+            text, thinking = GEMINI.get_assistant_content_message(parts=parts)
+            if thinking is None:
+                blocks = GEMINI._extract_thinking_blocks_from_parts(parts=parts) or ()
+                thinking = "\n".join(b["thinking"] for b in blocks if b.get("thinking")) or None
+            function, tools, self.tool_index = VertexGeminiConfig._transform_parts(
+                parts=parts, cumulative_tool_call_idx=self.tool_index, is_function_call=self.function_call)
+            message = {k: v for k, v in (("tool_calls", tools), ("function_call", function)) if v}
+            delta = {"content": text, "reasoning_content": thinking, "tool_calls": tools}
+        reason = VertexGeminiConfig._check_finish_reason(message, candidate.get("finishReason"))
+        self.saw_tool_calls = self.saw_tool_calls or bool(message.get("tool_calls"))
+        if self.saw_tool_calls and reason == "stop":  # as LiteLLM: a stream that called tools ends with tool_calls
+            reason = "tool_calls"
+        return {"index": candidate.get("index", number), "finish_reason": reason, "delta": delta}
+
+
+def http_error(request: GeminiRequest, status: int, text: str, headers: Any) -> Exception:
+    """Gemini's HTTP error as the exception LiteLLM raises for it (RateLimitError, ... with status)."""
+    error = VertexAIError(status_code=status, message=GEMINI.translate_exception_str(text), headers=dict(headers))
+    return _mapped(request.model, error)
+
+
+def connection_error(request: GeminiRequest, exc: BaseException) -> Exception:
+    """A transport failure (refused, reset, DNS) as LiteLLM's APIConnectionError."""
+    return litellm.APIConnectionError(message=f"{type(exc).__name__}: {exc}", llm_provider="gemini",
+                                      model=request.model)
+
+
+def _mapped(model: str, error: Exception) -> Exception:
+    try:  # LiteLLM raises the mapped exception (and returns one it already knows)
+        return exception_type(model=model, original_exception=error, custom_llm_provider="vertex_ai_beta")
+    except Exception as mapped:  # noqa: BLE001 - the mapping is the result
+        return mapped
