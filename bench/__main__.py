@@ -1,4 +1,4 @@
-"""``uv run python -m bench [--quick] [--only translator,e2e,scale] [--profile]``
+"""``uv run python -m bench [--quick] [--only translator,e2e,scale,teams,peers] [--profile]``
 
 Runs the suites (bench/README.md), prints their tables and the PASS/MISS of each target, and
 writes bench/results/bench-<date>.json (+ latest.json) and the PNG plots.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import common
 
-SUITES = ("translator", "e2e", "scale", "teams")
+SUITES = ("translator", "e2e", "scale", "teams", "peers")
 
 
 def _load() -> str:
@@ -85,6 +85,14 @@ def main(argv: list[str] | None = None) -> int:
         results["teams"] = teams_bench.run(args.quick)
         done("teams", c)
         targets += teams_bench.targets(results["teams"])
+
+    if "peers" in only:
+        from . import peers
+
+        c = common.Contention()
+        results["peers"] = peers.run(args.quick)
+        done("peers", c)
+        targets += peers.targets(results["peers"])
 
     results["load_after"] = _load()
     results["targets"] = [{"name": t.name, "value": t.value, "limit": t.limit, "unit": t.unit, "passed": t.passed,
