@@ -5,6 +5,7 @@ share) and hangs the routes (routes.py), the hooks around every request (hooks.p
 handlers (errors.py) on a Quart app."""
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -86,6 +87,10 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
             proxy.ledger = Ledger(settings, on_lost=proxy.metrics.lost_rows)
             await proxy.ledger.start()
         proxy.lifecycle.install()
+        # What exists now (LiteLLM's modules and tables: ~400,000 objects) lives as long as the process.
+        # Out of the collector's reach, a full collection takes microseconds instead of ~220 ms of CPU,
+        # which busy workers paid every few thousand requests (bench/README.md).
+        gc.freeze()
 
     @app.after_serving
     async def close_clients() -> None:

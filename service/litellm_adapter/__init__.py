@@ -9,6 +9,7 @@ built and refuses to start, naming the LiteLLM version and what moved.
 from __future__ import annotations
 
 import copy
+import functools
 import importlib.metadata
 import inspect
 import os
@@ -18,6 +19,7 @@ from typing import Any, Callable
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm  # noqa: E402
+import litellm.utils as litellm_utils  # noqa: E402
 from litellm import Router  # noqa: E402
 from litellm.litellm_core_utils.litellm_logging import Logging  # noqa: E402
 from litellm.litellm_core_utils.prompt_templates.image_handling import _remote_urls_to_inline  # noqa: E402
@@ -107,6 +109,10 @@ RELIED_ON: tuple[tuple[str, str, Callable[[], bool]], ...] = (
      "building a Gemini call's parameters, URL and headers as litellm.acompletion does",
      lambda: _request_probe().url.endswith(":streamGenerateContent?alt=sse")
      and _request_probe().headers.get("x-goog-api-key") == "probe-key"),
+    ("utils.supports_factory(model, custom_llm_provider, key) -> bool",
+     "answering LiteLLM's model-capability questions once per model (a third of a request's build)",
+     lambda: list(inspect.signature(litellm_utils.supports_factory).parameters) == ["model", "custom_llm_provider", "key"]
+     and litellm_utils.supports_factory("gemini-2.5-flash", "gemini", "supports_reasoning") is True),
     ("exception_mapping_utils.exception_type and vertex_ai.common_utils.VertexAIError",
      "Gemini's HTTP errors as LiteLLM's exceptions (RateLimitError, ...), which errors.yaml maps",
      lambda: type(_mapped("gemini-2.5-flash", VertexAIError(429, "probe", {}))).__name__ == "RateLimitError"),
@@ -141,6 +147,18 @@ def check() -> None:
             raise LiteLLMMoved(f"LiteLLM {VERSION}: {what} is not where the proxy expects it (needed for {why}). "
                                f"The proxy is tested with litellm=={TESTED_WITH}; install that version.")
     _skip_bookkeeping()
+    _remember_model_facts()
+
+
+def _remember_model_facts() -> None:
+    """Answer LiteLLM's "does this model support X" questions once per (model, provider, X).
+
+    Building one Gemini request asks several (reasoning, system messages, ...), and each answer walks
+    LiteLLM's price map through name variants: about a third of the request's build. The answers
+    depend only on the bundled map, which the proxy never changes (LITELLM_LOCAL_MODEL_COST_MAP, no
+    register_model), so they are kept. LiteLLM's callers look the function up when they call it."""
+    if not hasattr(litellm_utils.supports_factory, "cache_info"):
+        litellm_utils.supports_factory = functools.lru_cache(maxsize=4096)(litellm_utils.supports_factory)
 
 
 def _skip_bookkeeping() -> None:
