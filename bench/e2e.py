@@ -22,8 +22,13 @@ time to the first byte/event of any kind is kept in the JSON as ``stream_first_b
 64 as closed loops (c tasks, each sending its requests back to back). CPU per request of each
 process (client, proxy, fake) comes from /proc over the c=16 and c=64 segments.
 
-LiteLLM's proxy server (``litellm --config``, ``/v1/messages``) is not measured: it needs the
-``litellm[proxy]`` extra (fastapi, uvicorn, prisma, ... ), which this project does not install.
+LiteLLM's proxy server (``litellm --config``, ``/v1/messages``) and claude-code-router are measured
+by the peers suite (bench/peers.py), from their own installs under ``.cache/peers/``.
+
+Issue 14's target is read here too: the proxy's CPU per request ÷ ``direct``'s, over the c=16 and
+c=64 segments (non-streaming ≤ 0.65, streaming ≤ 0.35). The client process freezes its start-up
+objects out of the garbage collector before measuring, as the proxy does, so that ``direct`` is not
+charged LiteLLM's full collections either.
 """
 from __future__ import annotations
 

@@ -91,9 +91,13 @@ class Pool:
         """A deployment of ``target`` that is not resting (by the Router's strategy), or None."""
         if self._keys(target) is None:
             return Deployment(f"{target}@env", target, {})
-        if not self.deployment_ids(target):
+        ids = self.deployment_ids(target)
+        if not ids:
             raise AnthropicError(500, "api_error", "The proxy has no Gemini API key: set GEMINI_API_KEY or "
                                                    "GEMINI_API_KEYS in its environment or .env.")
+        if len(ids) == 1:  # nothing to choose, only whether it rests (the Router's routing costs ~100 µs)
+            resting = await self.router.cooldown_cache.async_get_active_cooldowns(ids, None)
+            return None if resting else self._deployments[ids[0]]
         try:
             chosen = await self.router.async_get_available_deployment(model=target, request_kwargs={})
         except litellm_adapter.NoDeployment:

@@ -8,7 +8,6 @@ Pure: events in, a dict out.
 """
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any, Iterable
 
@@ -35,12 +34,13 @@ def collect(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     blocks: dict[int, dict[str, Any]] = {}
     for event in events:
         kind = event["type"]
-        if kind == "message_start":
-            message = copy.deepcopy(event["message"])
+        if kind == "message_start":  # copies of what is changed below: the events stay as they were
+            start = event["message"]
+            message = {**start, "content": list(start["content"]), "usage": dict(start["usage"])}
         elif message is None:
             raise ValueError(f"a {kind} event before message_start")
         elif kind == "content_block_start":
-            blocks[event["index"]] = copy.deepcopy(event["content_block"])
+            blocks[event["index"]] = dict(event["content_block"])  # deltas set its top-level fields only
             message["content"].append(blocks[event["index"]])
         elif kind == "content_block_delta":
             _apply(blocks[event["index"]], event["delta"])
