@@ -309,15 +309,14 @@ def test_a_retry_delay_longer_than_the_grace_period_is_a_real_429(make_proxy, ge
     assert len([r for r in gemini.requests if r["action"]]) == 1
 
 
-def test_the_reader_hands_over_each_chunk_before_parsing_the_next():
-    """LiteLLM parses chunks it has already received without giving the event loop back; the reader
-    must still let the response send each chunk before it parses the next (the first event of a
-    burst must not wait for the whole burst)."""
+def test_the_reader_queues_a_whole_burst_for_one_write():
+    """Chunks that arrived together are parsed (~10 µs each) and queued without handing the loop
+    over after each, so the response sends them in one write instead of one per chunk."""
     from service.streaming import _pump
 
     log: list[str] = []
 
-    async def burst():  # never suspends, like LiteLLM over a buffered burst
+    async def burst():  # never suspends, like the parser over a buffered burst
         for n in range(3):
             log.append(f"parsed {n}")
             yield n
@@ -330,4 +329,4 @@ def test_the_reader_hands_over_each_chunk_before_parsing_the_next():
         await reader
 
     asyncio.run(run())
-    assert log == ["parsed 0", "sent 0", "parsed 1", "sent 1", "parsed 2", "sent 2"]
+    assert log == ["parsed 0", "parsed 1", "parsed 2", "sent 0", "sent 1", "sent 2"]
