@@ -45,7 +45,9 @@ def gemini_request(kwargs: dict[str, Any], api_key: str, api_base: str | None) -
     optional = get_optional_params(model=model, custom_llm_provider="gemini", stream=True,
                                    stream_options={"include_usage": True}, **params)
     optional.pop("stream", None)
-    body = transform_request_body(messages=kwargs["messages"], model=model, optional_params=dict(optional),
+    # A list of its own: LiteLLM pops the system messages out of the one it is given, and the same
+    # call is built again for a retry, the next key or a fallback (acompletion leaves it whole too).
+    body = transform_request_body(messages=list(kwargs["messages"]), model=model, optional_params=dict(optional),
                                   custom_llm_provider="gemini", litellm_params={}, cached_content=None)
     auth, url = VertexLLM()._get_token_and_url(
         model=model, auth_header=None, gemini_api_key=api_key, vertex_project=None, vertex_location=None,
@@ -106,13 +108,13 @@ class GeminiParser:
     def _chunk(self, chunk: dict[str, Any]) -> Any:
         raw = chunk
         ModelResponseIterator._check_streaming_error(raw)
+        if "usageMetadata" in raw:  # a refused prompt is counted too
+            self.usage_report = raw
         blocked = GEMINI.check_prompt_level_content_filter(processed_chunk=raw, response_id=raw.get("responseId"),
                                                            model=_served_model_name(raw.get("modelVersion")))
         if blocked is not None:  # the prompt was refused: the answer is whole, and says so
             self.blocked = True
             return blocked
-        if "usageMetadata" in raw:
-            self.usage_report = raw
         choices = []
         for number, candidate in enumerate(raw.get("candidates") or ()):
             self.grounding += [candidate["groundingMetadata"]] if candidate.get("groundingMetadata") else []
