@@ -68,11 +68,9 @@ class GeminiAnswer:
         return self.parser.broken()
 
     async def aclose(self) -> None:
-        # A response read to its end goes back to the pool; one left half-way closes its connection.
-        if self.last is not None:
-            self.response.release()
-        else:
-            self.response.close()
+        # A response read to its end is already back in the pool (aiohttp releases it at EOF);
+        # one left half-way closes its connection, which is how Gemini learns the client left.
+        self.response.close()
 
 
 async def open_gemini(http: aiohttp.ClientSession, kwargs: dict[str, Any], params: dict[str, Any]) -> GeminiAnswer:
