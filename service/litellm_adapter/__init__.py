@@ -100,7 +100,7 @@ RELIED_ON: tuple[tuple[str, str, Callable[[], bool]], ...] = (
                  ("_async_success_handler_body", "_success_handler_body", "response_cost_calculator"))),
     ("gemini ModelResponseIterator.chunk_parser / _check_streaming_error / _common_chunk_parsing_logic / "
      "handle_accumulated_json_chunk / chunk_type / accumulated_json, and VertexGeminiConfig.get_assistant_content_"
-     "message / _extract_thinking_blocks_from_parts / _transform_parts / _check_finish_reason / _calculate_usage / "
+     "message / _transform_parts / _check_finish_reason / _calculate_usage / "
      "check_prompt_level_content_filter",
      "reading Gemini's stream lines with LiteLLM's Gemini code (text, thoughts, tool calls and signatures, finish "
      "reasons, usage), keeping grounding, and telling a stream cut short by a broken chunk",

@@ -107,14 +107,16 @@ class GeminiParser:
 
     def _chunk(self, chunk: dict[str, Any]) -> Any:
         raw = chunk
-        ModelResponseIterator._check_streaming_error(raw)
+        if "error" in raw:
+            ModelResponseIterator._check_streaming_error(raw)
         if "usageMetadata" in raw:  # a refused prompt is counted too
             self.usage_report = raw
-        blocked = GEMINI.check_prompt_level_content_filter(processed_chunk=raw, response_id=raw.get("responseId"),
-                                                           model=_served_model_name(raw.get("modelVersion")))
-        if blocked is not None:  # the prompt was refused: the answer is whole, and says so
-            self.blocked = True
-            return blocked
+        if "promptFeedback" in raw:  # what LiteLLM's filter check reads (a chunk without it passes)
+            blocked = GEMINI.check_prompt_level_content_filter(
+                processed_chunk=raw, response_id=raw.get("responseId"), model=_served_model_name(raw.get("modelVersion")))
+            if blocked is not None:  # the prompt was refused: the answer is whole, and says so
+                self.blocked = True
+                return blocked
         choices = []
         for number, candidate in enumerate(raw.get("candidates") or ()):
             self.grounding += [candidate["groundingMetadata"]] if candidate.get("groundingMetadata") else []
@@ -129,10 +131,9 @@ class GeminiParser:
         delta: dict[str, Any] = {}
         message: dict[str, Any] = {}
         if parts:
+            # Thought parts' text (LiteLLM's thinking blocks hold the same text, so its fallback
+            # from blocks to reasoning_content never adds any here).
             text, thinking = GEMINI.get_assistant_content_message(parts=parts)
-            if thinking is None:
-                blocks = GEMINI._extract_thinking_blocks_from_parts(parts=parts) or ()
-                thinking = "\n".join(b["thinking"] for b in blocks if b.get("thinking")) or None
             function, tools, self.tool_index = VertexGeminiConfig._transform_parts(
                 parts=parts, cumulative_tool_call_idx=self.tool_index, is_function_call=self.function_call)
             message = {k: v for k, v in (("tool_calls", tools), ("function_call", function)) if v}
