@@ -9,15 +9,18 @@ called through ``litellm.acompletion``. Both give the same chunks to the transla
 from __future__ import annotations
 
 import ssl
+from collections import deque
 from typing import Any
 
 import aiohttp
 import certifi
+from yarl import URL
 
 from . import litellm_adapter
-from .config import Settings
+from .config import GEMINI_API_BASE, Settings
 
 ERROR_BODY_BYTES = 65536  # of an error answer, kept for its message (Gemini's are a few hundred bytes)
+MAX_LINE_BYTES = 64 * 1024 * 1024  # one stream chunk (a generated image inline is a few MB)
 
 
 def http_client(settings: Settings) -> aiohttp.ClientSession:
@@ -26,10 +29,15 @@ def http_client(settings: Settings) -> aiohttp.ClientSession:
     HTTP/1.1 with keep-alive: closing an unfinished response closes its connection, which is how
     Gemini learns that a client left. No connection limit (the proxy's own limits and Gemini's
     quotas bound the calls; a limit here would queue streams behind each other), and the proxy's
-    timeouts (first byte, idle, whole request) apply, not the client's. Proxies from the
-    environment (HTTPS_PROXY) are honoured as LiteLLM's client does."""
+    timeouts (first byte, idle, whole request) apply, not the client's. A proxy from the
+    environment (HTTPS_PROXY, NO_PROXY) is honoured as LiteLLM's client does, looked up once for
+    Gemini's host rather than on every request."""
     connector = aiohttp.TCPConnector(limit=0, ssl=ssl.create_default_context(cafile=certifi.where()))
-    return aiohttp.ClientSession(connector=connector, trust_env=True, auto_decompress=True,
+    try:
+        proxy, proxy_auth = aiohttp.helpers.get_env_proxy_for_url(URL(settings.gemini_api_base or GEMINI_API_BASE))
+    except LookupError:
+        proxy = proxy_auth = None
+    return aiohttp.ClientSession(connector=connector, proxy=proxy, proxy_auth=proxy_auth, auto_decompress=True,
                                  timeout=aiohttp.ClientTimeout(total=None, sock_connect=settings.first_byte_timeout_seconds))
 
 
@@ -39,27 +47,44 @@ class GeminiAnswer:
     def __init__(self, response: aiohttp.ClientResponse, request: litellm_adapter.GeminiRequest):
         self.response, self.request = response, request
         self.parser = litellm_adapter.GeminiParser(request)
+        self.ready: deque[Any] = deque()     # chunks parsed from what has arrived
+        self.tail = b""                      # the start of a line whose end has not arrived
         self.last: list[Any] | None = None   # the chunks due at the end, once the response is read
 
     def __aiter__(self) -> "GeminiAnswer":
         return self
 
     async def __anext__(self) -> Any:
-        content = self.response.content
-        while self.last is None:
-            try:
-                line = await content.readline()
-            except aiohttp.ClientError as exc:
-                raise litellm_adapter.connection_error(self.request, exc) from None
-            if not line:
-                self.last = self.parser.close()
-            elif line not in (b"\n", b"\r\n"):
-                chunk = self.parser.parse(line.decode())
-                if chunk is not None:
-                    return chunk
-        if not self.last:
-            raise StopAsyncIteration
-        return self.last.pop(0)
+        while not self.ready:
+            if self.last is not None:
+                if not self.last:
+                    raise StopAsyncIteration
+                return self.last.pop(0)
+            await self._read()
+        return self.ready.popleft()
+
+    async def _read(self) -> None:
+        """Parse every line that has arrived: one read for a burst, however many lines it holds."""
+        try:
+            data = await self.response.content.readany()
+        except aiohttp.ClientError as exc:
+            raise litellm_adapter.connection_error(self.request, exc) from None
+        if not data:
+            self._parse(self.tail)  # a last line without its newline
+            self.last = self.parser.close()
+            return
+        lines = (self.tail + data).split(b"\n")
+        self.tail = lines.pop()
+        if len(self.tail) > MAX_LINE_BYTES:
+            raise RuntimeError(f"A line of the upstream stream is longer than {MAX_LINE_BYTES} bytes.")
+        for line in lines:
+            self._parse(line)
+
+    def _parse(self, line: bytes) -> None:
+        if line.strip():
+            chunk = self.parser.parse(line.decode())
+            if chunk is not None:
+                self.ready.append(chunk)
 
     def complete(self) -> bool:
         return self.parser.complete()

@@ -26,6 +26,9 @@ def _int(value: str | None, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+GEMINI_API_BASE = "https://generativelanguage.googleapis.com/v1beta"  # when GEMINI_API_BASE is not set
+
+
 @dataclass(frozen=True)
 class Settings:
     gemini_api_keys: tuple[str, ...] = field(default=(), repr=False)  # GEMINI_API_KEYS ∪ GEMINI_API_KEY

@@ -15,7 +15,7 @@ from quart import current_app, has_app_context
 from translator import AnthropicError, Spec, UpstreamCall, input_estimate, map_upstream_error
 
 from . import answers, litellm_adapter
-from .config import Settings
+from .config import GEMINI_API_BASE, Settings
 from .pool import Deployment, Pool
 
 log = logging.getLogger("proxy.upstream")
@@ -178,9 +178,6 @@ async def chunks(opened: Opened, settings: Settings) -> AsyncIterator[Any]:
             raise UpstreamStreamCut("The upstream stream ended before the answer was complete.")
     finally:
         await stream.aclose()
-
-
-GEMINI_API_BASE = "https://generativelanguage.googleapis.com/v1beta"
 
 
 def count_tokens_locally(call: UpstreamCall) -> int:

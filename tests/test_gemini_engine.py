@@ -468,3 +468,58 @@ async def test_an_answer_read_to_its_end_goes_back_to_the_pool():
             assert texts == ["one", "two"] and answer.complete()
         assert (server.requests, server.connections) == (3, 1)
         assert not server.eof.is_set()
+
+
+@SESSION_LOOP
+async def test_a_line_longer_than_aiohttps_readline_limit_is_read_whole():
+    """Lines are split by the proxy, not by aiohttp's readline (which refuses lines over 128 KiB):
+    a 1 MB text chunk, then one that ends without its newline, both arrive."""
+    big = "x" * 1_000_000
+    lines = sse(big, "end")
+    lines[-1] = lines[-1].rstrip(b"\r\n")
+    async with RawGemini(lines) as server, aiohttp.ClientSession() as http:
+        answer = await answers.open_gemini(http, CALL, {"api_key": KEY, "api_base": server.base_url})
+        async with contextlib.aclosing(answer):
+            texts = [e.text async for chunk in answer for e in translator.read_chunk(chunk)
+                     if isinstance(e, translator.TextDelta)]
+        assert texts == [big, "end"] and answer.complete() and not answer.broken()
+
+
+class ForwardProxy:
+    """A loopback HTTP forward proxy that only records the request line it is sent, and refuses."""
+
+    def __init__(self) -> None:
+        self.request_lines: list[bytes] = []
+
+    async def __aenter__(self) -> "ForwardProxy":
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.request_lines.append((await reader.readline()).strip())
+        writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+
+@SESSION_LOOP
+async def test_the_client_goes_through_the_environments_proxy(monkeypatch):
+    """HTTP(S)_PROXY is honoured (as LiteLLM's client did), looked up once when the client is made."""
+    from service.config import load_settings
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    async with ForwardProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        base = f"http://gemini.invalid:{free_port()}/v1beta"
+        http = answers.http_client(load_settings({"GEMINI_API_BASE": base}, None))
+        monkeypatch.delenv("HTTP_PROXY")
+        try:
+            with pytest.raises(Exception):
+                await answers.open_gemini(http, CALL, {"api_key": KEY, "api_base": base})
+        finally:
+            await http.close()
+    assert len(proxy.request_lines) == 1 and proxy.request_lines[0].startswith(b"POST http://gemini.invalid:")
