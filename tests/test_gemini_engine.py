@@ -392,7 +392,22 @@ async def test_http_errors_are_litellms_exceptions(gemini, error, raised, kept):
     assert caught.value.status_code == error["code"] and kept in str(caught.value)
 
 
-class RawGemini:
+class Loopback:
+    """A raw asyncio server on a free loopback port, for as long as the ``async with``."""
+
+    async def __aenter__(self) -> Any:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+class RawGemini(Loopback):
     """A loopback HTTP/1.1 server that answers each request with ``lines`` and counts its
     connections; with ``hold`` it sends the first line only and waits for the client to close."""
 
@@ -401,13 +416,9 @@ class RawGemini:
         self.connections = self.requests = 0
         self.eof = asyncio.Event()
 
-    async def __aenter__(self) -> "RawGemini":
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.base_url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/v1beta"
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        self.server.close()
+    @property
+    def base_url(self) -> str:
+        return self.url + "/v1beta"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -485,19 +496,11 @@ async def test_a_line_longer_than_aiohttps_readline_limit_is_read_whole():
         assert texts == [big, "end"] and answer.complete() and not answer.broken()
 
 
-class ForwardProxy:
+class ForwardProxy(Loopback):
     """A loopback HTTP forward proxy that only records the request line it is sent, and refuses."""
 
     def __init__(self) -> None:
         self.request_lines: list[bytes] = []
-
-    async def __aenter__(self) -> "ForwardProxy":
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        self.server.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.request_lines.append((await reader.readline()).strip())
