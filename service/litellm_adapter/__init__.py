@@ -1,10 +1,11 @@
 """The one place (this package) that imports LiteLLM or reaches into its internals.
 
-The proxy uses LiteLLM as the engine that knows Gemini, and relies on a few of its private
-attributes to skip work it never reads and to keep what LiteLLM's stream parser drops. A LiteLLM
-release that moves one of them would make the proxy lose web-search results, truncation detection
-or milliseconds per request without any error, so :func:`check` looks for each one when the app is
-built and refuses to start, naming the LiteLLM version and what moved.
+The proxy uses LiteLLM as the engine that knows Gemini: its code builds each Gemini request and
+reads each stream line (:mod:`.gemini`; the proxy's own HTTP client carries them), and
+``acompletion`` serves the other providers an operator enables. Much of that is LiteLLM's private
+API. A LiteLLM release that moves a part would make the proxy lose web-search results, truncation
+detection or milliseconds per request without any error, so :func:`check` probes each one when the
+app is built and refuses to start, naming the LiteLLM version and what moved.
 """
 from __future__ import annotations
 
