@@ -206,7 +206,7 @@ async def count_tokens(call: UpstreamCall, pool: Pool, settings: Settings, http:
 
 async def _gemini_count(call: UpstreamCall, deployment: Deployment, settings: Settings, http: Any) -> int:
     name = call.route.gemini_name
-    body = litellm_adapter.gemini_request_body(name, call.kwargs["messages"], call.kwargs.get("tools"))
+    _, _, body = litellm_adapter.gemini_body(call.kwargs)
     request = {"model": f"models/{name}",
                **{k: v for k, v in body.items() if k in ("contents", "system_instruction", "tools")}}
     url = f"{settings.gemini_api_base or GEMINI_API_BASE}/models/{name}:countTokens"

@@ -13,6 +13,7 @@ import copy
 import functools
 import importlib.metadata
 import inspect
+import json
 import os
 from typing import Any, Callable
 
@@ -24,14 +25,14 @@ import litellm.utils as litellm_utils  # noqa: E402
 from litellm import Router  # noqa: E402
 from litellm.litellm_core_utils.litellm_logging import Logging  # noqa: E402
 from litellm.litellm_core_utils.prompt_templates.image_handling import _remote_urls_to_inline  # noqa: E402
-from litellm.llms.gemini.chat.transformation import GoogleAIStudioGeminiConfig  # noqa: E402
 from litellm.llms.vertex_ai.common_utils import VertexAIError  # noqa: E402
 from litellm.llms.vertex_ai.gemini.transformation import should_inline_remote_media, transform_request_body  # noqa: E402
 from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import ModelResponseIterator  # noqa: E402
 from litellm.router_utils.cooldown_cache import CooldownCache  # noqa: E402
 from litellm.types.router import Deployment, RouterRateLimitError as NoDeployment  # noqa: E402
 
-from .gemini import GeminiParser, GeminiRequest, _mapped, connection_error, gemini_request, http_error  # noqa: E402
+from .gemini import (GeminiParser, GeminiRequest, _mapped, connection_error, gemini_body, gemini_request,  # noqa: E402
+                     http_error)
 
 VERSION = importlib.metadata.version("litellm")
 TESTED_WITH = "1.106.2"
@@ -41,7 +42,7 @@ litellm.suppress_debug_info = True
 litellm.num_retries = 0
 
 __all__ = ["Deployment", "GeminiParser", "GeminiRequest", "LiteLLMMoved", "NoDeployment", "Router", "VERSION", "acompletion",
-           "check", "connection_error", "gemini_request", "gemini_request_body", "http_error", "prices", "token_counter"]
+           "check", "connection_error", "gemini_body", "gemini_request", "http_error", "prices", "token_counter"]
 
 
 class LiteLLMMoved(RuntimeError):
@@ -69,6 +70,13 @@ def _parser_probe() -> bool:
 def _request_probe() -> "GeminiRequest":
     return gemini_request({"model": "gemini/gemini-2.5-flash", "messages": [{"role": "user", "content": "probe"}],
                            "max_tokens": 5}, "probe-key", None)
+
+
+def _request_built() -> bool:
+    request = _request_probe()
+    return (request.url.endswith("/models/gemini-2.5-flash:streamGenerateContent?alt=sse")
+            and request.headers.get("x-goog-api-key") == "probe-key"
+            and json.loads(request.body)["contents"] == [{"role": "user", "parts": [{"text": "probe"}]}])
 
 
 def _merged_into_the_body(extra_body: dict[str, Any]) -> dict[str, Any]:
@@ -106,10 +114,11 @@ RELIED_ON: tuple[tuple[str, str, Callable[[], bool]], ...] = (
      "reading Gemini's stream lines with LiteLLM's Gemini code (text, thoughts, tool calls and signatures, finish "
      "reasons, usage), keeping grounding, and telling a stream cut short by a broken chunk",
      _parser_probe),
-    ("utils.get_optional_params, VertexLLM._get_token_and_url, VertexGeminiConfig.validate_environment",
-     "building a Gemini call's parameters, URL and headers as litellm.acompletion does",
-     lambda: _request_probe().url.endswith(":streamGenerateContent?alt=sse")
-     and _request_probe().headers.get("x-goog-api-key") == "probe-key"),
+    ("utils.get_optional_params, vertex_ai.gemini.transformation.transform_request_body, "
+     "VertexLLM._get_token_and_url, VertexGeminiConfig.validate_environment",
+     "building a Gemini call's parameters, body (generateContent's and countTokens'), URL and headers as "
+     "litellm.acompletion does",
+     _request_built),
     ("utils.supports_factory(model, custom_llm_provider, key) -> bool",
      "answering LiteLLM's model-capability questions once per model (a third of a request's build)",
      lambda: list(inspect.signature(litellm_utils.supports_factory).parameters) == ["model", "custom_llm_provider", "key"]
@@ -117,10 +126,6 @@ RELIED_ON: tuple[tuple[str, str, Callable[[], bool]], ...] = (
     ("exception_mapping_utils.exception_type and vertex_ai.common_utils.VertexAIError",
      "Gemini's HTTP errors as LiteLLM's exceptions (RateLimitError, ...), which errors.yaml maps",
      lambda: type(_mapped("gemini-2.5-flash", VertexAIError(429, "probe", {}))).__name__ == "RateLimitError"),
-    ("GoogleAIStudioGeminiConfig.map_openai_params and vertex_ai.gemini.transformation.transform_request_body",
-     "building the countTokens body exactly as generateContent gets it",
-     lambda: callable(getattr(GoogleAIStudioGeminiConfig, "map_openai_params", None))
-     and "cached_content" in inspect.signature(transform_request_body).parameters),
     ("vertex_ai.gemini.transformation.transform_request_body merging extra_body into the request body",
      "sending Gemini's VALIDATED function-calling mode for strict tools (LiteLLM's tool_choice has no such mode)",
      lambda: _merged_into_the_body(_VALIDATED).get("toolConfig") == _VALIDATED["toolConfig"]),
@@ -209,12 +214,3 @@ def prices(models: set[str]) -> dict[str, dict[str, float]]:
         if price:
             found[model] = price
     return found
-
-
-def gemini_request_body(model: str, messages: list, tools: list | None) -> dict[str, Any]:
-    """The generateContent body LiteLLM would send, built by LiteLLM's own code
-    (``litellm.acount_tokens`` would need google-genai and another api_base convention)."""
-    optional = GoogleAIStudioGeminiConfig().map_openai_params(
-        {"tools": copy.deepcopy(tools)} if tools else {}, {}, model, False)
-    return transform_request_body(messages=copy.deepcopy(messages), model=model, optional_params=optional,
-                                  custom_llm_provider="gemini", litellm_params={}, cached_content=None)

@@ -37,9 +37,10 @@ class GeminiRequest:
     optional_params: dict[str, Any]  # LiteLLM's mapped parameters, which its stream reader consults
 
 
-def gemini_request(kwargs: dict[str, Any], api_key: str, api_base: str | None) -> GeminiRequest:
-    """The request ``litellm.acompletion(**kwargs, stream=True)`` would make, built by the same
-    LiteLLM functions (parameter mapping, message and tool transformation, URL and headers)."""
+def gemini_body(kwargs: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Gemini's model name, LiteLLM's mapped parameters and the generateContent body for
+    ``litellm.acompletion``'s ``kwargs``, built by LiteLLM's own parameter mapping and message and
+    tool transformation (the same body serves countTokens)."""
     model = kwargs["model"].split("/", 1)[1]
     params = {k: v for k, v in kwargs.items() if k not in ("model", "stream", "stream_options")}
     optional = get_optional_params(model=model, custom_llm_provider="gemini", stream=True,
@@ -49,6 +50,13 @@ def gemini_request(kwargs: dict[str, Any], api_key: str, api_base: str | None) -
     # call is built again for a retry, the next key or a fallback (acompletion leaves it whole too).
     body = transform_request_body(messages=list(kwargs["messages"]), model=model, optional_params=dict(optional),
                                   custom_llm_provider="gemini", litellm_params={}, cached_content=None)
+    return model, optional, body
+
+
+def gemini_request(kwargs: dict[str, Any], api_key: str, api_base: str | None) -> GeminiRequest:
+    """The request ``litellm.acompletion(**kwargs, stream=True)`` would make, built by the same
+    LiteLLM functions (:func:`gemini_body`, then its URL and headers)."""
+    model, optional, body = gemini_body(kwargs)
     auth, url = VertexLLM()._get_token_and_url(
         model=model, auth_header=None, gemini_api_key=api_key, vertex_project=None, vertex_location=None,
         vertex_credentials=None, stream=True, custom_llm_provider="gemini", api_base=api_base or None)
