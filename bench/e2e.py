@@ -280,14 +280,16 @@ def print_tables(figures: dict[str, Any], title: str) -> None:
                         "+p99 vs direct", "req/s"], rows, title=title))
 
 
-# The serving process of each variant: where its CPU per request is read.
-SERVER = {"proxy": "proxy", "direct": "client", "interface": "client", "interface_np": "client", "hop": "hop"}
+# The serving process of each variant: where its CPU per request is read (another variant, such as
+# bench/peers.py's servers, is its own process's name).
+SERVER = {"direct": "client", "interface": "client", "interface_np": "client"}
 
 
 def cpu_per_request(figures: dict[str, Any], figure: str, variant: str, cs: tuple[int, ...] = (16, 64)) -> float:
     """CPU ms per request of the variant's serving process over the segments at ``cs``, weighted by requests."""
     by_c = figures.get(figure, {}).get(variant, {})
-    pairs = [(by_c[c]["cpu_ms_per_request"].get(SERVER[variant], float("nan")), by_c[c]["n"]) for c in cs if c in by_c]
+    server = SERVER.get(variant, variant)
+    pairs = [(by_c[c]["cpu_ms_per_request"].get(server, float("nan")), by_c[c]["n"]) for c in cs if c in by_c]
     n = sum(count for _, count in pairs)
     return sum(ms * count for ms, count in pairs) / n if n else float("nan")
 
@@ -304,7 +306,7 @@ def print_cpu(figures: dict[str, Any]) -> None:
             for c in (16, 64):
                 if c in by_c:
                     cpu = by_c[c]["cpu_ms_per_request"]
-                    ratio = cpu_ratio(figures, figure, variant, (c,)) if variant in SERVER else float("nan")
+                    ratio = cpu_ratio(figures, figure, variant, (c,))
                     rows.append((FIGURE_TITLES[figure].split(",")[0], c, variant, cpu.get("client", float("nan")),
                                  cpu.get("proxy", float("nan")), cpu.get("hop", float("nan")),
                                  cpu.get("fake", float("nan")), ratio))

@@ -240,23 +240,11 @@ def _plan(quick: bool) -> dict[int, tuple[int, int]]:
     return {1: (100, 1), 16: (4, 4), 64: (2, 3)}
 
 
-def serving_cpu(variant: str, cpu: dict[str, float]) -> float:
-    """CPU ms per request of the process that does the variant's work (the client process for ``direct``)."""
-    return cpu.get("client" if variant == "direct" else variant, float("nan"))
-
-
 def ratios(figures: dict[str, Any]) -> dict[str, dict[str, dict[int, float]]]:
-    """{mode: {variant: {c: serving CPU per request ÷ direct's}}}."""
-    out: dict[str, dict[str, dict[int, float]]] = {}
-    for mode, figure in MODE_FIGURE.items():
-        by_variant = figures.get(figure, {})
-        for variant, by_c in by_variant.items():
-            for c, s in by_c.items():
-                direct = by_variant.get("direct", {}).get(c)
-                base = serving_cpu("direct", direct["cpu_ms_per_request"]) if direct else float("nan")
-                out.setdefault(mode, {}).setdefault(variant, {})[c] = \
-                    serving_cpu(variant, s["cpu_ms_per_request"]) / base if base else float("nan")
-    return out
+    """{mode: {variant: {c: serving CPU per request ÷ direct's}}} (bench/e2e.py's measure, per c)."""
+    return {mode: {variant: {c: e2e.cpu_ratio(figures, figure, variant, (c,)) for c in by_c}
+                   for variant, by_c in figures.get(figure, {}).items()}
+            for mode, figure in MODE_FIGURE.items()}
 
 
 # ------------------------------------------------------------------------------------ stream validity
@@ -441,7 +429,8 @@ def report(results: dict[str, Any]) -> None:
                 cpu = s["cpu_ms_per_request"]
                 first = figures["stream_first_event"][variant][c]["median"] if mode == "stream" else float("nan")
                 rows.append((mode, c, variant, s["n"], s["errors"], s["median"], s["p99"], first,
-                             s["throughput_rps"], serving_cpu(variant, cpu), rat[mode][variant][c],
+                             s["throughput_rps"], e2e.cpu_per_request(figures, figure, variant, (c,)),
+                             rat[mode][variant][c],
                              cpu.get("client", float("nan")), cpu.get("fake", float("nan"))))
     print(common.table(["mode", "c", "variant", "n", "err", "p50 ms", "p99 ms", "first ev p50", "req/s",
                         "server CPU ms/req", "÷ direct", "client CPU ms/req", "fake CPU ms/req"], rows,
