@@ -56,6 +56,7 @@ usage_ledger = Table(
     Column("status", SmallInteger, nullable=False),
     Column("latency_ms", Float, nullable=False),
     Column("stream", Boolean, nullable=False),
+    Column("service_tier", String, nullable=False),        # standard, priority, flex or batch
 )
 SUMMED = ("uncached_input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens",
           "web_search_requests")
@@ -195,7 +196,8 @@ class Ledger:
         """Sums per bucket of the query's page, and per ``groups`` (api_key_id: the key's name; model: the model
         that answered, else the one asked for)."""
         columns = {"api_key_id": usage_ledger.c.key_name,
-                   "model": func.coalesce(usage_ledger.c.answered_by, usage_ledger.c.model)}
+                   "model": func.coalesce(usage_ledger.c.answered_by, usage_ledger.c.model),
+                   "service_tier": usage_ledger.c.service_tier}
         width_ms = query.width * 1000
         bucket = ((usage_ledger.c.time_ms // width_ms) * query.width).label("bucket")
         grouped = [columns[group].label(group) for group in groups]

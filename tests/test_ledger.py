@@ -69,6 +69,11 @@ def test_report_totals_equal_exactly_the_usage_clients_received(make_proxy, gemi
     assert everything == {(None, None): {field: sum(s[field] for s in expected.values()) for field in expected["bob"]}}
     only_bob = report_totals(proxy, **{"group_by[]": "api_key_id", "api_key_ids[]": "bob"})
     assert only_bob == {("bob", None): expected["bob"]}
+    tiers = usage_report(proxy, starting_at=time.strftime("%Y-%m-%dT00:00:00Z", time.gmtime()),
+                         **{"group_by[]": "service_tier"}).json()
+    assert {r["service_tier"] for b in tiers["data"] for r in b["results"]} == {"standard"}
+    assert not [b for b in usage_report(proxy, starting_at=time.strftime("%Y-%m-%dT00:00:00Z", time.gmtime()),
+                                        **{"service_tiers[]": "batch"}).json()["data"] if b["results"]]
 
 
 def test_the_report_has_anthropics_shape_and_pages(make_proxy, gemini):

@@ -22,11 +22,11 @@ from .errors import AnthropicError
 
 WIDTHS = {"1m": 60, "1h": 3600, "1d": 86400}
 BUCKET_LIMITS = {"1d": (7, 31), "1h": (24, 168), "1m": (60, 1440)}   # (default, most) buckets per page
-LEDGER_GROUPS = ("api_key_id", "model")
-ABSENT_GROUPS = ("workspace_id", "service_tier", "context_window", "inference_geo", "speed", "account_id",
+LEDGER_GROUPS = ("api_key_id", "model", "service_tier")
+ABSENT_GROUPS = ("workspace_id", "context_window", "inference_geo", "speed", "account_id",
                  "service_account_id")   # accepted, always null: the proxy has none of these
 COST_GROUPS = ("workspace_id", "description")
-FILTERS = {"api_key_ids": "api_key_id", "models": "model"}
+FILTERS = {"api_key_ids": "api_key_id", "models": "model", "service_tiers": "service_tier"}
 TOKEN_FIELDS = ("uncached_input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens",
                 "web_search_requests")
 TOKEN_TYPES = {"uncached_input_tokens": "uncached_input_tokens", "cache_read_input_tokens": "cache_read_input_tokens",
