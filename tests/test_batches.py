@@ -164,3 +164,11 @@ def test_without_a_database_batches_say_one_is_needed(make_proxy, gemini):
     proxy = make_proxy(DATABASE_URL="off")
     with pytest.raises(anthropic.NotFoundError, match="needs the proxy's database"):
         client(proxy).messages.batches.create(requests=[{"custom_id": "a", "params": params("a")}])
+
+
+def test_requests_gemini_did_not_answer_in_its_window_are_expired(make_proxy, gemini):
+    gemini.batch_final_state = "BATCH_STATE_EXPIRED"
+    sdk = client(make_proxy())
+    batch = sdk.messages.batches.create(requests=[{"custom_id": "late", "params": params("a")}])
+    assert until_ended(sdk, batch.id).request_counts.expired == 1
+    assert [r.result.type for r in sdk.messages.batches.results(batch.id)] == ["expired"]

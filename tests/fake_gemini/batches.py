@@ -49,7 +49,7 @@ class BatchMixin:
             if len(raw) > INLINE_LIMIT:
                 raise Reject(f"Request payload size exceeds the limit: {INLINE_LIMIT} bytes.")
             rec["body"] = body = json.loads(raw)
-            body = normalize(body)
+            rec["normalized"] = body = normalize(body)
             items = self._batch_items(body, key, model)
             unfinished = [b for b in self.gemini_batches.values() if b["key"] == key and b["state"] not in FINAL]
             if self.batch_limit_per_key is not None and len(unfinished) >= self.batch_limit_per_key:

@@ -1,7 +1,7 @@
 """The fake Gemini's Files API: resumable upload (``POST /upload/v1beta/files`` with ``X-Goog-Upload-Command:
 start``, then ``upload, finalize`` on the URL it answers), ``GET`` and ``DELETE /v1beta/files/{id}``; each file
-belongs to the key that uploaded it (another key gets Gemini's 403), expires 48 h after upload
-(``expire_file`` makes one expire now), and a ``fileData`` naming a Files API URI must name a live file of the
+belongs to the key that uploaded it (another key gets Gemini's 403), expires ``file_lifetime_s`` (48 h) after
+upload (``expire_file`` makes one expire now), and a ``fileData`` naming a Files API URI must name a live file of the
 calling key (else 403, as Gemini answers)."""
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ class FilesMixin:
     def reset_files(self) -> None:
         self.gemini_files: dict[str, dict] = {}
         self._uploads: dict[str, dict] = {}
+        self.file_lifetime_s: float = LIFETIME_S
 
     def expire_file(self, file_id: str) -> None:
         self.gemini_files[file_id]["expires"] = time.time() - 1
@@ -101,7 +102,7 @@ class FilesMixin:
         file_id = secrets.token_hex(6)
         now = time.time()
         self.gemini_files[file_id] = {"key": key, "data": data, "mime": pending["mime"], "created": now,
-                                      "expires": now + LIFETIME_S, "display": pending["display"]}
+                                      "expires": now + self.file_lifetime_s, "display": pending["display"]}
         return self._file_resource(file_id)
 
     def _file_resource(self, file_id: str) -> dict:
