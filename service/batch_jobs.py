@@ -110,8 +110,8 @@ class BatchEngine:
                 break
             if deployment.id not in built:
                 built[deployment.id] = await self._build(client, pending, deployment)
-            chunk = _first_chunk([pair for pair in built[deployment.id] if pair[0]["result_type"] is None],
-                                 self.inline_limit)
+            chunk = _first_chunk([pair for pair in built[deployment.id] if pair[0]["result_type"] is None
+                                  and pair[0]["gemini_batch"] is None], self.inline_limit)
             if not chunk:
                 break
             try:

@@ -172,3 +172,33 @@ def test_requests_gemini_did_not_answer_in_its_window_are_expired(make_proxy, ge
     batch = sdk.messages.batches.create(requests=[{"custom_id": "late", "params": params("a")}])
     assert until_ended(sdk, batch.id).request_counts.expired == 1
     assert [r.result.type for r in sdk.messages.batches.results(batch.id)] == ["expired"]
+
+
+def test_requests_over_geminis_inline_limit_are_split(make_proxy, gemini):
+    proxy = make_proxy()
+    proxy.app.batches.inline_limit = 2500  # Gemini's is 20 MB: three requests of ~1.1 kB make two batches here
+    sdk = client(proxy)
+    batch = sdk.messages.batches.create(requests=[{"custom_id": f"r{n}", "params": params(str(n) * 1000)}
+                                                  for n in range(3)])
+    created = [r for r in gemini.requests if r["action"] == "batchGenerateContent"]
+    assert [len(r["body"]["batch"]["inputConfig"]["requests"]["requests"]) for r in created] == [2, 1]
+    until_ended(sdk, batch.id)
+    assert [r.custom_id for r in sdk.messages.batches.results(batch.id) if r.result.type == "succeeded"] == [
+        "r0", "r1", "r2"]
+
+
+def test_two_replicas_settle_each_result_once(fake, gemini, database_url):
+    from tests.conftest import proxy_env
+    from tests.servers import ProxyServer
+    env = proxy_env(fake, DATABASE_URL=database_url)
+    with ProxyServer(env) as first, ProxyServer(env) as second:
+        batch = client(first).messages.batches.create(requests=[{"custom_id": f"r{n}", "params": params("x")}
+                                                                for n in range(3)])
+        for _ in range(5):
+            for replica in (second, first):
+                client(replica).messages.batches.retrieve(batch.id)
+        assert [r.result.type for r in client(second).messages.batches.results(batch.id)] == ["succeeded"] * 3
+        for replica in (first, second):
+            assert replica.run(replica.app.proxy.ledger.flush())
+    booked = [r["request_id"] for r in ledger_rows(database_url) if r["service_tier"] == "batch"]
+    assert sorted(booked) == [f"{batch.id}:r{n}" for n in range(3)]
