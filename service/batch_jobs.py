@@ -7,6 +7,7 @@ replicas share it: a finished Gemini batch is collected by the one replica whose
 claimed it (a claim left by a replica that died is taken over after CLAIM_MS)."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -141,13 +142,16 @@ class BatchEngine:
             try:
                 if self.files is not None:
                     row["params"] = await self.files.resolved(row["params"], client, deployment.params["api_key"])
-                call = translated_call(row["params"], self.proxy.spec, self.proxy.limits)
-                _, _, body = litellm_adapter.gemini_body(call.kwargs)
+                body = await asyncio.to_thread(self._gemini_body, row["params"])  # CPU: off the event loop
             except AnthropicError as error:
                 _settle(row, errored(error))
                 continue
             pairs.append((row, {"request": body, "metadata": {"key": row["custom_id"]}}))
         return pairs
+
+    def _gemini_body(self, params: dict[str, Any]) -> dict[str, Any]:
+        call = translated_call(params, self.proxy.spec, self.proxy.limits)
+        return litellm_adapter.gemini_body(call.kwargs)[2]
 
     # ---------------------------------------------------------------- polling
     async def refresh(self, batch_id: str | None = None) -> None:
@@ -201,7 +205,7 @@ class BatchEngine:
             index = row["gemini_index"]
             item = by_key.get(row["custom_id"]) or (responses[index] if by_key.keys() == {"None"} and
                                                     index < len(responses) else None)
-            result = result_of(params, item, state, self.proxy)
+            result = await asyncio.to_thread(result_of, params, item, state, self.proxy)
             settled.append((row, params, result))
         async with self.engine.begin() as connection:
             for row, _, result in settled:
