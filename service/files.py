@@ -167,7 +167,9 @@ async def upload() -> Response:
     too_large = AnthropicError(413, "request_too_large", f"The file does not fit: API key {client.name!r} may keep "
                                                          f"{limit} bytes of files here (FILES_MAX_BYTES_PER_KEY), "
                                                          f"{max(0, room)} are left; delete files to make room.")
-    if (request.content_length or 0) > room + 64 * 1024:
+    if request.content_length is None:  # the bound is checked before reading (the SDK always sends a length)
+        raise AnthropicError(411, "invalid_request_error", "An upload needs a Content-Length header.")
+    if request.content_length > room + 64 * 1024:
         raise too_large
     g.body_read = True
     form = await request.files
