@@ -40,8 +40,7 @@ class FileStore:
 
     def __init__(self, proxy: Any, engine: Any):
         self.proxy, self.engine = proxy, engine
-        self.directory = Path(proxy.settings.files_dir)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory = Path(proxy.settings.files_dir)   # made at the first upload
         self.api = GeminiApi(proxy.http, proxy.settings, proxy.spec)
 
     def path(self, file_id: str) -> Path:
@@ -183,6 +182,7 @@ async def upload() -> Response:
     mime_type = part.mimetype or mimetypes.guess_type(filename)[0] or "application/octet-stream"
     row = {"id": new_id("file_"), "key_name": client.name, "filename": os.path.basename(filename),
            "mime_type": mime_type, "size_bytes": len(data), "created_ms": now_ms()}
+    await asyncio.to_thread(files_store.directory.mkdir, parents=True, exist_ok=True)
     await asyncio.to_thread(files_store.path(row["id"]).write_bytes, data)
     async with files_store.engine.begin() as connection:
         await connection.execute(stored_files.insert().values(**row))

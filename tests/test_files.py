@@ -13,6 +13,12 @@ PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>
 MODEL = "gemini-2.5-flash"
 
 
+@pytest.fixture
+def make_proxy(make_proxy, tmp_path):
+    """Proxies that keep uploads in the test's directory."""
+    return lambda **extra: make_proxy(**{"FILES_DIR": str(tmp_path / "files"), **extra})
+
+
 def client(proxy, key: str = "sk-any") -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=proxy.url, api_key=key, max_retries=0)
 
