@@ -271,3 +271,12 @@ def _clear_use(messages: list[dict[str, Any]], use: tuple[int, int, dict[str, An
 
 APPLY = {"clear_thinking_20251015": clear_thinking, "clear_tool_uses_20250919": clear_tool_uses}
 
+
+
+def counted_tokens(plan: EditPlan, tokens: int) -> dict[str, Any]:
+    """count_tokens' answer: ``tokens`` counted after the edits, and, when the request had edits, the
+    count before them (Gemini's count plus the estimate of what the edits took out)."""
+    answer: dict[str, Any] = {"input_tokens": tokens}
+    if plan.report.reported:
+        answer["context_management"] = {"original_input_tokens": tokens + max(plan.original_tokens - plan.tokens, 0)}
+    return answer
