@@ -3,18 +3,16 @@ history, hostile edits refused with a 400 naming the field, and the report's eve
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 import pytest
 
 import translator
+from tests.conftest import claude_code_fixtures
 from translator import edits
 from translator.context import schema_text
 from translator.spec import DEFAULT_SPEC_DIR
 
 SPEC = translator.load_spec()
 TABLE = SPEC.context
-FIXTURES = Path("/work/shared/fixtures/claude-code")
 
 
 def tool_round(n: int, output: str = "x" * 400, name: str = "Bash", thinking: bool = False) -> list[dict]:
@@ -132,10 +130,10 @@ def test_clear_thinking_keeps_the_latest_turns(keep, kept_turns):
 
 
 def test_claude_code_sends_keep_all_which_changes_nothing():
-    path = FIXTURES / "04-tool-parallel-thinking-followup-request.json"
-    if not path.exists():
+    paths = claude_code_fixtures("04-tool-parallel-thinking-followup-request.json")
+    if not paths:
         pytest.skip("no Claude Code fixtures")
-    request = json.loads(path.read_text())
+    request = json.loads(paths[0].read_text())
     request = request.get("body", request)
     assert request["context_management"] == {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]}
     plan = translator.plan_edits(request, TABLE)

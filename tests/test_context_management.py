@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 
 import anthropic
+import httpx
 import pytest
 
+from tests.conftest import claude_code_fixtures
 from tests.e2e.claude_records import last_text, model_calls
+from tests.fake_gemini.answers import prompt_token_count
 
 BASH = {"name": "Bash", "description": "Run a shell command.",
         "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}}
@@ -98,6 +101,16 @@ def summarising(text: str = "Done."):
     return answer
 
 
+def ask(client, stream: bool, **params):
+    """The SDK's Message for ``params``, streamed (and accumulated by the SDK) or not."""
+    if not stream:
+        return client.beta.messages.create(**params)
+    with client.beta.messages.stream(**params) as events:
+        for _ in events:
+            pass
+        return events.get_final_message()
+
+
 COMPACT = {"type": "compact_20260112", "trigger": {"type": "input_tokens", "value": 50000}}
 BIG = tool_session(4, output="o" * 60_000)
 
@@ -105,14 +118,8 @@ BIG = tool_session(4, output="o" * 60_000)
 @pytest.mark.parametrize("stream", [False, True])
 def test_compaction_summarises_then_answers(client, gemini, stream):
     gemini.enqueue(summarising(), summarising())
-    params = dict(model="claude-sonnet-4-5", max_tokens=200, tools=[BASH], messages=BIG, betas=BETAS,
-                  context_management={"edits": [COMPACT]})
-    if stream:
-        with client.beta.messages.stream(**params) as events:
-            [e for e in events]
-            message = events.get_final_message()
-    else:
-        message = client.beta.messages.create(**params)
+    message = ask(client, stream, model="claude-sonnet-4-5", max_tokens=200, tools=[BASH], messages=BIG,
+                  betas=BETAS, context_management={"edits": [COMPACT]})
     assert [b.type for b in message.content] == ["compaction", "text"]
     assert message.content[0].content == "The user ran four echo commands; all printed o."
     assert message.content[1].text == "Done." and message.stop_reason == "end_turn"
@@ -129,14 +136,8 @@ def test_compaction_summarises_then_answers(client, gemini, stream):
 def test_pause_after_compaction_answers_the_block_alone(client, gemini, stream):
     gemini.enqueue(summarising())
     edit = {**COMPACT, "pause_after_compaction": True, "instructions": "Keep names."}
-    params = dict(model="claude-sonnet-4-5", max_tokens=200, tools=[BASH], messages=BIG, betas=BETAS,
-                  context_management={"edits": [edit]})
-    if stream:
-        with client.beta.messages.stream(**params) as events:
-            [e for e in events]
-            message = events.get_final_message()
-    else:
-        message = client.beta.messages.create(**params)
+    message = ask(client, stream, model="claude-sonnet-4-5", max_tokens=200, tools=[BASH], messages=BIG,
+                  betas=BETAS, context_management={"edits": [edit]})
     assert [b.type for b in message.content] == ["compaction"] and message.stop_reason == "compaction"
     [summary_call] = model_calls(gemini)
     assert last_text(summary_call) == "Keep names."
@@ -170,3 +171,41 @@ def test_a_loop_with_compaction_stays_bounded(client, gemini):
         gemini.requests.clear()
     assert max(sizes) < 50000 * 4 + 70_000
     assert any(b.get("type") == "compaction" for m in messages if m["role"] == "assistant" for b in m["content"])
+
+
+# Claude Code 2.1.332's own clear_tool_uses edit (its "tool result clearing after idle", behind the
+# remote flag tengu_jiggly_blossom): trigger 27 tool uses, keep 12, clear at least 20,000 tokens.
+CLAUDE_CODE_EDITS = [{"type": "clear_thinking_20251015", "keep": "all"},
+                     {"type": "clear_tool_uses_20250919", "trigger": {"type": "tool_uses", "value": 27},
+                      "keep": {"type": "tool_uses", "value": 12},
+                      "clear_at_least": {"type": "input_tokens", "value": 20000}}]
+
+
+def test_a_claude_code_bash_session_sends_gemini_less_with_clearing(proxy, gemini):
+    """The same Claude Code session (its fixture's system prompt, 24 tools, then 40 Bash rounds of
+    ~4 KB output), sent with Claude Code's default edits (clear_thinking keep all: nothing changes)
+    and with its clear_tool_uses edit: the tokens Gemini is sent (the fake's promptTokenCount)."""
+    base = next(iter(claude_code_fixtures("02-tool-followup-request.json")), None)
+    if base is None:
+        pytest.skip("no Claude Code fixtures")
+    request = json.loads(base.read_text())
+    rounds = [m for n in range(40) for m in (
+        {"role": "assistant", "content": [{"type": "tool_use", "id": f"toolu_r{n}", "name": "Bash",
+                                           "input": {"command": f"cat log{n}.txt", "description": "Show"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"toolu_r{n}",
+                                      "content": f"line {n}\n" * 500}]})]
+    messages = [*request["messages"], *rounds]
+    sent = {}
+    for label, edits in (("default", CLAUDE_CODE_EDITS[:1]), ("clearing", CLAUDE_CODE_EDITS)):
+        gemini.enqueue({"text": "Done."})
+        answer = httpx.post(f"{proxy.url}/v1/messages", json={**request, "messages": messages, "stream": False,
+                                                              "context_management": {"edits": edits}},
+                            headers={"x-api-key": "sk-test", "anthropic-version": "2023-06-01",
+                                     "anthropic-beta": "context-management-2025-06-27"}, timeout=60).json()
+        sent[label] = (prompt_token_count(model_calls(gemini)[-1]["normalized"]), answer["context_management"])
+    (before, none), (after, cleared) = sent["default"], sent["clearing"]
+    assert none == {"applied_edits": []}
+    assert cleared["applied_edits"][0]["cleared_tool_uses"] == 29  # 41 tool uses, 12 kept
+    print(f"\ntokens sent to Gemini: {before} without clearing, {after} with ({100 * (before - after) / before:.0f}% "
+          f"less); reported cleared_input_tokens {cleared['applied_edits'][0]['cleared_input_tokens']}")
+    assert after < before * 0.75
