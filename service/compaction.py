@@ -5,6 +5,7 @@ here without asking Gemini anything more.
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from typing import Any
@@ -27,11 +28,15 @@ class Prepared:
     paused: bool = False
 
 
-async def prepare(body: Any, proxy: Any, message_id: str) -> Prepared:
+async def prepare(body: Any, proxy: Any, message_id: str, size: int) -> Prepared:
     """The request after its edits and, when a compaction is due, after the summary replaced the
-    conversation. Raises AnthropicError: a 400 for a refused edit, the summary call's own errors."""
+    conversation (a large request is edited in a worker thread, as it is translated). Raises
+    AnthropicError: a 400 for a refused edit, the summary call's own errors."""
     table = proxy.spec.context
-    plan = translator.plan_edits(body, table)
+    if size > proxy.settings.offload_bytes:
+        plan = await asyncio.to_thread(translator.plan_edits, body, table)
+    else:
+        plan = translator.plan_edits(body, table)
     if plan.compact is None:
         return Prepared(plan.body, plan.report)
     request = translator.summary_request(plan.body, plan.compact, table)

@@ -75,7 +75,7 @@ async def messages() -> Response:
         g.log["thread"] = turn.kind
     try:
         message_id = new_id("msg_")
-        edited = await compaction.prepare(turn.body, proxy, message_id)  # context_management edits
+        edited = await compaction.prepare(turn.body, proxy, message_id, turn.size)  # context_management edits
         if edited.paused:  # pause_after_compaction: the answer is the compaction block alone
             response, message = compaction.paused_answer(edited, message_id, turn.body.get("stream") is True,
                                                          proxy.spec.context)

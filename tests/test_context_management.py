@@ -9,6 +9,7 @@ import anthropic
 import httpx
 import pytest
 
+import translator
 from tests.conftest import claude_code_fixtures
 from tests.e2e.claude_records import last_text, model_calls
 from tests.fake_gemini.answers import prompt_token_count
@@ -209,3 +210,36 @@ def test_a_claude_code_bash_session_sends_gemini_less_with_clearing(proxy, gemin
     print(f"\ntokens sent to Gemini: {before} without clearing, {after} with ({100 * (before - after) / before:.0f}% "
           f"less); reported cleared_input_tokens {cleared['applied_edits'][0]['cleared_input_tokens']}")
     assert after < before * 0.75
+
+
+def test_a_compaction_block_with_nothing_before_it(client, gemini):
+    gemini.enqueue({"text": "Continuing."})
+    message = client.beta.messages.create(
+        model="claude-sonnet-4-5", max_tokens=100, betas=BETAS,
+        messages=[{"role": "assistant", "content": [{"type": "compaction", "content": "We listed files."}]},
+                  {"role": "user", "content": "Go on."}])
+    assert message.content[0].text == "Continuing."
+    [turn] = model_calls(gemini)[0]["normalized"]["contents"]
+    assert turn["role"] == "user" and "We listed files." in json.dumps(turn) and "Go on." in json.dumps(turn)
+
+
+def test_the_estimate_against_the_count_on_claude_code_fixtures(proxy, gemini):
+    """Triggers use the proxy's estimate (request JSON / 4); the count Gemini gets for the same
+    request (the fake counts Gemini's request JSON / 4, as a stand-in: no real Gemini here)."""
+    paths = claude_code_fixtures("0*-request.json")
+    if not paths:
+        pytest.skip("no Claude Code fixtures")
+    ratios = []
+    for path in paths:
+        request = json.loads(path.read_text())
+        counted = {key: request[key] for key in ("system", "tools", "messages") if key in request}
+        counted["model"] = "claude-sonnet-4-5"  # one fixture names a model the proxy does not serve
+        answer = httpx.post(f"{proxy.url}/v1/messages/count_tokens", json={
+            **counted, "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]}},
+            headers={"x-api-key": "sk-test", "anthropic-version": "2023-06-01"}, timeout=60).json()
+        estimate = translator.edits_estimate(request, translator.load_spec().context)
+        assert "input_tokens" in answer, (path.name, answer)
+        ratios.append(estimate / answer["input_tokens"])
+        assert answer["context_management"] == {"original_input_tokens": answer["input_tokens"]}
+    print(f"\nestimate / count on {len(ratios)} fixtures: {min(ratios):.2f} .. {max(ratios):.2f}")
+    assert all(0.5 < r < 2 for r in ratios)

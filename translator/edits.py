@@ -148,6 +148,8 @@ def plan_edits(body: Any, table: ContextTable) -> EditPlan:
     edits = parse_edits(body.get("context_management") if isinstance(body, dict) else None, table)
     if not isinstance(body, dict) or not _well_formed(body.get("messages")):
         return EditPlan(body, EditReport(reported=bool(edits)), 0, 0, edits=edits)
+    if not edits and not _has_compaction(body["messages"]):  # the usual case: nothing to measure or edit
+        return EditPlan(body, EditReport(), 0, 0)
     original = estimate(body, table)
     edited: Body = {**body, "messages": after_compaction(body["messages"], table)}
     applied: list[dict[str, Any]] = []
@@ -161,6 +163,10 @@ def plan_edits(body: Any, table: ContextTable) -> EditPlan:
             applied.append(entry)
     return EditPlan(edited, EditReport(reported=bool(edits), applied_edits=tuple(applied)), original,
                     estimate(edited, table), compact, edits)
+
+
+def _has_compaction(messages: list[dict[str, Any]]) -> bool:
+    return any(isinstance(b, dict) and b.get("type") == "compaction" for m in messages for b in _blocks(m))
 
 
 def _well_formed(messages: Any) -> bool:

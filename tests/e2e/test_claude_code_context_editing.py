@@ -3,8 +3,8 @@
 Claude Code 2.1.332 sends ``clear_thinking_20251015`` with ``keep: "all"`` on every request (a no-op).
 It sends ``clear_tool_uses_20250919`` (trigger 27 tool uses, keep 12, clear at least 20,000 tokens)
 only behind its remote flag ``tengu_jiggly_blossom`` (read from the flags it caches in
-``~/.claude.json``, with ``CLAUDE_CODE_GB_DISK_CACHE_WHEN_TELEMETRY_OFF=1`` when its traffic is off), and only when a session comes back after more than 65 minutes idle (its prompt
-cache gone cold). A long Bash session is run, its transcript aged two hours, and the session resumed
+``~/.claude.json``; with its traffic off, only when ``CLAUDE_CODE_GB_DISK_CACHE_WHEN_TELEMETRY_OFF=1``),
+and only when a session comes back after more than 65 minutes idle (its prompt cache gone cold). A long Bash session is run, its transcript aged two hours, and the session resumed
 twice from the same state: with the flag off and on. The tokens sent to Gemini (the fake's
 promptTokenCount) on the resumed request are compared.
 """
