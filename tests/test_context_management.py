@@ -243,3 +243,35 @@ def test_the_estimate_against_the_count_on_claude_code_fixtures(proxy, gemini):
         assert answer["context_management"] == {"original_input_tokens": answer["input_tokens"]}
     print(f"\nestimate / count on {len(ratios)} fixtures: {min(ratios):.2f} .. {max(ratios):.2f}")
     assert all(0.5 < r < 2 for r in ratios)
+
+
+def test_the_sdk_tool_runner_with_compaction_stays_bounded(client, gemini):
+    """The Python SDK's own tool runner (it sends each answer back, compaction blocks included) over
+    a long loop of a tool with large output: what reaches Gemini stays bounded."""
+    @anthropic.beta_tool
+    def dump(n: int) -> str:
+        """Print a large log.
+
+        Args:
+            n: which log.
+        """
+        return f"log {n}\n" + "o" * 60_000
+
+    def answer(record: dict) -> dict:
+        if PROMPT_MARK in last_text(record):
+            return {"text": "<summary>Logs dumped so far; keep going.</summary>"}
+        done = sum("functionResponse" in p for c in record["normalized"]["contents"] for p in c["parts"])
+        return {"text": "Finished."} if len(answer.calls) >= 14 else {"tool_calls": [("dump", {"n": done})]}
+    answer.calls = []
+
+    def counted(record: dict) -> dict:
+        answer.calls.append(len(json.dumps(record["normalized"])))
+        return answer(record)
+    gemini.enqueue(*[counted] * 40)
+    runner = client.beta.messages.tool_runner(model="claude-sonnet-4-5", max_tokens=200, tools=[dump],
+                                              messages=[{"role": "user", "content": "Dump the logs."}],
+                                              betas=BETAS, context_management={"edits": [COMPACT]})
+    messages = list(runner)
+    assert messages[-1].content[-1].text == "Finished."
+    assert any(b.type == "compaction" for m in messages for b in m.content)
+    assert max(answer.calls) < 50000 * 4 + 130_000, answer.calls
