@@ -80,7 +80,7 @@ async def messages() -> Response:
             response, message = compaction.paused_answer(edited, message_id, turn.body.get("stream") is True,
                                                          proxy.spec.context)
             await turn.keep(message)
-            g.log.update(usage=message["usage"], stop=message["stop_reason"])
+            g.log.update(usage=translator.billed_usage(message["usage"], edited.report), stop=message["stop_reason"])
             return response
         call = await _translate(translator.translate_request, edited.body, turn.size)
         g.log.update(target=call.route.target, stream=call.stream)  # model: logged above
@@ -89,7 +89,7 @@ async def messages() -> Response:
             g.log["tools_left_out"] = list(call.tools.left_out)
         job = _job(call, edited.body, message_id, turn, edited.report)
         if call.stream:
-            return await _stream(job, turn)
+            return await _stream(job, turn, edited.report)
         try:
             message = await streaming.complete(job, proxy.spec, proxy.settings, proxy.pool, proxy.lifecycle.live)
         finally:
@@ -98,16 +98,17 @@ async def messages() -> Response:
         await turn.end()
         raise
     await turn.keep(message)
-    g.log.update(usage=message["usage"], stop=message["stop_reason"])
+    g.log.update(usage=translator.billed_usage(message["usage"], edited.report), stop=message["stop_reason"])
     return _json(message)
 
 
-async def _stream(job: streaming.Job, turn: Turn) -> Response:
+async def _stream(job: streaming.Job, turn: Turn, edits: translator.EditReport | None = None) -> Response:
     proxy = current_app.proxy
     request_id, started, fields, client = g.request_id, g.started, g.log, g.client
 
     def done(outcome: dict) -> None:
         seconds, ended = time.perf_counter() - started, {**fields, "answered_by": job.answered_by, **outcome}
+        ended["usage"] = translator.billed_usage(ended.get("usage"), edits)  # a compaction call's tokens too
         access_log(request_id, "POST", "/v1/messages", 200, seconds, ended)
         usage.record(proxy, request_id, client, 200, seconds, ended)
 

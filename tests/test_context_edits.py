@@ -267,3 +267,12 @@ def test_report_in_the_stream_and_the_message():
     assert message["stop_reason"] == "compaction"
     assert message["context_management"] == {"applied_edits": [dict(report.applied_edits[0])]}
     assert [i["type"] for i in message["usage"]["iterations"]] == ["compaction", "message"]
+
+
+def test_booked_usage_adds_the_compaction_call():
+    answer = {"input_tokens": 100, "output_tokens": 10, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 5}
+    report = translator.EditReport(compaction_usage={"type": "compaction", "input_tokens": 60000, "output_tokens": 40,
+                                                     "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0})
+    assert translator.billed_usage(answer, report) == {**answer, "input_tokens": 60100, "output_tokens": 50}
+    assert translator.billed_usage(answer, translator.EditReport()) is answer
+    assert translator.billed_usage(None, report) is None

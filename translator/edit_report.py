@@ -60,3 +60,13 @@ class EditReport:
         delta = {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None,
                                                     "stop_details": None}, "usage": dict(usage)}
         return [start, *self.lead_events(), self.decorate(delta), {"type": "message_stop"}]
+
+
+def billed_usage(usage: Mapping[str, Any] | None, report: EditReport | None) -> Mapping[str, Any] | None:
+    """The usage to book (ledger, rate limits): the answer's, plus the compaction call's tokens, which
+    Anthropic's top-level usage leaves out but which were spent all the same."""
+    spent = report.compaction_usage if report is not None else None
+    if usage is None or spent is None:
+        return usage
+    return {**usage, **{key: usage.get(key, 0) + spent.get(key, 0) for key in (
+        "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")}}
