@@ -13,6 +13,7 @@ import translator
 from tests.conftest import claude_code_fixtures
 from tests.e2e.claude_records import last_text, model_calls
 from tests.fake_gemini.answers import prompt_token_count
+from tests.teams import ADMIN, ledger_rows
 
 BASH = {"name": "Bash", "description": "Run a shell command.",
         "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}}
@@ -275,3 +276,17 @@ def test_the_sdk_tool_runner_with_compaction_stays_bounded(client, gemini):
     assert messages[-1].content[-1].text == "Finished."
     assert any(b.type == "compaction" for m in messages for b in m.content)
     assert max(answer.calls) < 50000 * 4 + 130_000, answer.calls
+
+
+def test_the_compaction_call_is_booked_in_the_ledger(make_proxy, gemini, tmp_path):
+    url = f"sqlite:///{tmp_path / 'usage.db'}"
+    server = make_proxy(PROXY_API_KEY=ADMIN, DATABASE_URL=url)
+    client = anthropic.Anthropic(base_url=server.url, api_key=ADMIN, max_retries=0)
+    gemini.enqueue(summarising(), summarising(), summarising(), summarising())
+    told = [ask(client, stream, model="claude-sonnet-4-5", max_tokens=200, tools=[BASH], messages=BIG,
+                betas=BETAS, context_management={"edits": [COMPACT]}).usage for stream in (False, True)]
+    server.stop()
+    rows = ledger_rows(url)
+    assert sorted(r["uncached_input_tokens"] for r in rows) == sorted(
+        u.input_tokens + u.iterations[0].input_tokens for u in told)
+    assert all(r["uncached_input_tokens"] > 60000 for r in rows)
