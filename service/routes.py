@@ -10,7 +10,7 @@ from quart import Blueprint, Response, current_app, g, request
 
 import translator
 
-from . import sse, streaming, upstream, usage
+from . import compaction, sse, streaming, upstream, usage
 from .errors import JSON, new_id
 from .files import resolve_file_sources
 from .hooks import json_body
@@ -39,7 +39,8 @@ async def _translate(function: Callable[..., translator.UpstreamCall], body: Any
         raise proxy.spec.errors.own.nested_too_deeply.error() from None
 
 
-def _job(call: translator.UpstreamCall, body: Any, message_id: str, turn: Turn) -> streaming.Job:
+def _job(call: translator.UpstreamCall, body: Any, message_id: str, turn: Turn,
+         edits: translator.EditReport | None = None) -> streaming.Job:
     """The answer's job: a fallback model gets the request translated again (its facts and the
     signatures it may see differ); a new stream translator per attempt (a thread turn's keep their events)."""
     proxy = current_app.proxy
@@ -49,7 +50,8 @@ def _job(call: translator.UpstreamCall, body: Any, message_id: str, turn: Turn) 
         return translator.translate_request(body, proxy.spec, limits=proxy.limits, target=target)
 
     return streaming.Job(call, retarget,
-                         turn.translators(lambda kind: kind(call, proxy.spec, message_id, input_estimate=estimate)),
+                         turn.translators(lambda kind: kind(call, proxy.spec, message_id, input_estimate=estimate,
+                                                            edits=edits)),
                          proxy.http)
 
 
@@ -73,14 +75,22 @@ async def messages() -> Response:
     if turn.kind:
         g.log["thread"] = turn.kind
     try:
-        call = await _translate(translator.translate_request, turn.body, turn.size)
+        message_id = new_id("msg_")
+        edited = await compaction.prepare(turn.body, proxy, message_id, turn.size)  # context_management edits
+        if edited.paused:  # pause_after_compaction: the answer is the compaction block alone
+            response, message = compaction.paused_answer(edited, message_id, turn.body.get("stream") is True,
+                                                         proxy.spec.context)
+            await turn.keep(message)
+            g.log.update(usage=translator.billed_usage(message["usage"], edited.report), stop=message["stop_reason"])
+            return response
+        call = await _translate(translator.translate_request, edited.body, turn.size)
         g.log.update(target=call.route.target, stream=call.stream)  # model: logged above
         g.client.check_model(call.route)
         if call.tools.left_out:
             g.log["tools_left_out"] = list(call.tools.left_out)
-        job = _job(call, turn.body, new_id("msg_"), turn)
+        job = _job(call, edited.body, message_id, turn, edited.report)
         if call.stream:
-            return await _stream(job, turn)
+            return await _stream(job, turn, edited.report)
         try:
             message = await streaming.complete(job, proxy.spec, proxy.settings, proxy.pool, proxy.lifecycle.live)
         finally:
@@ -89,16 +99,17 @@ async def messages() -> Response:
         await turn.end()
         raise
     await turn.keep(message)
-    g.log.update(usage=message["usage"], stop=message["stop_reason"])
+    g.log.update(usage=translator.billed_usage(message["usage"], edited.report), stop=message["stop_reason"])
     return _json(message)
 
 
-async def _stream(job: streaming.Job, turn: Turn) -> Response:
+async def _stream(job: streaming.Job, turn: Turn, edits: translator.EditReport | None = None) -> Response:
     proxy = current_app.proxy
     request_id, started, fields, client = g.request_id, g.started, g.log, g.client
 
     def done(outcome: dict) -> None:
         seconds, ended = time.perf_counter() - started, {**fields, "answered_by": job.answered_by, **outcome}
+        ended["usage"] = translator.billed_usage(ended.get("usage"), edits)  # a compaction call's tokens too
         access_log(request_id, "POST", "/v1/messages", 200, seconds, ended)
         usage.record(proxy, request_id, client, 200, seconds, ended)
 
@@ -118,13 +129,14 @@ async def _stream(job: streaming.Job, turn: Turn) -> Response:
 async def count_tokens() -> Response:
     body = await counted_request(await resolve_file_sources(await json_body()), current_app.proxy.threads,
                                  current_app.proxy.spec)
-    call = await _translate(translator.translate_count_tokens, body)
+    plan = translator.plan_edits(body, current_app.proxy.spec.context)  # context_management edits
+    call = await _translate(translator.translate_count_tokens, plan.body)
     g.log.update(model=call.route.requested, target=call.route.target)
     g.client.check_model(call.route)
     proxy = current_app.proxy
     tokens, source = await upstream.count_tokens(call, proxy.pool, proxy.settings, proxy.http)
     g.log.update(count_source=source)
-    return _json({"input_tokens": tokens})
+    return _json(translator.counted_tokens(plan, tokens))
 
 
 @routes.get("/v1/models")

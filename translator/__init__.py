@@ -21,6 +21,9 @@ from .anthropic_types import parse_request
 from .chunks import (End, Finish, Grounding, TextDelta, ThinkingDelta, ToolCallDelta, ToolCallStart, Usage,
                      read_chunk, response_chunk)
 from .collect import collect, translate_response
+from .compaction import compacted_body, compaction_block, compaction_usage, summary_request, summary_text
+from .edits import EditPlan, counted_tokens, estimate as edits_estimate, plan_edits
+from .edit_report import EditReport, billed_usage
 from .decoding import decode_json, input_estimate
 from .errors import AnthropicError, map_upstream_error
 from .request import UpstreamCall, translate_count_tokens, translate_request
@@ -44,4 +47,6 @@ __all__ = [
     "parse_request", "read_chunk", "read_thread", "resolve_model", "response_chunk", "thread_error", "thread_turn",
     "translate_count_tokens", "translate_request", "translate_response", "unusable_answer_error", "usage",
     "ReportQuery", "cost_page", "report_query", "usage_page",
+    "EditPlan", "EditReport", "billed_usage", "compacted_body", "counted_tokens", "compaction_block", "compaction_usage", "edits_estimate", "plan_edits",
+    "summary_request", "summary_text",
 ]

@@ -16,6 +16,7 @@ import jsonschema
 import pydantic
 import yaml
 
+from .context import ContextTable, load_context_table
 from .errors import AnthropicError
 from .routing import alias_chain
 from .tables import (TABLE_MODELS, ContentTable, ErrorsTable, ModelsTable, RolesTable, StopReasonsTable, Table,
@@ -40,6 +41,7 @@ class Spec:
     stop_reasons: StopReasonsTable
     errors: ErrorsTable
     threads: ThreadsTable
+    context: ContextTable  # context_management.yaml (translator/context.py)
 
 
 @lru_cache(maxsize=None)
@@ -130,4 +132,9 @@ def load_spec(spec_dir: Path | str = DEFAULT_SPEC_DIR, *, big_model: str | None 
     """
     spec_dir = Path(spec_dir)
     models = _models(spec_dir, big_model, small_model, provider_prefixes)
-    return Spec(models=models, **{name: load_table(name, spec_dir) for name in TABLES if name != "models"})
+    try:
+        context = load_context_table(spec_dir)
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
+    return Spec(models=models, context=context,
+                **{name: load_table(name, spec_dir) for name in TABLES if name != "models"})

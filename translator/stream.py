@@ -16,6 +16,7 @@ from typing import Any
 
 from .chunks import (End, Finish, Grounding, TextDelta, ThinkingDelta, ToolCallDelta, ToolCallStart, Usage, field,
                      read_chunk)
+from .edit_report import EditReport
 from .request import UpstreamCall
 from .response import ANSWER_BLOCKS, Outcome, outcome, search_blocks, stop_details, usage
 from .signatures import encode_tool_id, tag_signature, thinking_signature
@@ -60,8 +61,10 @@ class StreamProtocolError(RuntimeError):
 class StreamTranslator:
     """One streamed answer. ``start()`` once, ``feed(chunk)`` per chunk, ``finish()`` at the end."""
 
-    def __init__(self, call: UpstreamCall, spec: Spec, message_id: str, input_estimate: int = 0):
+    def __init__(self, call: UpstreamCall, spec: Spec, message_id: str, input_estimate: int = 0,
+                 edits: EditReport | None = None):
         self.call = call
+        self.edits = edits or EditReport()  # context_management: lead blocks, applied_edits
         self.spec = spec
         self.message_id = message_id
         self.input_estimate = input_estimate
@@ -90,11 +93,13 @@ class StreamTranslator:
         if self.state != "new":
             raise StreamProtocolError("start() called twice")
         self.state = "idle"
+        lead = self.edits.lead_events()
+        self.index += len(self.edits.lead_blocks)
         return [{"type": "message_start", "message": {
             "id": self.message_id, "type": "message", "role": "assistant", "model": self.call.route.requested,
             "content": [], "stop_reason": None, "stop_sequence": None, "stop_details": None,
             "usage": {"input_tokens": self.input_estimate, "cache_creation_input_tokens": 0,
-                      "cache_read_input_tokens": 0, "output_tokens": 1}}}]
+                      "cache_read_input_tokens": 0, "output_tokens": 1}}}, *lead]
 
     def feed(self, chunk: Any) -> list[Event]:
         """The Anthropic events one LiteLLM chunk (object or dict) produces, often none; what only
@@ -225,11 +230,11 @@ class StreamTranslator:
         result = self.outcome
         # A caller that finishes an unusable answer anyway gets the default stop reason.
         reason = self.spec.stop_reasons.default if result.malformed else result.stop_reason
-        events.append({"type": "message_delta",
+        events.append(self.edits.decorate({"type": "message_delta",
                        "delta": {"stop_reason": reason, "stop_sequence": None,
                                  "stop_details": stop_details(Outcome(reason, result.native),
                                                               self.spec.stop_reasons, self.finish_reason)},
-                       "usage": usage(self.raw_usage, searches=self.searches)})
+                       "usage": usage(self.raw_usage, searches=self.searches)}))
 
     def _do_message_stop(self, payload: Any, events: list[Event]) -> None:
         events.append({"type": "message_stop"})
