@@ -40,16 +40,17 @@ async def _translate(function: Callable[..., translator.UpstreamCall], body: Any
 
 def _job(call: translator.UpstreamCall, body: Any, message_id: str, turn: Turn) -> streaming.Job:
     """The answer's job: a fallback model gets the request translated again (its facts and the
-    signatures it may see differ); a new stream translator per attempt (a thread turn's keep their events)."""
+    signatures it may see differ); a new stream translator per attempt (a thread turn's keep their events).
+    The request's own ``fallbacks`` (models that answer when one declines) are translated here too."""
     proxy = current_app.proxy
     estimate = translator.input_estimate(turn.size)
 
     def retarget(target: str) -> translator.UpstreamCall:
-        return translator.translate_request(body, proxy.spec, limits=proxy.limits, target=target)
+        return translator.translate_call(body, proxy.spec, limits=proxy.limits, target=target)
 
     return streaming.Job(call, retarget,
                          turn.translators(lambda kind: kind(call, proxy.spec, message_id, input_estimate=estimate)),
-                         proxy.http)
+                         proxy.http, fallbacks=translator.plan_fallbacks(body, call, proxy.spec, limits=proxy.limits))
 
 
 @routes.route("/", methods=["HEAD", "GET"])
@@ -72,7 +73,7 @@ async def messages() -> Response:
     if turn.kind:
         g.log["thread"] = turn.kind
     try:
-        call = await _translate(translator.translate_request, turn.body, turn.size)
+        call = await _translate(translator.translate_call, turn.body, turn.size)
         g.log.update(target=call.route.target, stream=call.stream)  # model: logged above
         g.client.check_model(call.route)
         if call.tools.left_out:
@@ -83,7 +84,7 @@ async def messages() -> Response:
         try:
             message = await streaming.complete(job, proxy.spec, proxy.settings, proxy.pool, proxy.lifecycle.live)
         finally:
-            g.log["answered_by"] = job.answered_by
+            g.log.update(answered_by=job.answered_by, service_tier=job.service_tier)
     except BaseException:
         await turn.end()
         raise
@@ -97,7 +98,8 @@ async def _stream(job: streaming.Job, turn: Turn) -> Response:
     request_id, started, fields, client = g.request_id, g.started, g.log, g.client
 
     def done(outcome: dict) -> None:
-        seconds, ended = time.perf_counter() - started, {**fields, "answered_by": job.answered_by, **outcome}
+        seconds, ended = time.perf_counter() - started, {**fields, "answered_by": job.answered_by,
+                                                          "service_tier": job.service_tier, **outcome}
         access_log(request_id, "POST", "/v1/messages", 200, seconds, ended)
         usage.record(proxy, request_id, client, 200, seconds, ended)
 

@@ -5,6 +5,8 @@ objects), get plain data back.
 
     spec = load_spec()                                   # validates every YAML table
     call = translate_request(body, spec)                 # → call.kwargs for litellm.acompletion
+    call = translate_call(body, spec)                    # the same, with `speed` and web_fetch rules
+    hops = plan_fallbacks(body, call, spec)              # `fallbacks`: a Fallback per model, translated
     message, outcome = translate_response(resp, call, spec, "msg_1")
     stream = StreamTranslator(call, spec, "msg_1"); stream.start(); stream.feed(chunk); stream.finish()
     message = collect(events)                            # the events of a whole stream → its Message
@@ -18,11 +20,12 @@ the translator's own events (``TextDelta``, ``ToolCallStart``, ``Finish``, ...);
 keyed by their types. Everything else in this package is private: import ``translator`` only.
 """
 from .anthropic_types import parse_request
-from .chunks import (End, Finish, Grounding, TextDelta, ThinkingDelta, ToolCallDelta, ToolCallStart, Usage,
-                     read_chunk, response_chunk)
+from .chunks import (End, Finish, Grounding, HandOver, TextDelta, ThinkingDelta, ToolCallDelta, ToolCallStart,
+                     UrlContext, Usage, read_chunk, response_chunk)
 from .collect import collect, translate_response
 from .decoding import decode_json, input_estimate
 from .errors import AnthropicError, map_upstream_error
+from .fallbacks import Fallback, plan_fallbacks, translate_call, with_speed
 from .request import UpstreamCall, translate_count_tokens, translate_request
 from .response import Outcome, unusable_answer_error, usage
 from .paging import page as model_page
@@ -44,4 +47,5 @@ __all__ = [
     "parse_request", "read_chunk", "read_thread", "resolve_model", "response_chunk", "thread_error", "thread_turn",
     "translate_count_tokens", "translate_request", "translate_response", "unusable_answer_error", "usage",
     "ReportQuery", "cost_page", "report_query", "usage_page",
+    "Fallback", "HandOver", "UrlContext", "plan_fallbacks", "translate_call", "with_speed",
 ]
