@@ -8,7 +8,6 @@ import pytest
 
 import translator
 from tests.sse_grammar import check_stream
-from translator.web_fetch import domain_allowed, fetch_blocks
 
 SPEC = translator.load_spec()
 BODY = {"model": "claude-sonnet-5", "max_tokens": 200,
@@ -30,7 +29,7 @@ def test_metadata_becomes_pairs_of_blocks_with_max_uses_and_statuses():
                                  [*PAGES[:1], ["https://paywall.example/", "URL_RETRIEVAL_STATUS_PAYWALL"],
                                   ["https://unsafe.example/", "URL_RETRIEVAL_STATUS_UNSAFE"], PAGES[1]]]},
                 {"urlMetadata": [{"retrievedUrl": PAGES[0][0], "urlRetrievalStatus": OK}]}]  # repeated: once
-    blocks, used = fetch_blocks(metadata, fetch_tool(max_uses=3), SPEC.tools, "msg_7")
+    blocks, used = translator.fetch_blocks(metadata, fetch_tool(max_uses=3), SPEC.tools, "msg_7")
     assert [b["type"] for b in blocks] == ["server_tool_use", "web_fetch_tool_result"] * 4
     assert blocks[0] == {"type": "server_tool_use", "id": "srvtoolu_7_f0", "name": "web_fetch",
                          "input": {"url": PAGES[0][0]}}
@@ -38,7 +37,7 @@ def test_metadata_becomes_pairs_of_blocks_with_max_uses_and_statuses():
     assert used == 3
     page = blocks[1]["content"]["content"]
     assert page["source"] == {"type": "text", "media_type": "text/plain", "data": ""}  # Gemini returns no text
-    assert fetch_blocks(metadata, None, SPEC.tools, "msg_7") == ([], 0)  # no web_fetch tool: no blocks
+    assert translator.fetch_blocks(metadata, None, SPEC.tools, "msg_7") == ([], 0)  # no web_fetch tool: no blocks
 
 
 @pytest.mark.parametrize("rules, url, allowed", [
@@ -52,7 +51,7 @@ def test_metadata_becomes_pairs_of_blocks_with_max_uses_and_statuses():
     ({}, "https://anything.example/", True),
 ])
 def test_domain_rules(rules, url, allowed):
-    assert domain_allowed(url, rules) is allowed
+    assert translator.domain_allowed(url, rules) is allowed
 
 
 @pytest.mark.parametrize("options, fragment", [

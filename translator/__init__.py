@@ -36,6 +36,7 @@ from .stream import TRANSITIONS, StreamProtocolError, StreamTranslator
 from .threads import (HeldThread, KeptStreamTranslator, ThreadTurn, continued_request, kept_thread, read_thread,
                       thread_error, thread_turn)
 from .tools import DeclarationCache, ToolPlan
+from .web_fetch import domain_allowed, fetch_blocks
 from .usage_report import ReportQuery, cost_page, report_query, usage_page
 
 __all__ = [
@@ -47,5 +48,6 @@ __all__ = [
     "parse_request", "read_chunk", "read_thread", "resolve_model", "response_chunk", "thread_error", "thread_turn",
     "translate_count_tokens", "translate_request", "translate_response", "unusable_answer_error", "usage",
     "ReportQuery", "cost_page", "report_query", "usage_page",
-    "Fallback", "HandOver", "UrlContext", "plan_fallbacks", "translate_call", "with_speed",
+    "Fallback", "HandOver", "UrlContext", "domain_allowed", "fetch_blocks", "plan_fallbacks", "translate_call",
+    "with_speed",
 ]
