@@ -185,3 +185,22 @@ def test_a_fallback_block_sent_back_is_accepted_and_not_rendered(client, gemini)
     assert message.content[0].text == "Hello from the fake Gemini."
     sent = gemini.requests[-1]["normalized"]["contents"]
     assert [c["role"] for c in sent] == ["user", "model", "user"] and "fallback" not in str(sent)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_thread_keeps_the_fallbacks_reply_and_its_signatures(client, gemini, stream):
+    """A message thread whose first turn Flash answered after Pro declined: the kept reply (fallback block
+    and all) is the history of the continue, where Flash gets its own signature back."""
+    gemini.refuse(PRO)
+    gemini.enqueue({"tool_calls": [("Bash", {"command": "ls"})]}, {"text": "Listed."})
+    betas = [BETA, "message-threads-2026-08-12"]
+    first = ask(client, stream, tools=[BASH], fallbacks=[{"model": FLASH}], betas=betas, thread={"type": "create"})
+    assert [b.type for b in first.content] == ["fallback", "tool_use"]
+    result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": first.content[1].id,
+                                           "content": "a.txt"}]}
+    second = ask(client, stream, messages=[result], fallbacks=[{"model": FLASH}], betas=betas,
+                 thread={"type": "continue", "previous_message_id": first.id})
+    assert second.content[-1].text == "Listed."
+    flash = [r for r in gemini.requests if r["action"]][-1]
+    assert flash["model"] == FLASH and flash["status"] == 200 and not flash["used_dummy_signature"]
+    assert [c["role"] for c in flash["normalized"]["contents"]] == ["user", "model", "user"]
