@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 import translator
+from tests.conftest import TEST_KEY
 from tests.sse_grammar import check_stream
 
 SPEC = translator.load_spec()
@@ -112,3 +113,19 @@ def test_web_fetch_blocks_sent_back_are_accepted(client, gemini):
     assert second.content[0].text == "Hello from the fake Gemini."
     model_turn = gemini.requests[-1]["normalized"]["contents"][1]
     assert model_turn["role"] == "model" and [p.get("text") for p in model_turn["parts"]] == ["Read."]
+
+
+@pytest.mark.parametrize("tools, status, pages", [
+    ([{"urlContext": {}}], 200, 1),
+    ([], 200, 0),                                     # no tool: Gemini reads no page
+    ([{"urlContext": {"maxUrls": 3}}], 400, 0),       # the tool takes no options
+])
+def test_the_fake_reads_pages_only_with_its_url_context_tool(gemini, tools, status, pages):
+    gemini.enqueue({"text": "Read.", "url_context": PAGES[:1]})
+    body = {"contents": [{"role": "user", "parts": [{"text": "Read " + PAGES[0][0]}]}], **({"tools": tools} if tools else {})}
+    answer = httpx.post(f"{gemini.base_url}/models/gemini-3.8-flash:generateContent", json=body,
+                        headers={"x-goog-api-key": TEST_KEY}, timeout=30)
+    assert answer.status_code == status, answer.text
+    if status == 200:
+        metadata = answer.json()["candidates"][0].get("urlContextMetadata", {}).get("urlMetadata", [])
+        assert [m["retrievedUrl"] for m in metadata] == [p[0] for p in PAGES[:pages]]
