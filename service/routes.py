@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from quart import Blueprint, Response, current_app, g, request
 
@@ -17,14 +18,14 @@ from .logs import access_log
 from .threads import Turn, counted_request, open_turn
 
 routes = Blueprint("proxy", __name__)
+Translated = TypeVar("Translated")
 
 
 def _json(value: Any) -> Response:
     return Response(json.dumps(value, ensure_ascii=False), content_type=JSON)
 
 
-async def _translate(function: Callable[..., translator.UpstreamCall], body: Any,
-                     size: int | None = None) -> translator.UpstreamCall:
+async def _translate(function: Callable[..., Translated], body: Any, size: int | None = None) -> Translated:
     """Translate on the event loop, or, for a large request, in a worker thread (without the
     shared declaration cache), so that one huge request does not hold up every other client.
     ``size``: the request's, when it is not the body's (a thread continue)."""
@@ -38,7 +39,8 @@ async def _translate(function: Callable[..., translator.UpstreamCall], body: Any
         raise proxy.spec.errors.own.nested_too_deeply.error() from None
 
 
-def _job(call: translator.UpstreamCall, body: Any, message_id: str, turn: Turn) -> streaming.Job:
+def _job(call: translator.UpstreamCall, body: Any, message_id: str, turn: Turn,
+         fallbacks: tuple[translator.Fallback, ...]) -> streaming.Job:
     """The answer's job: a fallback model gets the request translated again (its facts and the
     signatures it may see differ); a new stream translator per attempt (a thread turn's keep their events).
     The request's own ``fallbacks`` (models that answer when one declines) are translated here too."""
@@ -50,7 +52,7 @@ def _job(call: translator.UpstreamCall, body: Any, message_id: str, turn: Turn) 
 
     return streaming.Job(call, retarget,
                          turn.translators(lambda kind: kind(call, proxy.spec, message_id, input_estimate=estimate)),
-                         proxy.http, fallbacks=translator.plan_fallbacks(body, call, proxy.spec, limits=proxy.limits))
+                         proxy.http, fallbacks=fallbacks)
 
 
 @routes.route("/", methods=["HEAD", "GET"])
@@ -78,7 +80,8 @@ async def messages() -> Response:
         g.client.check_model(call.route)
         if call.tools.left_out:
             g.log["tools_left_out"] = list(call.tools.left_out)
-        job = _job(call, turn.body, new_id("msg_"), turn)
+        fallbacks = await _translate(functools.partial(translator.plan_fallbacks, call=call), turn.body, turn.size)
+        job = _job(call, turn.body, new_id("msg_"), turn, fallbacks)
         if call.stream:
             return await _stream(job, turn)
         try:

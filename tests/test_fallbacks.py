@@ -30,7 +30,7 @@ def chunk(text=None, finish=None, native=None, usage=None, model=PRO):
 
 def test_a_declined_answer_hands_over_with_a_fallback_block_and_iterations():
     call = translator.translate_call(BODY, SPEC)
-    hop = translator.plan_fallbacks({**BODY, "fallbacks": [{"model": "claude-haiku-4-5"}]}, call, SPEC)[0]
+    hop = translator.plan_fallbacks({**BODY, "fallbacks": [{"model": "claude-haiku-4-5"}]}, SPEC, call=call)[0]
     stream = translator.StreamTranslator(call, SPEC, "msg_1")
     events = stream.start() + stream.feed(chunk("Part"))
     events += stream.feed(chunk(finish="content_filter", native="SAFETY",
@@ -71,12 +71,12 @@ def test_fallback_entries_take_their_overrides_and_default_takes_the_chain():
             "speed": "fast", "fallbacks": [{"model": "gemini-2.5-flash", "max_tokens": 50, "thinking": None,
                                              "output_config": {"effort": None}, "speed": None}]}
     call = translator.translate_call(body, SPEC)
-    hop, = translator.plan_fallbacks(body, call, SPEC)
+    hop, = translator.plan_fallbacks(body, SPEC, call=call)
     assert hop.body["max_tokens"] == 50 and "thinking" not in hop.body and "speed" not in hop.body
     assert "output_config" not in hop.body and hop.call.kwargs["max_tokens"] == 50 and hop.model == "gemini-2.5-flash"
-    default, = translator.plan_fallbacks({**BODY, "fallbacks": "default"}, call, SPEC)
+    default, = translator.plan_fallbacks({**BODY, "fallbacks": "default"}, SPEC, call=call)
     assert default.model == FLASH   # models.yaml: gemini-3.1-pro-preview falls back to gemini-3.8-flash
-    assert translator.plan_fallbacks(BODY, call, SPEC) == ()
+    assert translator.plan_fallbacks(BODY, SPEC, call=call) == ()
 
 
 @pytest.mark.parametrize("fallbacks, status, fragment", [

@@ -6,7 +6,7 @@ objects), get plain data back.
     spec = load_spec()                                   # validates every YAML table
     call = translate_request(body, spec)                 # → call.kwargs for litellm.acompletion
     call = translate_call(body, spec)                    # the same, with `speed` and web_fetch rules
-    hops = plan_fallbacks(body, call, spec)              # `fallbacks`: a Fallback per model, translated
+    hops = plan_fallbacks(body, spec, call=call)         # `fallbacks`: a Fallback per model, translated
     message, outcome = translate_response(resp, call, spec, "msg_1")
     stream = StreamTranslator(call, spec, "msg_1"); stream.start(); stream.feed(chunk); stream.finish()
     message = collect(events)                            # the events of a whole stream → its Message

@@ -69,7 +69,7 @@ def with_speed(call: UpstreamCall, body: Any) -> UpstreamCall:
     return dataclasses.replace(call, kwargs={**call.kwargs, "service_tier": tier})
 
 
-def plan_fallbacks(body: Any, call: UpstreamCall, spec: Spec, *, tool_cache: DeclarationCache | None = None,
+def plan_fallbacks(body: Any, spec: Spec, *, call: UpstreamCall, tool_cache: DeclarationCache | None = None,
                    limits: Mapping[str, int] | None = None) -> tuple[Fallback, ...]:
     """The request's fallback hops, in order, each translated; ``()`` without ``fallbacks``.
 
