@@ -204,3 +204,14 @@ def test_a_thread_keeps_the_fallbacks_reply_and_its_signatures(client, gemini, s
     flash = [r for r in gemini.requests if r["action"]][-1]
     assert flash["model"] == FLASH and flash["status"] == 200 and not flash["used_dummy_signature"]
     assert [c["role"] for c in flash["normalized"]["contents"]] == ["user", "model", "user"]
+
+
+def test_the_handed_over_stream_keeps_the_grammar(proxy, gemini):
+    gemini.refuse(PRO, prompt_blocked="SAFETY")
+    raw = httpx.post(proxy.url + "/v1/messages", json={**BODY, "stream": True, "fallbacks": "default"}, timeout=30)
+    assert raw.status_code == 200
+    events = check_stream(raw.content)
+    started = [e["content_block"]["type"] for e in events if e["type"] == "content_block_start"]
+    assert started == ["fallback", "text"]
+    final = [e for e in events if e["type"] == "message_delta"][0]
+    assert [i["type"] for i in final["usage"]["iterations"]] == ["message", "fallback_message"]
