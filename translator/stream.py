@@ -6,8 +6,10 @@ a table keyed by state and event type (``TRANSITIONS``), not control flow. The g
 (protocol.md §3.3): one ``message_start``; blocks opened and closed one at a time with
 contiguous indexes; a thinking block gets its ``signature_delta`` just before it closes; a
 ``tool_use`` (and a ``server_tool_use``) starts with ``input: {}`` and its arguments come as
-``input_json_delta``; a ``web_search_tool_result`` comes whole in its start event; then one
-``message_delta`` with the stop reason and the cumulative usage, and ``message_stop``.
+``input_json_delta``; a ``web_search_tool_result`` (and a ``web_fetch_tool_result``) comes whole in its
+start event; a ``fallback`` block (the model declined and a fallback answers on: ``hand_over``) is a
+start and a stop; then one ``message_delta`` with the stop reason and the cumulative usage, and
+``message_stop``.
 """
 from __future__ import annotations
 
