@@ -189,11 +189,10 @@ class Listing(Table):
 
 
 class ServerFallbacks(Table):
-    """A request's ``fallbacks`` (server-side fallback on a refusal): how many entries it may name, and
-    the Anthropic beta that enables it."""
+    """A request's ``fallbacks`` (server-side fallback on a refusal, beta server-side-fallback-2026-06-01):
+    how many entries it may name."""
 
     max_entries: Positive
-    beta: Name
 
 
 class ModelsTable(Table):
