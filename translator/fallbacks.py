@@ -23,7 +23,6 @@ from .tools import DeclarationCache
 from .web_fetch import check_web_fetch
 
 ENTRY_FIELDS = ("model", "max_tokens", "thinking", "output_config", "speed")
-SPEEDS = {"standard": None, "fast": "priority"}  # speed → the Gemini service tier it asks for
 
 
 @dataclass(frozen=True)
@@ -51,20 +50,22 @@ def translate_call(body: Any, spec: Spec, *, tool_cache: DeclarationCache | None
     web_fetch tool checked (see :func:`check_web_fetch`)."""
     call = translate_request(body, spec, tool_cache=tool_cache, limits=limits, target=target)
     check_web_fetch(call.tools.grounding.get("url_context"))
-    return with_speed(call, body)
+    return with_speed(call, body, spec)
 
 
-def with_speed(call: UpstreamCall, body: Any) -> UpstreamCall:
-    """The call with Gemini's priority tier when ``speed`` is ``fast`` and the model has it (models.yaml
-    ``service_tiers``); a model without it runs at standard, as Anthropic runs ``fast`` where fast mode is
-    not available. Raises a 400 for a speed that is neither ``standard`` nor ``fast``."""
+def with_speed(call: UpstreamCall, body: Any, spec: Spec) -> UpstreamCall:
+    """The call with the Gemini tier models.yaml ``speed_tiers`` gives the request's ``speed`` (``fast``:
+    priority) when the model's ``service_tiers`` list it; otherwise, and for ``standard``, the call as it
+    is. Raises a 400 for a speed that is neither ``standard`` nor one of ``speed_tiers``."""
     speed = body.get("speed") if isinstance(body, dict) else None
-    if speed is None:
+    if speed is None or speed == "standard":
         return call
-    if speed not in SPEEDS:
-        raise invalid_request(f"speed: Input should be 'standard' or 'fast', got {speed!r}.")
-    tier = SPEEDS[speed]
-    if tier is None or tier not in (call.route.facts.service_tiers or ()):
+    tiers = spec.models.speed_tiers
+    if speed not in tiers:
+        known = " or ".join(repr(name) for name in ("standard", *tiers))
+        raise invalid_request(f"speed: Input should be {known}, got {speed!r}.")
+    tier = tiers[speed]
+    if tier not in (call.route.facts.service_tiers or ()):
         return call
     return dataclasses.replace(call, kwargs={**call.kwargs, "service_tier": tier})
 

@@ -163,7 +163,7 @@ class Facts(Table):
     sampling_params: bool
     structured_output_with_tools: bool  # JSON mode (a response schema) and tools in one request
     fallbacks: Annotated[tuple[Name, ...], UNIQUE] | Absent = None  # models to try when this one cannot answer
-    service_tiers: Annotated[tuple[Literal["priority", "flex"], ...], UNIQUE] | Absent = None  # beyond standard
+    service_tiers: Annotated[tuple[ServiceTier, ...], UNIQUE] | Absent = None  # beyond standard
 
 
 class BudgetLevel(Table):
@@ -195,6 +195,9 @@ class ServerFallbacks(Table):
     max_entries: Positive
 
 
+ServiceTier = Literal["priority", "flex"]
+
+
 class ModelsTable(Table):
     """models.yaml: which model answers a requested name, and its facts."""
 
@@ -210,6 +213,7 @@ class ModelsTable(Table):
     thinking: ThinkingRules
     listing: Listing
     server_fallbacks: ServerFallbacks
+    speed_tiers: Mapping[Name, ServiceTier]  # a request's `speed` → the Gemini tier it asks for (standard: none)
 
     def target_name(self, target: str) -> str:
         """An alias target: the model BIG_MODEL or SMALL_MODEL stands for, or the name itself."""
