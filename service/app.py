@@ -16,7 +16,7 @@ from quart import Quart
 import translator
 from translator import Spec
 
-from . import answers, cors, errors, exposure, hooks, litellm_adapter
+from . import answers, batches, cors, errors, exposure, files, hooks, litellm_adapter
 from .config import Settings, load_settings, media_limits
 from .endpoints import load_endpoints, unsupported_routes
 from .keys import ClientKeys
@@ -109,6 +109,8 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     app.register_blueprint(routes)
     app.register_blueprint(reports)
     app.register_blueprint(unsupported_routes(endpoints))
+    files.register(app)    # before batches: a batch's requests may name files
+    batches.register(app)
     return app
 
 

@@ -13,6 +13,7 @@ import translator
 
 from . import sse, streaming, upstream, usage
 from .errors import JSON, new_id
+from .files import resolve_file_sources
 from .hooks import json_body
 from .logs import access_log
 from .threads import Turn, counted_request, open_turn
@@ -67,7 +68,7 @@ async def health() -> Response:
 
 @routes.post("/v1/messages")
 async def messages() -> Response:
-    body = await json_body()
+    body = await resolve_file_sources(await json_body())
     if isinstance(body, dict) and isinstance(body.get("model"), str):
         g.log["model"] = body["model"]
     proxy = current_app.proxy
@@ -120,7 +121,8 @@ async def _stream(job: streaming.Job, turn: Turn) -> Response:
 
 @routes.post("/v1/messages/count_tokens")
 async def count_tokens() -> Response:
-    body = await counted_request(await json_body(), current_app.proxy.threads, current_app.proxy.spec)
+    body = await counted_request(await resolve_file_sources(await json_body()), current_app.proxy.threads,
+                                 current_app.proxy.spec)
     call = await _translate(translator.translate_count_tokens, body)
     g.log.update(model=call.route.requested, target=call.route.target)
     g.client.check_model(call.route)

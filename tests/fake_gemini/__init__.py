@@ -6,6 +6,8 @@ Routes
 ``POST /{...}/models/{model}:streamGenerateContent`` (``?alt=sse``: ``data: {json}\\r\\n\\r\\n`` frames; without it a
 JSON array, like the real API)
 ``POST /{...}/models/{model}:countTokens`` (``{"contents": [...]}`` or ``{"generateContentRequest": {...}}``)
+The Batch API (``models/{m}:batchGenerateContent`` with inlined requests, ``batches/{id}`` get / ``:cancel`` /
+delete: ``batches.py``) and the Files API (resumable upload, ``files/{id}`` get / delete: ``files.py``), per key.
 Anything else (``cachedContents`` included) is logged and answered 404 in Google's error shape.
 
 Usage

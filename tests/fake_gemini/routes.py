@@ -16,6 +16,8 @@ from typing import Any, Callable
 from aiohttp import web
 
 from .answers import AnswerMixin, prompt_token_count, with_structured_default
+from .batches import BatchMixin
+from .files import FilesMixin
 from .quotas import Quotas
 from .signatures import SignatureMixin
 from .validation import Reject, model_info, normalize, validate_count_tokens, validate_request
@@ -43,7 +45,7 @@ def _error_body(code: int, message: str, status: str | None = None, details=None
     return {"error": err}
 
 
-class FakeGemini(AnswerMixin, SignatureMixin):
+class FakeGemini(AnswerMixin, SignatureMixin, BatchMixin, FilesMixin):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, keep_log: bool = True, verbose: bool = False,
                  default_spec: dict | None = None, backlog: int = 128):
         self.host, self.port = host, port
@@ -63,6 +65,8 @@ class FakeGemini(AnswerMixin, SignatureMixin):
         self.quotas = Quotas()  # set by tests: valid keys, calls per window per key and per model
         self.refusals: dict[str, dict] = {}  # model → the refusal spec it answers every call with (refuse())
         self.priority_downgrade = False      # answer priority calls at standard (x-gemini-service-tier)
+        self.reset_batches()
+        self.reset_files()
 
     # ---------------------------------------------------------------- public API
     def enqueue(self, *specs: dict | Callable[[dict], dict]) -> None:
@@ -85,6 +89,8 @@ class FakeGemini(AnswerMixin, SignatureMixin):
             self.quotas = Quotas()
             self.default_spec = self._started_with
             self.requests.clear()
+            self.reset_batches()
+            self.reset_files()
 
     def wait_for(self, predicate: Callable[[list], Any], timeout: float = 5.0) -> bool:
         def check():
@@ -146,6 +152,8 @@ class FakeGemini(AnswerMixin, SignatureMixin):
     # ---------------------------------------------------------------- server plumbing
     def make_app(self) -> web.Application:
         app = web.Application(client_max_size=512 * 1024 * 1024)
+        self.add_batch_routes(app)
+        self.add_file_routes(app)
         app.router.add_post(r"/{version:v1beta|v1alpha|v1}/models/{tail}", self._handle_model)
         app.router.add_route("*", "/{path:.*}", self._handle_other)
         return app
@@ -253,6 +261,7 @@ class FakeGemini(AnswerMixin, SignatureMixin):
                 return await self._count_tokens(request, rec, req, mi)
             validate_request(req, mi)
             self._check_signatures(req, mi, rec)
+            self.check_file_data(req, key)
             prompt_tokens = prompt_token_count(req)
         except Reject as e:
             return self._error(rec, e.code, e.message, e.status, e.details)
