@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from quart import Blueprint, Response, current_app, g, request
 
@@ -18,14 +19,14 @@ from .logs import access_log
 from .threads import Turn, counted_request, open_turn
 
 routes = Blueprint("proxy", __name__)
+Translated = TypeVar("Translated")
 
 
 def _json(value: Any) -> Response:
     return Response(json.dumps(value, ensure_ascii=False), content_type=JSON)
 
 
-async def _translate(function: Callable[..., translator.UpstreamCall], body: Any,
-                     size: int | None = None) -> translator.UpstreamCall:
+async def _translate(function: Callable[..., Translated], body: Any, size: int | None = None) -> Translated:
     """Translate on the event loop, or, for a large request, in a worker thread (without the
     shared declaration cache), so that one huge request does not hold up every other client.
     ``size``: the request's, when it is not the body's (a thread continue)."""
@@ -40,19 +41,20 @@ async def _translate(function: Callable[..., translator.UpstreamCall], body: Any
 
 
 def _job(call: translator.UpstreamCall, body: Any, message_id: str, turn: Turn,
-         edits: translator.EditReport | None = None) -> streaming.Job:
+         fallbacks: tuple[translator.Fallback, ...], edits: translator.EditReport | None = None) -> streaming.Job:
     """The answer's job: a fallback model gets the request translated again (its facts and the
-    signatures it may see differ); a new stream translator per attempt (a thread turn's keep their events)."""
+    signatures it may see differ); a new stream translator per attempt (a thread turn's keep their events).
+    The request's own ``fallbacks`` (models that answer when one declines) are translated here too."""
     proxy = current_app.proxy
     estimate = translator.input_estimate(turn.size)
 
     def retarget(target: str) -> translator.UpstreamCall:
-        return translator.translate_request(body, proxy.spec, limits=proxy.limits, target=target)
+        return translator.translate_call(body, proxy.spec, limits=proxy.limits, target=target)
 
     return streaming.Job(call, retarget,
                          turn.translators(lambda kind: kind(call, proxy.spec, message_id, input_estimate=estimate,
                                                             edits=edits)),
-                         proxy.http)
+                         proxy.http, fallbacks=fallbacks)
 
 
 @routes.route("/", methods=["HEAD", "GET"])
@@ -83,18 +85,19 @@ async def messages() -> Response:
             await turn.keep(message)
             g.log.update(usage=translator.billed_usage(message["usage"], edited.report), stop=message["stop_reason"])
             return response
-        call = await _translate(translator.translate_request, edited.body, turn.size)
+        call = await _translate(translator.translate_call, edited.body, turn.size)
         g.log.update(target=call.route.target, stream=call.stream)  # model: logged above
         g.client.check_model(call.route)
         if call.tools.left_out:
             g.log["tools_left_out"] = list(call.tools.left_out)
-        job = _job(call, edited.body, message_id, turn, edited.report)
+        fallbacks = await _translate(functools.partial(translator.plan_fallbacks, call=call), edited.body, turn.size)
+        job = _job(call, edited.body, message_id, turn, fallbacks, edited.report)
         if call.stream:
             return await _stream(job, turn, edited.report)
         try:
             message = await streaming.complete(job, proxy.spec, proxy.settings, proxy.pool, proxy.lifecycle.live)
         finally:
-            g.log["answered_by"] = job.answered_by
+            g.log.update(answered_by=job.answered_by, service_tier=job.service_tier)
     except BaseException:
         await turn.end()
         raise
@@ -108,7 +111,8 @@ async def _stream(job: streaming.Job, turn: Turn, edits: translator.EditReport |
     request_id, started, fields, client = g.request_id, g.started, g.log, g.client
 
     def done(outcome: dict) -> None:
-        seconds, ended = time.perf_counter() - started, {**fields, "answered_by": job.answered_by, **outcome}
+        seconds, ended = time.perf_counter() - started, {**fields, "answered_by": job.answered_by,
+                                                          "service_tier": job.service_tier, **outcome}
         ended["usage"] = translator.billed_usage(ended.get("usage"), edits)  # a compaction call's tokens too
         access_log(request_id, "POST", "/v1/messages", 200, seconds, ended)
         usage.record(proxy, request_id, client, 200, seconds, ended)

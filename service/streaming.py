@@ -13,8 +13,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Iterator
 
-from translator import (AnthropicError, Spec, StreamProtocolError, StreamTranslator, UpstreamCall, collect,
-                        unusable_answer_error, usage)
+from translator import (AnthropicError, Fallback, Spec, StreamProtocolError, StreamTranslator, UpstreamCall, collect,
+                        unusable_answer_error)
 
 from . import upstream
 from .config import Settings
@@ -25,7 +25,7 @@ log = logging.getLogger("proxy")
 
 
 def translator_usage(stream: StreamTranslator) -> dict | None:
-    return usage(stream.raw_usage, searches=stream.searches) if stream.raw_usage is not None else None
+    return stream.final_usage() if stream.raw_usage is not None else None
 
 
 @dataclass
@@ -39,6 +39,17 @@ class Job:
     make_translator: Callable[[], StreamTranslator]
     http: Any
     answered_by: str | None = None
+    fallbacks: tuple[Fallback, ...] = ()   # the request's `fallbacks`: who answers when a model declines
+    service_tier: str | None = None        # the Gemini tier that served, when another than standard was asked
+
+
+@dataclass
+class Declined:
+    """Put between two models' chunks: the consumer, which translates, says whether the answer so far
+    declined (and so ``fallback`` answers on) by setting ``handed_over``."""
+
+    fallback: Fallback
+    handed_over: asyncio.Future
 
 
 class Head:
@@ -92,12 +103,33 @@ class UpstreamStream:
         # Opening (and its retries) happens in the reader too, so the grace period and the
         # pings also cover the wait for Gemini's first byte. Retries end with the grace period:
         # after it the headers are out and a 429 could no longer be a real 429.
-        opened = await upstream.open_answer(self.job.call, self.job.retarget, self.pool, self.spec, self.settings,
-                                            self.job.http, wait_until=self.grace_ends)
-        self.job.answered_by = opened.deployment.id
-        async with contextlib.aclosing(upstream.chunks(opened, self.settings)) as chunks:
-            async for chunk in chunks:
-                yield chunk
+        call, retarget = self.job.call, self.job.retarget
+        for fallback in (*self.job.fallbacks, None):
+            opened = await upstream.open_answer(call, retarget, self.pool, self.spec, self.settings,
+                                                self.job.http, wait_until=self.grace_ends)
+            self.job.answered_by = opened.deployment.id
+            self.job.service_tier = upstream.served_tier(opened)
+            async with contextlib.aclosing(upstream.chunks(opened, self.settings)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+            if fallback is None:
+                return
+            declined = Declined(fallback, asyncio.get_running_loop().create_future())
+            yield declined
+            if not await declined.handed_over:
+                return
+            log.info("%s declined; falling back to %s", call.route.target, fallback.call.route.target)
+            call, retarget = fallback.call, fallback.retarget
+
+    def _feed(self, item: Any) -> list[dict]:
+        """The events of one queued chunk; at a :class:`Declined`, the hand-over to the fallback, if the
+        answer so far declined."""
+        if type(item) is not Declined:
+            return self.translator.feed(item)
+        handing = self.translator.declined
+        if not item.handed_over.done():
+            item.handed_over.set_result(handing)
+        return self.translator.hand_over(item.fallback.call, item.fallback.model) if handing else []
 
     async def close(self) -> None:
         if self.reader is not None and not self.reader.done():
@@ -120,7 +152,7 @@ class UpstreamStream:
             except TimeoutError:
                 break
             if kind == "chunk":
-                head.events += self.translator.feed(item)
+                head.events += self._feed(item)
             elif kind == "error":
                 head.error = upstream.to_anthropic_error(item, self.spec, self.settings)
                 return head
@@ -179,7 +211,7 @@ class UpstreamStream:
             while True:
                 kind, item = await self.queue.get()
                 if kind == "chunk":
-                    events += self.translator.feed(item)
+                    events += self._feed(item)
                 elif kind == "end":
                     return events
                 elif kind == "stop":
@@ -206,7 +238,7 @@ class UpstreamStream:
                 parts: list[bytes] = []
                 while kind == "chunk":
                     try:
-                        parts += [frame(event) for event in self.translator.feed(item)]
+                        parts += [frame(event) for event in self._feed(item)]
                     except StreamProtocolError as exc:
                         log.error("stream translation failed: %s", exc)
                         yield self._error_frame(AnthropicError(500, "api_error",
