@@ -1,0 +1,113 @@
+"""Under churn and restarts (issue 28): a closed connection gives its descriptor back at once, whatever
+keep_alive_timeout is, on HTTP/1.1 and HTTP/2 (h2c), in the README's own command (hypercorn.toml: 75 s)."""
+from __future__ import annotations
+
+import os
+import resource
+import socket
+import time
+from pathlib import Path
+
+import h2.config
+import h2.connection
+import h2.events
+import pytest
+
+from tests.conftest import proxy_env
+from tests.servers import HypercornProcess
+
+CONNECTIONS = 1000
+
+
+def worker_pid(master: int) -> int:
+    """The Hypercorn worker the master spawned (not multiprocessing's resource tracker)."""
+    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        command = Path(f"/proc/{child}/cmdline").read_bytes()
+        if b"spawn_main" in command:
+            return int(child)
+    raise AssertionError(f"no worker under {master}")
+
+
+def descriptors(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def descriptors_settle(pid: int, limit: int, timeout: float = 5.0) -> int:
+    """The worker's descriptor count once it is at most ``limit``, or the last count after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    count = descriptors(pid)
+    while count > limit and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling the count, not synchronising on it
+        count = descriptors(pid)
+    return count
+
+
+def http1_health(port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: proxy\r\n\r\n")
+        answer = b""
+        while b'{"status": "ok"}' not in answer:
+            data = sock.recv(4096)
+            assert data, answer
+            answer += data
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+
+
+def h2c_health(port: int) -> None:
+    """HTTP/2 with prior knowledge (h2c), as a client that knows the proxy speaks it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        connection.initiate_connection()
+        stream = connection.get_next_available_stream_id()
+        connection.send_headers(stream, [(":method", "GET"), (":path", "/health"), (":scheme", "http"),
+                                         (":authority", "proxy")], end_stream=True)
+        sock.sendall(connection.data_to_send())
+        status = None
+        while True:
+            data = sock.recv(65536)
+            assert data, "the proxy closed the h2c connection"
+            for event in connection.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    status = dict(event.headers)[b":status"]
+                if isinstance(event, h2.events.StreamEnded):
+                    assert status == b"200"
+                    return
+            sock.sendall(connection.data_to_send())
+
+
+@pytest.fixture
+def served(fake, tmp_path):
+    server = HypercornProcess(proxy_env(fake), directory=tmp_path).start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("connect", [http1_health, h2c_health], ids=["http1.1", "h2c"])
+def test_closed_connections_give_their_descriptors_back_at_once(served, connect):
+    worker = worker_pid(served.process.pid)
+    connect(served.port)  # what the first connection opens for good (the loop's own, logging) is in the baseline
+    baseline = descriptors(worker)
+    for _ in range(CONNECTIONS):
+        connect(served.port)
+    # keep_alive_timeout is 75 s: without the fix the 1,000 closed connections are all still open here.
+    assert descriptors_settle(worker, baseline + 10) <= baseline + 10
+
+
+def test_the_worker_runs_with_its_hard_descriptor_limit(fake, tmp_path):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard <= 256:
+        pytest.skip(f"the hard descriptor limit here is {hard}")
+    # Started under systemd's usual soft limit (uv raises its own, and its children inherit that).
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    try:
+        server = HypercornProcess(proxy_env(fake), directory=tmp_path)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        server.start()
+        worker = worker_pid(server.process.pid)
+        limits = Path(f"/proc/{worker}/limits").read_text()
+        line = next(line for line in limits.splitlines() if line.startswith("Max open files"))
+        assert line.split()[3:5] == [str(hard), str(hard)], line
+    finally:
+        server.stop()
