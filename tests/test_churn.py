@@ -2,6 +2,7 @@
 keep_alive_timeout is, on HTTP/1.1 and HTTP/2 (h2c), in the README's own command (hypercorn.toml: 75 s)."""
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
 import socket
@@ -11,10 +12,12 @@ from pathlib import Path
 import h2.config
 import h2.connection
 import h2.events
+import httpx
 import pytest
 
 from tests.conftest import proxy_env
 from tests.servers import HypercornProcess
+from tests.teams import ADMIN, BODY, keys_file, ledger_rows, post
 
 CONNECTIONS = 1000
 
@@ -111,3 +114,56 @@ def test_the_worker_runs_with_its_hard_descriptor_limit(fake, tmp_path):
         assert line.split()[3:5] == [str(hard), str(hard)], line
     finally:
         server.stop()
+
+
+# -- streams that end early are booked with what the client received --------------------------------------
+
+LONG_ANSWER = " ".join(f"word{i:04d}" for i in range(400))   # 3,600 characters, ~900 tokens in all
+TPM = 150  # more than the request's input estimate, less than what half of the answer books
+
+
+def booked_output(proxy, key: str) -> float:
+    text = httpx.get(proxy.url + "/metrics", headers={"x-api-key": ADMIN}, timeout=30).text
+    return sum(float(line.rpartition(" ")[2]) for line in text.splitlines()
+               if line.startswith("proxy_tokens_total{") and f'key="{key}"' in line and 'kind="output"' in line)
+
+
+def until(check, timeout: float = 5.0):
+    """``check()``'s first true value, polled until ``timeout`` (then its last value)."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()) and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling what the proxy books after the stream, not synchronising on it
+    return value
+
+
+async def leave_after_events(url: str, key: str, events: int) -> None:
+    async with httpx.AsyncClient(timeout=10) as client:
+        async with client.stream("POST", url + "/v1/messages", json={**BODY, "max_tokens": 4000, "stream": True},
+                                 headers={"x-api-key": key}) as response:
+            seen = 0
+            async for line in response.aiter_lines():
+                seen += line.startswith("event: content_block_delta")
+                if seen >= events:
+                    return
+
+
+@pytest.mark.parametrize("ending", ["gemini cut", "client left"])
+def test_a_stream_that_ends_early_is_booked_with_the_output_sent(make_proxy, gemini, tmp_path, ending):
+    database = f"sqlite:///{tmp_path / 'usage.db'}"
+    secrets = keys_file(tmp_path / "keys.yaml", alice={"tpm": TPM})
+    proxy = make_proxy(PROXY_API_KEY=ADMIN, PROXY_KEYS_FILE=str(tmp_path / "keys.yaml"), DATABASE_URL=database,
+                       LEDGER_FLUSH_SECONDS="0.1")
+    if ending == "gemini cut":
+        gemini.enqueue({"text": LONG_ANSWER, "text_chunks": 8, "cut_after_chunks": 4})
+        answer = post(proxy, secrets["alice"], stream=True, max_tokens=4000)
+        assert answer.status_code == 200 and '"type": "error"' in answer.text.replace('":"', '": "')
+    else:
+        gemini.enqueue({"text": LONG_ANSWER, "text_chunks": 8, "chunk_delay_s": 0.5})
+        asyncio.run(leave_after_events(proxy.url, secrets["alice"], 2))
+    output = until(lambda: booked_output(proxy, "alice"))
+    # Two to four of the eight chunks reached the client: ~225 to ~450 tokens, not 0 and not all ~900.
+    assert 200 <= output <= 500, output
+    rows = until(lambda: ledger_rows(database))
+    assert [row["output_tokens"] for row in rows] == [output], rows
+    # The booked tokens count against alice's tpm: her next request is refused.
+    assert post(proxy, secrets["alice"]).status_code == 429
