@@ -6,6 +6,8 @@ import asyncio
 import os
 import resource
 import socket
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import h2.events
 import httpx
 import pytest
 
+from service.boot import Boot
 from tests.conftest import proxy_env
 from tests.servers import HypercornProcess
 from tests.teams import ADMIN, BODY, keys_file, ledger_rows, post
@@ -167,3 +170,55 @@ def test_a_stream_that_ends_early_is_booked_with_the_output_sent(make_proxy, gem
     assert [row["output_tokens"] for row in rows] == [output], rows
     # The booked tokens count against alice's tpm: her next request is refused.
     assert post(proxy, secrets["alice"]).status_code == 429
+
+
+# -- start-up: liveness at once, readiness when the app is up, early messages wait ------------------------
+
+IMPORT_GATE = threading.Event()   # tests/boot_target.py's import waits for it
+
+
+async def booted(wait_seconds: float, check) -> None:
+    """``check(client, boot)`` against service.boot in front of tests/boot_target.py, lifespan and all."""
+    sys.modules.pop("tests.boot_target", None)
+    IMPORT_GATE.clear()
+    boot = Boot("tests.boot_target:app", wait_seconds=wait_seconds)
+    to_boot: asyncio.Queue = asyncio.Queue()
+    from_boot: asyncio.Queue = asyncio.Queue()
+    lifespan = asyncio.create_task(boot({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
+                                        to_boot.get, from_boot.put))
+    await to_boot.put({"type": "lifespan.startup"})
+    assert (await from_boot.get())["type"] == "lifespan.startup.complete"
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=boot), base_url="http://proxy") as client:
+            await check(client, boot)
+    finally:
+        IMPORT_GATE.set()
+        await to_boot.put({"type": "lifespan.shutdown"})
+        assert (await from_boot.get())["type"] == "lifespan.shutdown.complete"
+        await lifespan
+
+
+def test_liveness_at_once_readiness_when_started_and_early_messages_wait():
+    async def check(client: httpx.AsyncClient, boot: Boot) -> None:
+        assert (await client.get("/health")).json() == {"status": "importing"}
+        ready = await client.get("/ready")
+        assert ready.status_code == 503 and "LiteLLM probed" in ready.json()["missing"]
+        early = asyncio.create_task(client.post("/v1/messages", json=BODY))
+        async with asyncio.timeout(5):
+            while not boot.waiting:
+                await asyncio.sleep(0.01)  # polling until the request waits in the boot app
+        assert (await client.get("/ready")).json()["waiting_requests"] == 1 and not early.done()
+        IMPORT_GATE.set()
+        answer = await early
+        assert answer.status_code == 200 and answer.json() == {"served": "/v1/messages"}
+        assert (await client.get("/ready")).json() == {"served": "/ready"}
+    asyncio.run(booted(30, check))
+
+
+def test_a_message_that_waits_past_the_bound_gets_a_retryable_anthropic_503():
+    async def check(client: httpx.AsyncClient, boot: Boot) -> None:
+        answer = await client.post("/v1/messages", json=BODY)
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+        assert answer.json()["type"] == "error" and answer.json()["error"]["type"] == "overloaded_error"
+        assert boot.stage == "importing"
+    asyncio.run(booted(0.2, check))
