@@ -222,3 +222,9 @@ def test_a_message_that_waits_past_the_bound_gets_a_retryable_anthropic_503():
         assert answer.json()["type"] == "error" and answer.json()["error"]["type"] == "overloaded_error"
         assert boot.stage == "importing"
     asyncio.run(booted(0.2, check))
+
+
+def test_ready_answers_without_a_key_once_the_app_serves(make_proxy):
+    proxy = make_proxy(PROXY_API_KEY=ADMIN)
+    assert httpx.get(proxy.url + "/ready", timeout=10).json() == {"status": "ready"}
+    assert httpx.get(proxy.url + "/v1/models", timeout=10).status_code == 401
