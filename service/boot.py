@@ -13,7 +13,8 @@ HTTP client, the ledger's database, the thread store) on the event loop. Until t
   error on its first prompt. Past the wait, or if the app failed to start, the answer is a 503
   ``overloaded_error`` in Anthropic's form, which Anthropic's SDKs and Claude Code retry.
 
-Only the standard library is imported here: this module is what the worker imports before it serves.
+Only the standard library (and service.connections, on Hypercorn's modules, which the worker has
+already imported) is imported here: this module is what the worker imports before it serves.
 The error text is here, not in spec/errors.yaml, because it is answered before any table is loaded.
 """
 from __future__ import annotations
@@ -27,6 +28,8 @@ import os
 import threading
 import time
 from typing import Any, Awaitable, Callable
+
+from . import connections
 
 log = logging.getLogger("proxy")
 Receive = Callable[[], Awaitable[dict]]
@@ -88,6 +91,7 @@ class Boot:
     async def _lifespan(self, scope: dict, receive: Receive, send: Send) -> None:
         """Hypercorn's lifespan: serve at once, start the app behind, stop it at the end."""
         await receive()  # lifespan.startup
+        connections.install()  # before the first connection, not once the app is imported
         self.ready = asyncio.Event()
         task = asyncio.get_running_loop().create_task(self._start(scope))
         self.tasks.add(task)
