@@ -3,6 +3,7 @@ keep_alive_timeout is, on HTTP/1.1 and HTTP/2 (h2c), in the README's own command
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import resource
 import socket
@@ -10,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import h2.config
 import h2.connection
@@ -17,6 +19,8 @@ import h2.events
 import httpx
 import pytest
 
+import translator
+from service import litellm_adapter, partial
 from service.boot import Boot
 from tests.conftest import proxy_env
 from tests.servers import HypercornProcess
@@ -228,3 +232,28 @@ def test_ready_answers_without_a_key_once_the_app_serves(make_proxy):
     proxy = make_proxy(PROXY_API_KEY=ADMIN)
     assert httpx.get(proxy.url + "/ready", timeout=10).json() == {"status": "ready"}
     assert httpx.get(proxy.url + "/v1/models", timeout=10).status_code == 401
+
+
+def _cut_after(report: dict) -> tuple[dict, int]:
+    """What a stream is booked with when it ends after one Gemini chunk carrying ``report``: the chunk read
+    by LiteLLM's Gemini helpers (service.litellm_adapter), translated, its text written to the client."""
+    spec = translator.load_spec(translator.DEFAULT_SPEC_DIR)
+    call = translator.translate_request({**BODY, "stream": True}, spec)
+    request = litellm_adapter.GeminiRequest("http://gemini", {}, b"", call.route.gemini_name, {})
+    answer = SimpleNamespace(parser=litellm_adapter.GeminiParser(request))   # answers.GeminiAnswer's reader
+    line = {"candidates": [{"content": {"parts": [{"text": "Twenty characters..."}], "role": "model"}}],
+            "usageMetadata": report, "modelVersion": call.route.gemini_name}
+    stream = translator.StreamTranslator(call, spec, "msg_1", input_estimate=5)
+    events = stream.start() + stream.feed(answer.parser.parse("data: " + json.dumps(line)))
+    sent = sum(partial.content_chars(event) for event in events)
+    return partial.booked_usage(stream, answer, sent), sent
+
+
+def test_a_stream_ended_early_is_booked_with_geminis_last_report_when_it_counts_output():
+    booked, sent = _cut_after({"promptTokenCount": 12, "candidatesTokenCount": 7, "totalTokenCount": 19})
+    assert sent == 20
+    assert booked["usage_source"] == "gemini" and booked["partial"]
+    assert (booked["usage"]["input_tokens"], booked["usage"]["output_tokens"]) == (12, 7)
+    booked, _ = _cut_after({"promptTokenCount": 12, "totalTokenCount": 12})   # no output counted yet
+    assert booked["usage_source"] == "estimate"
+    assert (booked["usage"]["input_tokens"], booked["usage"]["output_tokens"]) == (12, 5)
