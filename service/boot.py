@@ -36,6 +36,7 @@ Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
 MISSING = {"importing": ["tables loaded", "LiteLLM probed", "database reached"],
            "starting": ["database reached"], "failed": ["the app failed to start (see the log)"]}
+EXIT_APP_FAILED = 3
 NOT_READY = "The proxy is starting and cannot answer yet; retry in a few seconds."
 
 
@@ -46,8 +47,9 @@ def _json(status: int, value: Any) -> tuple[int, bytes]:
 class Boot:
     """The worker's ASGI app: answers liveness and readiness at once, the proxy's app once it is up."""
 
-    def __init__(self, target: str = "service.app:app", wait_seconds: float | None = None):
-        self.target = target
+    def __init__(self, target: str = "service.app:app", wait_seconds: float | None = None,
+                 exit_on_failure: bool = True):
+        self.target, self.exit_on_failure = target, exit_on_failure
         self.wait_seconds = float(os.environ.get("READY_WAIT_SECONDS", "30")) if wait_seconds is None else wait_seconds
         self.stage = "importing"          # then "starting", then "ready" or "failed"
         self.inner: Any = None            # the proxy's Quart app, once imported
@@ -117,7 +119,12 @@ class Boot:
             log.info("ready in %.2fs", time.monotonic() - self.began)
         except Exception:
             self.stage = "failed"
-            log.exception("the proxy's app failed to start; /health answers 503")
+            log.exception("the proxy's app failed to start")
+            if self.exit_on_failure:
+                # As when the app's import failed in the worker before serving: the worker exits with an
+                # error and Hypercorn's master stops the server with it (and a supervisor sees it).
+                logging.shutdown()
+                os._exit(EXIT_APP_FAILED)
         finally:
             assert self.ready is not None
             self.ready.set()

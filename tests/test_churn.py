@@ -181,11 +181,11 @@ def test_a_stream_that_ends_early_is_booked_with_the_output_sent(make_proxy, gem
 IMPORT_GATE = threading.Event()   # tests/boot_target.py's import waits for it
 
 
-async def booted(wait_seconds: float, check) -> None:
-    """``check(client, boot)`` against service.boot in front of tests/boot_target.py, lifespan and all."""
+async def booted(wait_seconds: float, check, target: str = "tests.boot_target:app") -> None:
+    """``check(client, boot)`` against service.boot in front of ``target``, lifespan and all."""
     sys.modules.pop("tests.boot_target", None)
     IMPORT_GATE.clear()
-    boot = Boot("tests.boot_target:app", wait_seconds=wait_seconds)
+    boot = Boot(target, wait_seconds=wait_seconds, exit_on_failure=False)
     to_boot: asyncio.Queue = asyncio.Queue()
     from_boot: asyncio.Queue = asyncio.Queue()
     lifespan = asyncio.create_task(boot({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
@@ -257,3 +257,13 @@ def test_a_stream_ended_early_is_booked_with_geminis_last_report_when_it_counts_
     booked, _ = _cut_after({"promptTokenCount": 12, "totalTokenCount": 12})   # no output counted yet
     assert booked["usage_source"] == "estimate"
     assert (booked["usage"]["input_tokens"], booked["usage"]["output_tokens"]) == (12, 5)
+
+
+def test_an_app_that_fails_to_start_fails_liveness_and_requests_at_once():
+    async def check(client: httpx.AsyncClient, boot: Boot) -> None:
+        assert boot.ready is not None
+        await boot.ready.wait()
+        assert (await client.get("/health")).status_code == 503 and boot.stage == "failed"
+        answer = await client.post("/v1/messages", json=BODY)   # not after READY_WAIT_SECONDS: at once
+        assert answer.status_code == 503 and answer.json()["error"]["type"] == "overloaded_error"
+    asyncio.run(booted(30, check, target="tests.no_such_module:app"))
