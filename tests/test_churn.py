@@ -170,6 +170,8 @@ def test_a_stream_that_ends_early_is_booked_with_the_output_sent(make_proxy, gem
     output = until(lambda: booked_output(proxy, "alice"))
     # Two to four of the eight chunks reached the client: ~225 to ~450 tokens, not 0 and not all ~900.
     assert 200 <= output <= 500, output
+    metrics = httpx.get(proxy.url + "/metrics", headers={"x-api-key": ADMIN}, timeout=30).text
+    assert 'proxy_partial_streams_total{source="estimate"} 1.0' in metrics
     rows = until(lambda: ledger_rows(database))
     assert [row["output_tokens"] for row in rows] == [output], rows
     # The booked tokens count against alice's tpm: her next request is refused.
