@@ -14,11 +14,13 @@ though the client had part of the answer. Such a stream is booked with:
 """
 from __future__ import annotations
 
+import logging
 from typing import Any, Mapping
 
 import translator
 from translator import StreamTranslator
 
+log = logging.getLogger("proxy")
 DELTA_TEXT_FIELDS = ("text", "thinking", "partial_json")
 CHARS_PER_TOKEN = 4
 
@@ -38,7 +40,12 @@ def _take_last_report(stream: StreamTranslator, upstream: Any) -> None:
     """Pass the upstream reader's last usage report to the translator, if it never was."""
     parser = getattr(upstream, "parser", None)   # answers.GeminiAnswer's; LiteLLM's own streams have none
     if stream.raw_usage is None and parser is not None and parser.usage_report:
-        stream.feed({"usage": parser.close()[-1]["usage"]})
+        try:  # close() also reads a chunk held back in pieces, which a stream cut mid-chunk may leave broken
+            last = parser.close()[-1]
+        except Exception as exc:  # noqa: BLE001 - the estimate books the stream instead
+            log.info("the last usage report of a stream ended early could not be read: %s", type(exc).__name__)
+            return
+        stream.feed({"usage": last["usage"]})
 
 
 def booked_usage(stream: StreamTranslator, upstream: Any, sent_chars: int) -> dict[str, Any]:
