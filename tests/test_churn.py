@@ -173,7 +173,7 @@ def test_a_stream_that_ends_early_is_booked_with_the_output_sent(make_proxy, gem
     metrics = httpx.get(proxy.url + "/metrics", headers={"x-api-key": ADMIN}, timeout=30).text
     assert 'proxy_partial_streams_total{source="estimate"} 1.0' in metrics
     rows = until(lambda: ledger_rows(database))
-    assert [row["output_tokens"] for row in rows] == [output], rows
+    assert [(row["output_tokens"], row["usage_source"]) for row in rows] == [(output, "estimate")], rows
     # The booked tokens count against alice's tpm: her next request is refused.
     assert post(proxy, secrets["alice"]).status_code == 429
 
