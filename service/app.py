@@ -16,7 +16,7 @@ from quart import Quart
 import translator
 from translator import Spec
 
-from . import answers, batches, cors, errors, exposure, files, hooks, litellm_adapter
+from . import answers, batches, connections, cors, errors, exposure, files, hooks, litellm_adapter
 from .config import Settings, load_settings, media_limits
 from .endpoints import load_endpoints, unsupported_routes
 from .keys import ClientKeys
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     settings = settings or load_settings()
     spec = spec or load_tables(settings)
     configure_logging(settings)
+    connections.install()  # closed connections release their descriptor at once (connections.py)
     litellm_adapter.check()
     app = Quart(__name__)
     app.config["MAX_CONTENT_LENGTH"] = None  # hooks.read_body() enforces the limit, and drains what is over it

@@ -80,7 +80,7 @@ async def begin() -> Response | None:
         proxy.exposure_checked = True
         server = request.scope.get("server") or ("127.0.0.1", 0)
         exposure.warn_if_exposed([server[0]], proxy.keys.required)
-    if request.path == "/health" or cors.allowed_preflight():
+    if request.path in ("/health", "/ready") or cors.allowed_preflight():
         return None
     g.client = proxy.keys.identify(client_keys())
     if g.client is None:

@@ -67,6 +67,13 @@ async def health() -> Response:
     return _json({"status": "ok"})
 
 
+@routes.get("/ready")
+async def ready() -> Response:
+    """Readiness: answered once the app serves (tables loaded, LiteLLM probed, clients and the ledger
+    opened); before that service.boot answers 503 with what is missing."""
+    return _json({"status": "ready"})
+
+
 @routes.post("/v1/messages")
 async def messages() -> Response:
     body = await resolve_file_sources(await json_body())

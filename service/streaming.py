@@ -16,16 +16,12 @@ from typing import Any, AsyncIterator, Callable, Iterator
 from translator import (AnthropicError, Fallback, Spec, StreamProtocolError, StreamTranslator, UpstreamCall, collect,
                         unusable_answer_error)
 
-from . import upstream
+from . import partial, upstream
 from .config import Settings
 from .pool import Pool
 from .sse import PING, frame
 
 log = logging.getLogger("proxy")
-
-
-def translator_usage(stream: StreamTranslator) -> dict | None:
-    return stream.final_usage() if stream.raw_usage is not None else None
 
 
 @dataclass
@@ -93,6 +89,8 @@ class UpstreamStream:
         self.ended = "client left"
         self.request_id: str | None = None
         self.live: set[UpstreamStream] | None = None         # streams a shutdown must end (service.lifecycle)
+        self.upstream: Any = None                            # the upstream answer being read, once open
+        self.sent_chars = self.framed_chars = 0              # answer written to the client / framed (partial.py)
 
     def open(self, retry_seconds: float) -> None:
         """Start reading; retries of the opening end ``retry_seconds`` from now."""
@@ -109,6 +107,7 @@ class UpstreamStream:
                                                 self.job.http, wait_until=self.grace_ends)
             self.job.answered_by = opened.deployment.id
             self.job.service_tier = upstream.served_tier(opened)
+            self.upstream = opened.stream
             async with contextlib.aclosing(upstream.chunks(opened, self.settings)) as chunks:
                 async for chunk in chunks:
                     yield chunk
@@ -172,12 +171,14 @@ class UpstreamStream:
             async for data in self._frames(head):
                 with self._write_deadline():
                     yield data
+                self.sent_chars = self.framed_chars
         finally:
             if self.live is not None:
                 self.live.discard(self)
             await self.close()
             if self.on_done:
-                self.on_done({"stop": self.ended, "usage": translator_usage(self.translator)})
+                booked = partial.booked_usage(self.translator, self.upstream, self.sent_chars)
+                self.on_done({"stop": self.ended, **booked})
 
     @contextlib.contextmanager
     def _write_deadline(self) -> Iterator[None]:
@@ -225,7 +226,7 @@ class UpstreamStream:
         # One write per batch of events: fewer sends through Hypercorn, same bytes. Chunks that
         # arrived together (a burst from Gemini, or a client that reads slower than it comes) go in
         # one write too.
-        yield b"".join(frame(event) for event in head.events)
+        yield b"".join(self._framed(head.events))
         if head.complete:
             return
         pending: tuple[str, Any] | None = None
@@ -238,7 +239,7 @@ class UpstreamStream:
                 parts: list[bytes] = []
                 while kind == "chunk":
                     try:
-                        parts += [frame(event) for event in self._feed(item)]
+                        parts += self._framed(self._feed(item))
                     except StreamProtocolError as exc:
                         log.error("stream translation failed: %s", exc)
                         yield self._error_frame(AnthropicError(500, "api_error",
@@ -257,7 +258,7 @@ class UpstreamStream:
                     # Too late for a status or a quiet retry; an error event makes clients retry.
                     yield self._error_frame(error)
                     return
-                yield b"".join(frame(event) for event in self.translator.finish())
+                yield b"".join(self._framed(self.translator.finish()))
                 self.ended = self.translator.outcome.stop_reason
                 return
             elif kind == "stop":
@@ -266,6 +267,11 @@ class UpstreamStream:
             else:
                 yield self._error_frame(upstream.to_anthropic_error(item, self.spec, self.settings))
                 return
+
+    def _framed(self, events: list[dict]) -> list[bytes]:
+        """The events' frames, their answer counted as framed (sent once the write returns)."""
+        self.framed_chars += sum(partial.content_chars(event) for event in events)
+        return [frame(event) for event in events]
 
     async def _next(self) -> tuple[str, Any]:
         """The next queued item; ("ping", None) when none came for the ping interval."""
