@@ -18,8 +18,8 @@ import yaml
 
 from .errors import AnthropicError
 from .routing import alias_chain
-from .tables import (TABLE_MODELS, ContentTable, ErrorsTable, ModelsTable, RolesTable, StopReasonsTable, Table,
-                     ThreadsTable, ToolsTable, json_schema)
+from .tables import (TABLE_MODELS, ConformanceTable, ContentTable, ErrorsTable, ModelsTable, RolesTable,
+                     StopReasonsTable, Table, ThreadsTable, ToolsTable, json_schema)
 
 DEFAULT_SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
 TABLES = tuple(TABLE_MODELS)
@@ -40,6 +40,7 @@ class Spec:
     stop_reasons: StopReasonsTable
     errors: ErrorsTable
     threads: ThreadsTable
+    conformance: ConformanceTable
 
 
 @lru_cache(maxsize=None)
