@@ -92,7 +92,7 @@ def check_block(block: Any, where: str, role: str, spec: Spec) -> BlockRule:
         value = block.get(name)
         if not isinstance(value, _JSON_TYPES[kind]) or (kind == "integer" and isinstance(value, bool)):
             raise invalid_request(f"{where}.{name}: Field required, of type {'string' if kind == 'id' else kind}.")
-        if kind == "id" and not re.fullmatch(spec.content.id_pattern, value):
+        if kind == "id" and not re.fullmatch(spec.content.id_pattern, str(value)):
             raise invalid_request(f"{where}.{name}: String should match pattern '{spec.content.id_pattern}'.")
     return rule
 

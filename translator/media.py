@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 from urllib.parse import urlsplit
 
 from .errors import invalid_request
@@ -37,7 +37,8 @@ class MediaBudget:
             raise invalid_request(f"{where}.data: {size} bytes of base64, more than the {self.max_bytes} allowed.")
 
 
-def media_part(source: Any, where: str, block: str, spec: Spec, budget: MediaBudget) -> dict[str, Any]:
+def media_part(source: Any, where: str, block: Literal["image", "document"], spec: Spec,
+               budget: MediaBudget) -> dict[str, Any]:
     """An image or document ``source`` (base64 or url) as an OpenAI content part: LiteLLM makes base64
     Gemini inlineData, and an https ``file_data`` with a ``format`` fileData, without opening the URL."""
     if not isinstance(source, dict):
@@ -62,7 +63,7 @@ def media_part(source: Any, where: str, block: str, spec: Spec, budget: MediaBud
     except (binascii.Error, ValueError):
         raise invalid_request(f"{where}.data: not valid base64.") from None
     url = f"data:{media_type};base64,{data}"
-    if media_type.startswith("image/"):
+    if str(media_type).startswith("image/"):
         return {"type": "image_url", "image_url": {"url": url}}
     return {"type": "file", "file": {"file_data": url}}
 

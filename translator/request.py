@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, cast
 
 from .anthropic_types import CountTokensRequest, MessagesRequest, parse_request
 from .conformance import _JSON_TYPES, check_block, check_counts, check_fields  # noqa: F401 (content.yaml's types)
@@ -314,7 +314,7 @@ def translate_request(body: Any, spec: Spec, *, tool_cache: DeclarationCache | N
     bounds = _limits(spec, limits)
     check_counts(body, spec, bounds)
     check_fields(body, spec)
-    request = body if isinstance(body, MessagesRequest) else parse_request(body, MessagesRequest)
+    request = body if isinstance(body, MessagesRequest) else cast(MessagesRequest, parse_request(body, MessagesRequest))
     route = resolve_model(request.model, spec.models, target)
     plan = _plan(request, spec, tool_cache)
     facts = route.facts
