@@ -7,16 +7,25 @@ top-level ``output_config``: for this request, the turn being generated.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .errors import invalid_request
 
 
+def _last(messages: Sequence[Any], wanted: Callable[[Any], bool], before: int | None = None) -> int:
+    """The index of the last message before ``before`` that is ``wanted``, or -1 (scanned from the end:
+    what this module looks for is near the end of long conversations)."""
+    for i in range(len(messages) - 1 if before is None else before - 1, -1, -1):
+        if wanted(messages[i]):
+            return i
+    return -1
+
+
 def cleared(messages: Sequence[Any]) -> frozenset[int]:
     """Indices of the system messages a later user message has cleared (``clear_at``)."""
-    last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
-    return frozenset(i for i, m in enumerate(messages[:last_user])
-                     if m.role == "system" and m.clear_at == "next_user_message")
+    last_user = _last(messages, lambda m: m.role == "user")
+    return frozenset(i for i in range(last_user)
+                     if messages[i].clear_at == "next_user_message" and messages[i].role == "system")
 
 
 def _opens_turn(message: Any) -> bool:
@@ -29,11 +38,11 @@ def _opens_turn(message: Any) -> bool:
 def turn_effort(messages: Sequence[Any], top_level: str | None) -> str | None:
     """The effort of the turn being generated: the last system message's ``output_config.effort`` since
     the assistant answer before the turn's opening user message, else the top-level one."""
-    opening = max((i for i, m in enumerate(messages) if _opens_turn(m)), default=-1)
-    previous = max((i for i, m in enumerate(messages[:max(opening, 0)]) if m.role == "assistant"), default=-1)
-    for message in reversed(messages[previous + 1:]):
-        config = message.output_config
-        if message.role == "system" and config is not None and config.effort is not None:
+    opening = _last(messages, _opens_turn)
+    previous = _last(messages, lambda m: m.role == "assistant", max(opening, 0))
+    for i in range(len(messages) - 1, previous, -1):
+        config = messages[i].output_config
+        if messages[i].role == "system" and config is not None and config.effort is not None:
             return config.effort
     return top_level
 
