@@ -84,7 +84,7 @@ def test_tool_use_and_results_become_native_tool_calls():
 
 
 @pytest.mark.parametrize(("body", "status", "fragment"), [
-    ({"messages": [{"role": "user", "content": [{"type": "video"}]}]}, 400, "unknown content block type 'video'"),
+    ({"messages": [{"role": "user", "content": [{"type": "video"}]}]}, 400, "Input tag 'video' found using 'type'"),
     ({"messages": [{"role": "assistant", "content": [{"type": "tool_result", "tool_use_id": "x"}]}]}, 400,
      "not allowed in a 'assistant' message"),
     ({"messages": [{"role": "user", "content": [{"type": "text"}]}]}, 400, "messages.0.content.0.text: Field required"),

@@ -19,8 +19,8 @@ import yaml
 from .context import ContextTable, load_context_table
 from .errors import AnthropicError
 from .routing import alias_chain
-from .tables import (TABLE_MODELS, ContentTable, ErrorsTable, ModelsTable, RolesTable, StopReasonsTable, Table,
-                     ThreadsTable, ToolsTable, json_schema)
+from .tables import (TABLE_MODELS, ConformanceTable, ContentTable, ErrorsTable, ModelsTable, RolesTable,
+                     StopReasonsTable, Table, ThreadsTable, ToolsTable, json_schema)
 
 DEFAULT_SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
 TABLES = tuple(TABLE_MODELS)
@@ -41,6 +41,7 @@ class Spec:
     stop_reasons: StopReasonsTable
     errors: ErrorsTable
     threads: ThreadsTable
+    conformance: ConformanceTable
     context: ContextTable  # context_management.yaml (translator/context.py)
 
 

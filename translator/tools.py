@@ -106,8 +106,11 @@ class DeclarationCache:
 
 
 def plan_tools(tools: list[dict] | None, tool_choice: Mapping | None, table: ToolsTable,
-               cache: DeclarationCache | None = None) -> ToolPlan:
-    """Convert the request's ``tools`` and ``tool_choice`` with the tools ``table``."""
+               cache: DeclarationCache | None = None, offered: frozenset[str] | None = None) -> ToolPlan:
+    """Convert the request's ``tools`` and ``tool_choice`` with the tools ``table``.
+
+    ``offered`` (mid-conversation tool changes) names the tools sent to Gemini; the others are still
+    converted and aliased, so that history calls of a removed tool map to the same Gemini name."""
     check_tool_count(tools, table)
     dropped = table.dropped_tool_fields
     policy: _Policy | None = None
@@ -132,8 +135,12 @@ def plan_tools(tools: list[dict] | None, tool_choice: Mapping | None, table: Too
     if len(set(names)) != len(names):
         twice = sorted(n for n, times in Counter(names).items() if times > 1)
         raise ToolError(f"tools: tool names must be unique; repeated: {', '.join(twice)}")
+    aliases = _aliases([c.name for c in converted if c.action == "function"], table.names)
+    strict = _strict_schemas(converted, tools or (), aliases)
+    if offered is not None:
+        converted = [c for c in converted if c.name in offered]
+        names = [c.name for c in converted]
     functions = [c for c in converted if c.action == "function"]
-    aliases = _aliases([c.name for c in functions], table.names)
     sent = [c.tool if c.name not in aliases else _renamed(c.tool, aliases[c.name]) for c in functions]
     left_out = tuple(c.name for c in converted
                      if c.action == "leave_out" or (c.action in GROUNDING and functions))
@@ -142,7 +149,6 @@ def plan_tools(tools: list[dict] | None, tool_choice: Mapping | None, table: Too
         sent = [_thaw(getattr(table, GROUNDING[action])) for action in GROUNDING if action in grounding]
     choice, disable_parallel = _tool_choice(tool_choice, table.tool_choice, names,
                                             [c.name for c in functions], aliases)
-    strict = _strict_schemas(converted, tools or (), aliases)
     mode = _strict_mode(tool_choice, table.strict_tool_choice) if strict else None
     return ToolPlan(tools=sent or None, tool_choice=choice if sent and mode is None else None,
                     disable_parallel=disable_parallel, left_out=left_out, aliases=aliases,
