@@ -18,10 +18,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from translator import AnthropicError
+from translator import DEFAULT_SPEC_DIR, AnthropicError
 
 from . import litellm_adapter
 from .config import Settings
+from .providers import Providers, load_providers
 from .state import SharedState
 
 log = logging.getLogger("proxy.pool")
@@ -31,10 +32,12 @@ REST_READ_SECONDS = 1.0   # how stale another replica's rests may be here (LiteL
 
 @dataclass(frozen=True)
 class Deployment:
-    """One model on one key: the LiteLLM arguments it adds to a call, and its id for rests."""
+    """One model on one key: the engine that calls it (providers.yaml), the LiteLLM arguments it adds to a
+    call, and its id for rests."""
 
     id: str
     target: str
+    engine: str
     params: dict[str, Any]
 
 
@@ -46,58 +49,38 @@ def key_tag(key: str) -> str:
 class Pool:
     """Deployments of the models asked for so far, and their rests."""
 
-    def __init__(self, settings: Settings, state: SharedState):
+    def __init__(self, settings: Settings, state: SharedState, providers: Providers | None = None):
         self.settings, self.state = settings, state
+        self.providers = providers or load_providers(settings, settings.spec_dir or DEFAULT_SPEC_DIR)
         self.router = litellm_adapter.Router(model_list=[], num_retries=0, routing_strategy="simple-shuffle")
         self._ids: dict[str, list[str]] = {}
         self._deployments: dict[str, Deployment] = {}
         self._read_at: dict[str, float] = {}   # per model: when its shared rests were last read
-
-    def _keys(self, target: str) -> tuple[str, ...] | None:
-        """The pool of keys for ``target``, or None for a provider LiteLLM takes credentials for from
-        the environment itself (one way to call it, nothing to rotate or rest; the Router is not
-        involved, as its set-up of such deployments can call the provider)."""
-        if target.startswith("gemini/"):
-            return self.settings.gemini_api_keys
-        if target.startswith("anthropic/") and self.settings.anthropic_api_key:
-            return (self.settings.anthropic_api_key,)
-        return None
-
-    def _params(self, target: str, key: str) -> dict[str, Any]:
-        if target.startswith("gemini/") and self.settings.gemini_api_base:
-            return {"api_key": key, "api_base": self.settings.gemini_api_base}
-        return {"api_key": key}
-
-    def _weights(self, target: str) -> dict[str, int]:
-        # The Router's shuffle weighs deployments by their rpm/tpm (GEMINI_KEY_RPM / _TPM).
-        if not target.startswith("gemini/"):
-            return {}
-        pairs = (("rpm", self.settings.gemini_key_rpm), ("tpm", self.settings.gemini_key_tpm))
-        return {name: value for name, value in pairs if value}
 
     def deployment_ids(self, target: str) -> list[str]:
         """The ids of ``target``'s pooled deployments, added to the Router the first time."""
         ids = self._ids.get(target)
         if ids is None:
             ids = self._ids[target] = []
-            for key in self._keys(target) or ():
+            provider = self.providers.of(target)
+            for key in provider.keys or ():
                 ids.append(f"{target}@{key_tag(key)}")
-                self._deployments[ids[-1]] = Deployment(ids[-1], target, self._params(target, key))
+                params = {"api_key": key, **provider.params}
+                self._deployments[ids[-1]] = Deployment(ids[-1], target, provider.engine, params)
                 self.router.add_deployment(litellm_adapter.Deployment(
-                    model_name=target, litellm_params={"model": target, **self._params(target, key),
-                                                       **self._weights(target)},
+                    model_name=target, litellm_params={"model": target, **params, **provider.weights},
                     model_info={"id": ids[-1]}))
         return ids
 
     async def pick(self, target: str) -> Deployment | None:
         """A deployment of ``target`` that is not resting (by the Router's strategy), or None."""
-        if self._keys(target) is None:
-            return Deployment(f"{target}@env", target, {})
+        provider = self.providers.of(target)
+        if not provider.pooled:
+            return Deployment(f"{target}@env", target, provider.engine, {})
         ids = self.deployment_ids(target)
         await self._read_shared_rests(target, ids)
         if not ids:
-            raise AnthropicError(500, "api_error", "The proxy has no Gemini API key: set GEMINI_API_KEY or "
-                                                   "GEMINI_API_KEYS in its environment or .env.")
+            raise AnthropicError(500, "api_error", provider.missing_keys)
         if len(ids) == 1:  # nothing to choose, only whether it rests (the Router's routing costs ~100 µs)
             resting = await self.router.cooldown_cache.async_get_active_cooldowns(ids, None)
             return None if resting else self._deployments[ids[0]]
