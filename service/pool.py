@@ -82,10 +82,10 @@ class Pool:
         if not ids:
             raise AnthropicError(500, "api_error", provider.missing_keys)
         if len(ids) == 1:  # nothing to choose, only whether it rests (the Router's routing costs ~100 µs)
-            resting = await self.router.cooldown_cache.async_get_active_cooldowns(ids, None)
+            resting = await self.router.health().cooldowns.async_get_active_cooldowns(ids, None)
             return None if resting else self._deployments[ids[0]]
         try:
-            chosen = await self.router.async_get_available_deployment(model=target, request_kwargs={})
+            chosen = await self.router.select(target, {})
         except litellm_adapter.NoDeployment:
             return None
         return self._deployments[chosen["model_info"]["id"]]
@@ -100,7 +100,7 @@ class Pool:
         self.state.spawn(self.state.set(REST_PREFIX + deployment.id, until, seconds))
 
     def _cool(self, deployment_id: str, seconds: float, reason: str) -> None:
-        self.router.cooldown_cache.add_deployment_to_cooldown(
+        self.router.health().cooldowns.add_deployment_to_cooldown(
             model_id=deployment_id, original_exception=reason, exception_status=429, cooldown_time=seconds)
 
     async def _read_shared_rests(self, target: str, ids: list[str]) -> None:
@@ -118,7 +118,7 @@ class Pool:
     async def shortest_rest(self, targets: list[str]) -> float:
         """Seconds until the first deployment of ``targets`` is out of its rest."""
         ids = [i for target in targets for i in self.deployment_ids(target)]
-        active = await self.router.cooldown_cache.async_get_active_cooldowns(ids, None)
+        active = await self.router.health().cooldowns.async_get_active_cooldowns(ids, None)
         now = time.time()
         ends = [value["timestamp"] + value["cooldown_time"] - now for _, value in active]
         return max(0.0, min(ends)) if len(ends) == len(ids) and ends else 0.0
@@ -127,6 +127,6 @@ class Pool:
         """Per model asked for so far: how many keys its pool has, and how many of them rest."""
         state = {}
         for target, ids in self._ids.items():
-            resting = await self.router.cooldown_cache.async_get_active_cooldowns(ids, None) if ids else []
+            resting = await self.router.health().cooldowns.async_get_active_cooldowns(ids, None) if ids else []
             state[target] = (len(ids), len(resting))
         return state

@@ -23,12 +23,14 @@ import httpx
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
-from service.app import create_app
 from service.config import load_settings
 
 
 class ProxyServer:
     def __init__(self, env: dict[str, str], scheme: str = "http", **hypercorn_options: Any):
+        # Imported here, not with this module: conftest.py imports it, and the translator's tests must run
+        # without the app (and LiteLLM, whose start-up probe refuses a LiteLLM that moved).
+        from service.app import create_app
         self.settings = load_settings(environ=env, env_file=None)
         self.app = create_app(self.settings)
         self.options = hypercorn_options

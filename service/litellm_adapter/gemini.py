@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import litellm
@@ -72,7 +73,9 @@ class GeminiParser:
 
     def __init__(self, request: GeminiRequest):
         self.model = request.model
-        self.iterator = ModelResponseIterator(streaming_response=None, sync_stream=False, logging_obj=None)
+        # The iterator reads only these of LiteLLM's logging object (the proxy has none: no callbacks).
+        logging_obj = SimpleNamespace(litellm_params={}, optional_params=request.optional_params)
+        self.iterator = ModelResponseIterator(streaming_response=None, sync_stream=False, logging_obj=logging_obj)
         self.iterator.chunk_parser = self._chunk
         self.function_call = is_function_call(request.optional_params)
         self.tool_index = 0
@@ -142,8 +145,10 @@ class GeminiParser:
             # Thought parts' text (LiteLLM's thinking blocks hold the same text, so its fallback
             # from blocks to reasoning_content never adds any here).
             text, thinking = GEMINI.get_assistant_content_message(parts=parts)
+            # Signatures stay in provider_specific_fields: the translator keeps them apart from tool ids.
             function, tools, self.tool_index = VertexGeminiConfig._transform_parts(
-                parts=parts, cumulative_tool_call_idx=self.tool_index, is_function_call=self.function_call)
+                parts=parts, cumulative_tool_call_idx=self.tool_index, is_function_call=self.function_call,
+                thought_signature_in_tool_call_id=False)
             message = {k: v for k, v in (("tool_calls", tools), ("function_call", function)) if v}
             delta = {"content": text, "reasoning_content": thinking, "tool_calls": tools}
         reason = VertexGeminiConfig._check_finish_reason(message, candidate.get("finishReason"))
