@@ -34,6 +34,7 @@ def http_client(settings: Settings) -> aiohttp.ClientSession:
     environment (HTTPS_PROXY, NO_PROXY) is honoured as LiteLLM's client does, looked up once for
     Gemini's host rather than on every request."""
     connector = aiohttp.TCPConnector(limit=0, ssl=ssl.create_default_context(cafile=certifi.where()))
+    proxy: URL | None
     try:
         proxy, proxy_auth = aiohttp.helpers.get_env_proxy_for_url(URL(settings.gemini_api_base or GEMINI_API_BASE))
     except LookupError:

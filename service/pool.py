@@ -50,7 +50,7 @@ class Pool:
     """Deployments of the models asked for so far, and their rests."""
 
     def __init__(self, settings: Settings, state: SharedState, providers: Providers | None = None):
-        self.settings, self.state = settings, state
+        self.settings, self.shared_state = settings, state
         self.providers = providers or load_providers(settings, settings.spec_dir or DEFAULT_SPEC_DIR)
         self.router = litellm_adapter.Router(model_list=[], num_retries=0, routing_strategy="simple-shuffle")
         self._ids: dict[str, list[str]] = {}
@@ -68,7 +68,7 @@ class Pool:
                 params = {"api_key": key, **provider.params}
                 self._deployments[ids[-1]] = Deployment(ids[-1], target, provider.engine, params)
                 self.router.add_deployment(litellm_adapter.Deployment(
-                    model_name=target, litellm_params={"model": target, **params, **provider.weights},
+                    model_name=target, litellm_params={"model": target, **params, **provider.weights},  # type: ignore[arg-type]
                     model_info={"id": ids[-1]}))
         return ids
 
@@ -97,7 +97,7 @@ class Pool:
         log.info("resting %s for %.1fs (%s)", deployment.id, seconds, reason)
         self._cool(deployment.id, seconds, reason)
         until = json.dumps({"until": time.time() + seconds, "reason": reason}).encode()
-        self.state.spawn(self.state.set(REST_PREFIX + deployment.id, until, seconds))
+        self.shared_state.spawn(self.shared_state.set(REST_PREFIX + deployment.id, until, seconds))
 
     def _cool(self, deployment_id: str, seconds: float, reason: str) -> None:
         self.router.health().cooldowns.add_deployment_to_cooldown(
@@ -106,10 +106,10 @@ class Pool:
     async def _read_shared_rests(self, target: str, ids: list[str]) -> None:
         """Take the rests other replicas wrote for ``target``'s keys into the Router's cooldowns."""
         now = time.monotonic()
-        if not self.state.shared or not ids or now < self._read_at.get(target, 0.0) + REST_READ_SECONDS:
+        if not self.shared_state.shared or not ids or now < self._read_at.get(target, 0.0) + REST_READ_SECONDS:
             return
         self._read_at[target] = now
-        for deployment_id, value in zip(ids, await self.state.get_many([REST_PREFIX + i for i in ids])):
+        for deployment_id, value in zip(ids, await self.shared_state.get_many([REST_PREFIX + i for i in ids])):
             if value is not None:
                 rest = json.loads(value)
                 if rest["until"] > time.time():

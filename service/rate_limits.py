@@ -48,7 +48,7 @@ class RateLimits:
         if state.client is not None:  # the library's storage on the state's one connection pool
             self.shared = FixedWindowRateLimiter(RedisStorage(
                 "async+" + settings.redis_url, wrap_exceptions=True, implementation="redispy", key_prefix=KEY_PREFIX,
-                connection_pool=state.client.connection_pool))
+                connection_pool=state.client.connection_pool))  # type: ignore[arg-type]  # typed as **options: float | str | bool
 
     async def _run(self, operation: Callable[[FixedWindowRateLimiter], Awaitable[Any]]) -> Any:
         shared = self.shared
@@ -89,7 +89,8 @@ class RateLimits:
 
     def charge(self, client: Client | None, used: int) -> None:
         """Count ``used`` tokens against the key's tpm, off the request's path."""
-        if client is None or not client.tpm or used <= 0:
+        tpm = client.tpm if client is not None else None
+        if client is None or not tpm or used <= 0:
             return
         self.state.spawn(self._run(
-            lambda limiter: limiter.hit(RateLimitItemPerMinute(client.tpm), "tokens", client.name, cost=used)))
+            lambda limiter: limiter.hit(RateLimitItemPerMinute(tpm), "tokens", client.name, cost=used)))

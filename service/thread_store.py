@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import redis.asyncio
 
@@ -142,7 +142,7 @@ class RedisThreads:
         return answer[0].decode(), answer[1] if len(answer) > 1 else b""
 
     async def peek(self, message_id: str) -> Lookup:
-        data = await self.client.get(_key(message_id))
+        data = cast(bytes | None, await self.client.get(_key(message_id)))  # bytes: the client does not decode
         if data is None:
             return MISSING, b""
         return (WAS_CONTINUED, b"") if data == CONTINUED else ("found", data)

@@ -82,9 +82,9 @@ def _skip_bookkeeping() -> None:
     def skip(self: Any, *args: Any, **kwargs: Any) -> None:
         return None
 
-    Logging._async_success_handler_body = skip_async
-    Logging._success_handler_body = skip
-    Logging.response_cost_calculator = skip
+    Logging._async_success_handler_body = skip_async  # type: ignore[method-assign]
+    Logging._success_handler_body = skip  # type: ignore[method-assign]
+    Logging.response_cost_calculator = skip  # type: ignore[method-assign]
     litellm.disable_streaming_logging = True
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import litellm
 from litellm.litellm_core_utils.exception_mapping_utils import exception_type
@@ -51,7 +51,7 @@ def gemini_body(kwargs: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, 
     # call is built again for a retry, the next key or a fallback (acompletion leaves it whole too).
     body = transform_request_body(messages=list(kwargs["messages"]), model=model, optional_params=dict(optional),
                                   custom_llm_provider="gemini", litellm_params={}, cached_content=None)
-    return model, optional, body
+    return model, optional, cast(dict[str, Any], body)
 
 
 def gemini_request(kwargs: dict[str, Any], api_key: str, api_base: str | None) -> GeminiRequest:
@@ -75,8 +75,9 @@ class GeminiParser:
         self.model = request.model
         # The iterator reads only these of LiteLLM's logging object (the proxy has none: no callbacks).
         logging_obj = SimpleNamespace(litellm_params={}, optional_params=request.optional_params)
-        self.iterator = ModelResponseIterator(streaming_response=None, sync_stream=False, logging_obj=logging_obj)
-        self.iterator.chunk_parser = self._chunk
+        self.iterator = ModelResponseIterator(streaming_response=None, sync_stream=False,
+                                              logging_obj=cast(Any, logging_obj))
+        self.iterator.chunk_parser = self._chunk  # type: ignore[method-assign]
         self.function_call = is_function_call(request.optional_params)
         self.tool_index = 0
         self.saw_tool_calls = False
@@ -102,7 +103,7 @@ class GeminiParser:
             held = self.iterator.handle_accumulated_json_chunk(chunk="", is_final=True)
             last += [held] if held is not None else []
         native = {"native_finish_reason": self.finish_reason} if self.finish_reason else {}
-        usage = GEMINI._calculate_usage(completion_response=self.usage_report) if self.usage_report else None
+        usage = GEMINI._calculate_usage(completion_response=cast(Any, self.usage_report)) if self.usage_report else None
         return last + [{"usage": usage, "vertex_ai_grounding_metadata": self.grounding,
                         "choices": [{"index": 0, "delta": None, "provider_specific_fields": native}]}]
 
@@ -124,7 +125,7 @@ class GeminiParser:
             self.usage_report = raw
         if "promptFeedback" in raw:  # what LiteLLM's filter check reads (a chunk without it passes)
             blocked = GEMINI.check_prompt_level_content_filter(
-                processed_chunk=raw, response_id=raw.get("responseId"), model=_served_model_name(raw.get("modelVersion")))
+                processed_chunk=cast(Any, raw), response_id=raw.get("responseId"), model=_served_model_name(raw.get("modelVersion")))
             if blocked is not None:  # the prompt was refused: the answer is whole, and says so
                 self.blocked = True
                 return blocked
@@ -151,7 +152,7 @@ class GeminiParser:
                 thought_signature_in_tool_call_id=False)
             message = {k: v for k, v in (("tool_calls", tools), ("function_call", function)) if v}
             delta = {"content": text, "reasoning_content": thinking, "tool_calls": tools}
-        reason = VertexGeminiConfig._check_finish_reason(message, candidate.get("finishReason"))
+        reason = VertexGeminiConfig._check_finish_reason(cast(Any, message), candidate.get("finishReason"))
         self.saw_tool_calls = self.saw_tool_calls or bool(message.get("tool_calls"))
         if self.saw_tool_calls and reason == "stop":  # as LiteLLM: a stream that called tools ends with tool_calls
             reason = "tool_calls"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import inspect
 import json
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import litellm.utils as litellm_utils
 from litellm import Router
@@ -84,15 +84,16 @@ def _request_built() -> bool:
 
 def _merged_into_the_body(extra_body: dict[str, Any]) -> dict[str, Any]:
     """The generateContent body LiteLLM builds for a call given ``extra_body``."""
-    return transform_request_body(messages=[{"role": "user", "content": "probe"}], model="gemini-2.5-flash",
-                                  optional_params={"extra_body": copy.deepcopy(extra_body)},
-                                  custom_llm_provider="gemini", litellm_params={}, cached_content=None)
+    return cast(dict[str, Any], transform_request_body(
+        messages=[{"role": "user", "content": "probe"}], model="gemini-2.5-flash",
+        optional_params={"extra_body": copy.deepcopy(extra_body)}, custom_llm_provider="gemini", litellm_params={},
+        cached_content=None))
 
 
 _VALIDATED = {"toolConfig": {"functionCallingConfig": {"mode": "VALIDATED"}}}
 # A URL source as the translator sends it; the host is reserved (RFC 2606), so nothing could answer a fetch.
 _URL = "https://proxy-probe.invalid/probe.png"
-_URL_MESSAGES = [{"role": "user", "content": [{"type": "file", "file": {"file_data": _URL, "format": "image/png"}},
+_URL_MESSAGES: Any = [{"role": "user", "content": [{"type": "file", "file": {"file_data": _URL, "format": "image/png"}},
                                               {"type": "text", "text": "probe"}]}]
 
 
@@ -108,7 +109,7 @@ def _url_passed_on() -> bool:
 _STREAM_WHY = "reading Gemini's stream lines with LiteLLM's Gemini code"
 RELIED_ON: tuple[Probe, ...] = (
     *((f"Logging.{name}", "skipping the success logging and pricing the proxy never reads (~2 ms per request)",
-       lambda name=name: callable(getattr(Logging, name, None)))  # type: ignore[misc]
+       lambda name=name: callable(getattr(Logging, name, None)))
       for name in ("_async_success_handler_body", "_success_handler_body", "response_cost_calculator")),
     ("gemini ModelResponseIterator(streaming_response, sync_stream, logging_obj) reading only litellm_params and "
      "optional_params of the logging object, and its chunk_parser", _STREAM_WHY,

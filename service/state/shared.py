@@ -74,7 +74,8 @@ class SharedState:
         remote = self.remote
         served = await self.run(None if remote is None else (lambda: operation(remote)),
                                 lambda: operation(self.local))
-        return served.value  # type: ignore[no-any-return]
+        value: T = served.value
+        return value
 
     async def get(self, key: str) -> bytes | None:
         return await self._on_either(lambda store: store.get(key))

@@ -87,11 +87,12 @@ class RedisStore:
         self._incr = client.register_script(self._INCR)
 
     async def get(self, key: str) -> bytes | None:
-        value: bytes | None = await self.client.get(key)
-        return value
+        value = await self.client.get(key)
+        return value if value is None or isinstance(value, bytes) else value.encode()
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        return list(await self.client.mget(list(keys))) if keys else []
+        values = await self.client.mget(list(keys)) if keys else []
+        return [value.encode() if isinstance(value, str) else value for value in values]
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         await self.client.set(key, value, px=_ms(ttl))
