@@ -10,7 +10,7 @@ import gc
 import logging
 import sys
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncGenerator, Mapping
 
 from quart import Quart
 
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
                     "until it (or GEMINI_API_KEYS) is set in the environment or .env.")
 
     @app.while_serving
-    async def serve_with_clients() -> AsyncIterator[None]:
+    async def serve_with_clients() -> AsyncGenerator[None, None]:
         """Each resource is closed where it is opened (last opened, first closed), after serving."""
         proxy.exposure_checked = exposure.warn_if_exposed(exposure.hosts_of(exposure.binds_from_argv(sys.argv)),
                                                           proxy.keys.required)
