@@ -4,13 +4,14 @@ Gemini is called with the proxy's own pooled HTTP client: LiteLLM builds the req
 each line of the answer (:mod:`service.litellm_adapter`), and none of its per-call machinery runs
 (its logging object, model-info lookups, HTTP wrappers, the CustomStreamWrapper's per-chunk work:
 most of the CPU of a call). Other providers an operator enables (``provider_prefixes``) are
-called through ``litellm.acompletion``. Both give the same chunks to the translator.
+called through ``litellm.acompletion``. Both give the same chunks to the translator. Which engine
+serves a model is the provider table's (spec/providers.yaml, service.providers).
 """
 from __future__ import annotations
 
 import ssl
 from collections import deque
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import aiohttp
 import certifi
@@ -33,6 +34,7 @@ def http_client(settings: Settings) -> aiohttp.ClientSession:
     environment (HTTPS_PROXY, NO_PROXY) is honoured as LiteLLM's client does, looked up once for
     Gemini's host rather than on every request."""
     connector = aiohttp.TCPConnector(limit=0, ssl=ssl.create_default_context(cafile=certifi.where()))
+    proxy: URL | None
     try:
         proxy, proxy_auth = aiohttp.helpers.get_env_proxy_for_url(URL(settings.gemini_api_base or GEMINI_API_BASE))
     except LookupError:
@@ -149,9 +151,17 @@ async def open_litellm(kwargs: dict[str, Any], params: dict[str, Any]) -> LiteLL
     return LiteLLMAnswer(stream)
 
 
-async def open_answer(http: aiohttp.ClientSession, kwargs: dict[str, Any], params: dict[str, Any]) -> Any:
-    """The answer of one deployment, streamed (every answer is read as a stream: service.streaming)."""
-    kwargs = {k: v for k, v in kwargs.items() if k not in ("stream", "stream_options")}
-    if kwargs["model"].startswith("gemini/"):
-        return await open_gemini(http, kwargs, params)
+async def _open_litellm(http: aiohttp.ClientSession, kwargs: dict[str, Any], params: dict[str, Any]) -> LiteLLMAnswer:
     return await open_litellm(kwargs, params)
+
+
+# The engines providers.yaml's rows name: how a deployment's answer is opened.
+ENGINES: dict[str, Callable[[aiohttp.ClientSession, dict[str, Any], dict[str, Any]], Awaitable[Any]]] = {
+    "gemini": open_gemini, "litellm": _open_litellm}
+
+
+async def open_answer(http: aiohttp.ClientSession, kwargs: dict[str, Any], engine: str, params: dict[str, Any]) -> Any:
+    """The answer of one deployment by its provider's ``engine``, streamed (every answer is read as a
+    stream: service.streaming)."""
+    kwargs = {k: v for k, v in kwargs.items() if k not in ("stream", "stream_options")}
+    return await ENGINES[engine](http, kwargs, params)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncGenerator, AsyncIterator, Callable, cast
 
 import translator
 from translator import KeptStreamTranslator, Spec, StreamTranslator, ThreadTurn
@@ -19,16 +19,16 @@ from translator import KeptStreamTranslator, Spec, StreamTranslator, ThreadTurn
 from . import sse
 from .config import Settings
 from .errors import new_id
-from .thread_store import LocalThreads, RedisThreads, Threads, redis_client
+from .state import SharedState
+from .thread_store import LocalThreads, RedisThreads, Threads
 
 
-def thread_store(settings: Settings) -> Threads:
+def thread_store(settings: Settings, state: SharedState) -> Threads:
     local = LocalThreads(settings.thread_ttl_seconds, settings.thread_store_max_bytes)
     shared = None
-    if settings.redis_url:
-        shared = RedisThreads(redis_client(settings.redis_url), settings.thread_ttl_seconds,
-                              settings.thread_store_max_bytes)
-    return Threads(local, shared)
+    if state.client is not None:
+        shared = RedisThreads(state.client, settings.thread_ttl_seconds, settings.thread_store_max_bytes)
+    return Threads(state, local, shared)
 
 
 class Turn:
@@ -50,7 +50,7 @@ class Turn:
 
     async def keep(self, reply: dict) -> None:
         """Keep the thread with ``reply`` under its id, and end the turn."""
-        if self.ended:
+        if self.ended or self.turn is None:
             return
         self.ended = True
         data = await self._offloaded(translator.kept_thread, self.body, reply, self.spec)
@@ -59,7 +59,7 @@ class Turn:
 
     async def end(self) -> None:
         """End a turn that kept nothing: the previous reply can be continued again."""
-        if self.ended:
+        if self.ended or self.turn is None:
             return
         self.ended = True
         if self.turn.continues:  # shielded: this also runs when the request is being cancelled
@@ -73,8 +73,9 @@ class Turn:
             return lambda: build(StreamTranslator)
 
         def make() -> StreamTranslator:
-            self._stream = build(KeptStreamTranslator)
-            return self._stream
+            stream = build(KeptStreamTranslator)
+            self._stream = stream if isinstance(stream, KeptStreamTranslator) else None
+            return stream
         return make
 
     def relay(self, frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -84,7 +85,7 @@ class Turn:
     async def _relayed(self, frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         # The turn ends before the frame that ends the stream goes out (a client may continue as
         # soon as it reads that), and before the frames are closed, which cancels the upstream.
-        async with contextlib.aclosing(frames):
+        async with contextlib.aclosing(cast(AsyncGenerator[bytes, None], frames)):  # the frames are a generator
             try:
                 async for data in frames:
                     if not self.ended:
@@ -114,7 +115,7 @@ async def open_turn(body: Any, size: int, threads: Threads, spec: Spec, settings
     store, (state, data) = await threads.run("begin", turn.previous_message_id, holder,
                                              settings.request_timeout_seconds)
     if state != "held":
-        raise translator.thread_error(spec, state, message_id=turn.previous_message_id)
+        raise translator.thread_error(spec, state, message_id=turn.previous_message_id or "")
     opened = Turn(body, size + len(data), threads=threads, spec=spec, settings=settings, turn=turn,
                   holder=holder, store=store)
     try:
@@ -133,5 +134,5 @@ async def counted_request(body: Any, threads: Threads, spec: Spec) -> Any:
         return body
     _, (state, data) = await threads.run("peek", turn.previous_message_id)
     if state != "found":
-        raise translator.thread_error(spec, state, message_id=turn.previous_message_id)
+        raise translator.thread_error(spec, state, message_id=turn.previous_message_id or "")
     return translator.continued_request(translator.read_thread(data), body)

@@ -101,7 +101,7 @@ async def open_stream(call: UpstreamCall, deployment: Deployment, settings: Sett
 
     Every answer is read as a stream, whether the client asked for one or not (see streaming.complete)."""
     async with asyncio.timeout(settings.first_byte_timeout_seconds):
-        stream = await answers.open_answer(http, call.kwargs, deployment.params)
+        stream = await answers.open_answer(http, call.kwargs, deployment.engine, deployment.params)
         try:
             first = await stream.__anext__()
         except BaseException:
@@ -205,7 +205,7 @@ def count_tokens_locally(call: UpstreamCall) -> int:
 async def count_tokens(call: UpstreamCall, pool: Pool, settings: Settings, http: Any) -> tuple[int, str]:
     """Input tokens of the translated request: Gemini's countTokens when it answers, else a local
     estimate. Returns (count, "gemini" or "estimate")."""
-    deployment = await pool.pick(call.route.target) if call.route.target.startswith("gemini/") else None
+    deployment = await pool.pick(call.route.target) if pool.providers.of(call.route.target).count_tokens else None
     if deployment is not None:
         try:
             async with asyncio.timeout(settings.first_byte_timeout_seconds):

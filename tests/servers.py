@@ -23,12 +23,14 @@ import httpx
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
-from service.app import create_app
 from service.config import load_settings
 
 
 class ProxyServer:
     def __init__(self, env: dict[str, str], scheme: str = "http", **hypercorn_options: Any):
+        # Imported here, not with this module: conftest.py imports it, and the translator's tests must run
+        # without the app (and LiteLLM, whose start-up probe refuses a LiteLLM that moved).
+        from service.app import create_app
         self.settings = load_settings(environ=env, env_file=None)
         self.app = create_app(self.settings)
         self.options = hypercorn_options
@@ -112,7 +114,7 @@ class HypercornProcess:
                                         cwd=ROOT, env={**os.environ, **ledger, **env}, start_new_session=True,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
-    def start(self, timeout: float = 60) -> "HypercornProcess":
+    def start(self, timeout: float = 180) -> "HypercornProcess":  # LiteLLM 1.110 starts slower on a busy box
         deadline = time.monotonic() + timeout
         while True:
             try:

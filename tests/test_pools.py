@@ -6,13 +6,18 @@ key as long as Gemini said, fall back along the chain, and answer a fast 429 whe
 """
 from __future__ import annotations
 
+import dataclasses
+import shutil
 import time
 from collections import Counter
 
 import httpx
 import pytest
 
+from service.config import load_settings
+from service.providers import load_providers
 from tests.fake_gemini.quotas import Quotas
+from translator import DEFAULT_SPEC_DIR, SpecError
 from tests.sse_grammar import check_stream
 
 KEYS = ("pool-key-aaaaaaaaaaaa", "pool-key-bbbbbbbbbbbb", "pool-key-cccccccccccc")
@@ -171,3 +176,30 @@ def test_a_gemini_3_tool_loop_carries_on_across_a_fallback(make_proxy, gemini, s
     gemini.quotas = Quotas(keys=frozenset(KEYS))
     assert post(pooled(make_proxy, BIG_MODEL=PRO), follow).status_code == 200
     assert gemini.requests[-1]["model"] == PRO and not gemini.requests[-1]["used_dummy_signature"]
+
+
+def test_the_provider_table_says_which_engine_and_keys_serve_a_target(tmp_path):
+    """spec/providers.yaml: the longest prefix's row, bound to the settings it names; the default row
+    for the rest (LiteLLM with the environment's credentials, nothing pooled)."""
+    settings = dataclasses.replace(load_settings(), gemini_api_keys=KEYS[:2], gemini_api_base="http://base",
+                                   gemini_key_rpm=5, gemini_key_tpm=0, anthropic_api_key="")
+    providers = load_providers(settings, DEFAULT_SPEC_DIR)
+    gemini = providers.of("gemini/gemini-2.5-flash")
+    assert (gemini.engine, gemini.keys, gemini.params, gemini.weights) == ("gemini", KEYS[:2], {"api_base": "http://base"},
+                                                                          {"rpm": 5})
+    assert gemini.count_tokens and gemini.pooled
+    anthropic = providers.of("anthropic/claude-x")
+    assert (anthropic.engine, anthropic.pooled, anthropic.count_tokens) == ("litellm", False, False)
+    keyed = load_providers(dataclasses.replace(settings, anthropic_api_key="sk-ant"), DEFAULT_SPEC_DIR)
+    assert keyed.of("anthropic/claude-x").keys == ("sk-ant",)
+    assert providers.of("ollama/llama3") is providers.default and providers.default.engine == "litellm"
+    no_keys = load_providers(dataclasses.replace(settings, gemini_api_keys=()), DEFAULT_SPEC_DIR).of("gemini/x")
+    assert no_keys.keys == () and "GEMINI_API_KEY" in no_keys.missing_keys
+    broken = shutil.copytree(DEFAULT_SPEC_DIR, tmp_path / "spec")
+    (broken / "providers.yaml").write_text((broken / "providers.yaml").read_text().replace(
+        "keys: gemini_api_keys", "keys: gemini_keys"))
+    with pytest.raises(SpecError, match="'gemini_keys' is not a setting"):
+        load_providers(settings, broken)
+    (broken / "providers.yaml").write_text("providers: {gemini/: {engine: vertex}}\ndefault: {engine: litellm}\n")
+    with pytest.raises(SpecError, match="providers.yaml: at providers.gemini/.engine"):
+        load_providers(settings, broken)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import litellm
 from litellm.litellm_core_utils.exception_mapping_utils import exception_type
@@ -50,7 +51,7 @@ def gemini_body(kwargs: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, 
     # call is built again for a retry, the next key or a fallback (acompletion leaves it whole too).
     body = transform_request_body(messages=list(kwargs["messages"]), model=model, optional_params=dict(optional),
                                   custom_llm_provider="gemini", litellm_params={}, cached_content=None)
-    return model, optional, body
+    return model, optional, cast(dict[str, Any], body)
 
 
 def gemini_request(kwargs: dict[str, Any], api_key: str, api_base: str | None) -> GeminiRequest:
@@ -72,8 +73,11 @@ class GeminiParser:
 
     def __init__(self, request: GeminiRequest):
         self.model = request.model
-        self.iterator = ModelResponseIterator(streaming_response=None, sync_stream=False, logging_obj=None)
-        self.iterator.chunk_parser = self._chunk
+        # The iterator reads only these of LiteLLM's logging object (the proxy has none: no callbacks).
+        logging_obj = SimpleNamespace(litellm_params={}, optional_params=request.optional_params)
+        self.iterator = ModelResponseIterator(streaming_response=None, sync_stream=False,
+                                              logging_obj=cast(Any, logging_obj))
+        self.iterator.chunk_parser = self._chunk  # type: ignore[method-assign]
         self.function_call = is_function_call(request.optional_params)
         self.tool_index = 0
         self.saw_tool_calls = False
@@ -100,7 +104,7 @@ class GeminiParser:
             held = self.iterator.handle_accumulated_json_chunk(chunk="", is_final=True)
             last += [held] if held is not None else []
         native = {"native_finish_reason": self.finish_reason} if self.finish_reason else {}
-        usage = GEMINI._calculate_usage(completion_response=self.usage_report) if self.usage_report else None
+        usage = GEMINI._calculate_usage(completion_response=cast(Any, self.usage_report)) if self.usage_report else None
         return last + [{"usage": usage, "vertex_ai_grounding_metadata": self.grounding,
                         "vertex_ai_url_context_metadata": self.url_context,
                         "choices": [{"index": 0, "delta": None, "provider_specific_fields": native}]}]
@@ -123,7 +127,7 @@ class GeminiParser:
             self.usage_report = raw
         if "promptFeedback" in raw:  # what LiteLLM's filter check reads (a chunk without it passes)
             blocked = GEMINI.check_prompt_level_content_filter(
-                processed_chunk=raw, response_id=raw.get("responseId"), model=_served_model_name(raw.get("modelVersion")))
+                processed_chunk=cast(Any, raw), response_id=raw.get("responseId"), model=_served_model_name(raw.get("modelVersion")))
             if blocked is not None:  # the prompt was refused: the answer is whole, and says so
                 self.blocked = True
                 return blocked
@@ -145,11 +149,13 @@ class GeminiParser:
             # Thought parts' text (LiteLLM's thinking blocks hold the same text, so its fallback
             # from blocks to reasoning_content never adds any here).
             text, thinking = GEMINI.get_assistant_content_message(parts=parts)
+            # Signatures stay in provider_specific_fields: the translator keeps them apart from tool ids.
             function, tools, self.tool_index = VertexGeminiConfig._transform_parts(
-                parts=parts, cumulative_tool_call_idx=self.tool_index, is_function_call=self.function_call)
+                parts=parts, cumulative_tool_call_idx=self.tool_index, is_function_call=self.function_call,
+                thought_signature_in_tool_call_id=False)
             message = {k: v for k, v in (("tool_calls", tools), ("function_call", function)) if v}
             delta = {"content": text, "reasoning_content": thinking, "tool_calls": tools}
-        reason = VertexGeminiConfig._check_finish_reason(message, candidate.get("finishReason"))
+        reason = VertexGeminiConfig._check_finish_reason(cast(Any, message), candidate.get("finishReason"))
         self.saw_tool_calls = self.saw_tool_calls or bool(message.get("tool_calls"))
         if self.saw_tool_calls and reason == "stop":  # as LiteLLM: a stream that called tools ends with tool_calls
             reason = "tool_calls"
