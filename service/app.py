@@ -16,7 +16,7 @@ from quart import Quart
 import translator
 from translator import Spec
 
-from . import answers, cors, errors, exposure, hooks, litellm_adapter
+from . import answers, context_cache, cors, errors, exposure, hooks, litellm_adapter
 from .config import Settings, load_settings, media_limits
 from .endpoints import load_endpoints, unsupported_routes
 from .keys import ClientKeys
@@ -26,7 +26,7 @@ from .logs import configure_logging
 from .metrics import Metrics
 from .pool import Pool
 from .rate_limits import RateLimits
-from .report import reports
+from .report import reports, warn_unpriced
 from .routes import routes
 from .thread_store import Threads
 from .threads import thread_store
@@ -52,6 +52,7 @@ class Proxy:
     metrics: Metrics | None = None
     ledger: Ledger | None = None     # the usage ledger (DATABASE_URL), while serving; None when off
     exposure_checked: bool = False
+    context_cache: context_cache.Registry | None = None   # live Gemini context caches (REDIS_URL shares them)
 
 
 def load_tables(settings: Settings) -> Spec:
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
                               Lifecycle(spec.errors.own.shutting_down.error()))
     proxy.keys, proxy.metrics = ClientKeys(settings), Metrics(settings.metrics)
     proxy.rate_limits = RateLimits(settings, on_refused=proxy.metrics.refused)
+    warn_unpriced(spec)
     if not settings.gemini_api_keys:
         log.warning("GEMINI_API_KEY is not set: requests for Gemini models will be answered with an error "
                     "until it (or GEMINI_API_KEYS) is set in the environment or .env.")
@@ -83,6 +85,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
                                                           proxy.keys.required)
         proxy.http = answers.http_client(settings)
         proxy.threads = thread_store(settings)
+        proxy.context_cache = context_cache.registry(settings)
         if settings.database_url.lower() != "off":
             proxy.ledger = Ledger(settings, on_lost=proxy.metrics.lost_rows)
             await proxy.ledger.start()
@@ -98,6 +101,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
         await proxy.http.close()
         await proxy.pool.close()
         await proxy.threads.close()
+        await proxy.context_cache.close()
         await proxy.rate_limits.close()
         if proxy.ledger is not None:
             await proxy.ledger.close()

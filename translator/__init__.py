@@ -26,6 +26,7 @@ from .errors import AnthropicError, map_upstream_error
 from .request import UpstreamCall, translate_count_tokens, translate_request
 from .response import Outcome, unusable_answer_error, usage
 from .paging import page as model_page
+from .prices import PricesTable, cache_worth_growing, price_on, rates, unpriced_models
 from .routing import Route, model_entry, model_list, resolve_model
 from .signatures import decode_tool_id, encode_tool_id
 from .spec import DEFAULT_SPEC_DIR, Spec, SpecError, load_spec
@@ -44,4 +45,5 @@ __all__ = [
     "parse_request", "read_chunk", "read_thread", "resolve_model", "response_chunk", "thread_error", "thread_turn",
     "translate_count_tokens", "translate_request", "translate_response", "unusable_answer_error", "usage",
     "ReportQuery", "cost_page", "report_query", "usage_page",
+    "PricesTable", "cache_worth_growing", "price_on", "rates", "unpriced_models",
 ]

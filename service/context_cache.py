@@ -1,0 +1,185 @@
+"""Gemini explicit context caches (``cachedContents``) for requests that carry ``cache_control``.
+
+The translator decides (translator/caching.py: where the cached prefix ends, whether a longer cache is
+worth it, the key); this module keeps the registry of live caches and talks to Gemini: it creates a
+cache, extends one that keeps being used (PATCH ttl) and drops one Gemini no longer knows. The
+registry is shared by replicas through Redis (``REDIS_URL``), else kept in process; it also sums the
+token-hours the caches are kept, which the cost report prices as cache storage.
+"""
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .config import Settings
+from .thread_store import redis_client
+
+log = logging.getLogger("proxy.context_cache")
+KEY_PREFIX = "anthropic-proxy:cache:"
+DAY = 86400
+
+
+class Store(Protocol):
+    """What the registry needs of a key-value store (in process, or Redis for every replica)."""
+
+    async def get_many(self, keys: list[str]) -> list[str | None]: ...
+    async def put(self, key: str, value: str, ttl_seconds: float) -> None: ...
+    async def drop(self, key: str) -> None: ...
+    async def add(self, table: str, field: str, amount: float) -> None: ...
+    async def sums(self, table: str) -> dict[str, float]: ...
+    async def close(self) -> None: ...
+
+
+class LocalStore:
+    """The registry in this process: entries expire with their caches."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[str, float]] = {}
+        self.tables: dict[str, dict[str, float]] = {}
+
+    async def get_many(self, keys: list[str]) -> list[str | None]:
+        now = time.time()
+        found = [self.entries.get(key) for key in keys]
+        return [entry[0] if entry and entry[1] > now else None for entry in found]
+
+    async def put(self, key: str, value: str, ttl_seconds: float) -> None:
+        self.entries[key] = (value, time.time() + ttl_seconds)
+        if len(self.entries) > 10_000:  # forget the expired ones now and then
+            now = time.time()
+            self.entries = {k: v for k, v in self.entries.items() if v[1] > now}
+
+    async def drop(self, key: str) -> None:
+        self.entries.pop(key, None)
+
+    async def add(self, table: str, field: str, amount: float) -> None:
+        sums = self.tables.setdefault(table, {})
+        sums[field] = sums.get(field, 0.0) + amount
+
+    async def sums(self, table: str) -> dict[str, float]:
+        return dict(self.tables.get(table, {}))
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisStore:
+    """The registry in Redis, shared by every replica (keys expire with their caches)."""
+
+    def __init__(self, url: str):
+        self.redis = redis_client(url)
+
+    async def get_many(self, keys: list[str]) -> list[str | None]:
+        values = await self.redis.mget([KEY_PREFIX + key for key in keys]) if keys else []
+        return [value.decode() if isinstance(value, bytes) else value for value in values]
+
+    async def put(self, key: str, value: str, ttl_seconds: float) -> None:
+        await self.redis.set(KEY_PREFIX + key, value, px=max(1, int(ttl_seconds * 1000)))
+
+    async def drop(self, key: str) -> None:
+        await self.redis.delete(KEY_PREFIX + key)
+
+    async def add(self, table: str, field: str, amount: float) -> None:
+        await self.redis.hincrbyfloat(KEY_PREFIX + table, field, amount)
+
+    async def sums(self, table: str) -> dict[str, float]:
+        raw = await self.redis.hgetall(KEY_PREFIX + table)
+        return {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in raw.items()}
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+@dataclass(frozen=True)
+class LiveCache:
+    """A cache Gemini holds: its resource name, its tokens, when it expires (Unix time)."""
+
+    name: str
+    tokens: int
+    expires: float
+
+    def dumps(self) -> str:
+        return json.dumps([self.name, self.tokens, self.expires])
+
+    @classmethod
+    def loads(cls, text: str) -> LiveCache | None:
+        try:
+            name, tokens, expires = json.loads(text)
+        except (ValueError, TypeError):
+            return None
+        return cls(str(name), int(tokens), float(expires)) if name else None
+
+
+TOO_SMALL = LiveCache("", 0, 0.0)   # a prefix Gemini found under the model's minimum
+
+
+class Registry:
+    """Live caches by (Gemini key, model, prefix hash), and the token-hours they are kept."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    async def find(self, keys: list[str]) -> dict[str, LiveCache]:
+        """The keys with a live cache (or a TOO_SMALL mark) among ``keys``; a store that fails finds none."""
+        try:
+            values = await self.store.get_many(keys)
+        except Exception as exc:  # noqa: BLE001 - a registry that fails means: no cache
+            log.warning("the context cache registry did not answer (%s); sending without a cache", type(exc).__name__)
+            return {}
+        found = {}
+        for key, value in zip(keys, values):
+            if value == "too-small":
+                found[key] = TOO_SMALL
+            elif value is not None and (live := LiveCache.loads(value)) is not None and live.expires > time.time():
+                found[key] = live
+        return found
+
+    async def remember(self, key: str, cache: LiveCache) -> None:
+        await self._quietly(self.store.put(key, cache.dumps(), cache.expires - time.time()))
+
+    async def too_small(self, key: str) -> None:
+        await self._quietly(self.store.put(key, "too-small", DAY))
+
+    async def forget(self, key: str) -> None:
+        await self._quietly(self.store.drop(key))
+
+    async def kept(self, model: str, tokens: int, seconds: float, when: float | None = None) -> None:
+        """Count ``tokens`` kept for ``seconds`` as storage of ``model`` on the day of ``when``."""
+        day = int((when or time.time()) // DAY * DAY)
+        await self._quietly(self.store.add(f"storage:{day}", model, tokens * seconds / 3600))
+
+    async def storage(self, start: int, end: int) -> list[dict[str, Any]]:
+        """Token-hours per day (bucket) and model, for the cost report's days ``start`` to ``end``."""
+        rows = []
+        for day in range(start // DAY * DAY, end, DAY):
+            try:
+                sums = await self.store.sums(f"storage:{day}")
+            except Exception:  # noqa: BLE001 - the report shows what it can read
+                sums = {}
+            rows += [{"bucket": day, "model": model, "token_hours": hours} for model, hours in sums.items()]
+        return rows
+
+    async def _quietly(self, operation: Any) -> None:
+        try:
+            await operation
+        except Exception as exc:  # noqa: BLE001 - the registry is best-effort: Gemini holds the truth
+            log.warning("the context cache registry did not take a change (%s)", type(exc).__name__)
+
+    async def close(self) -> None:
+        await self.store.close()
+
+
+def registry(settings: Settings) -> Registry:
+    return Registry(RedisStore(settings.redis_url) if settings.redis_url else LocalStore())
+
+
+def key_tag(api_key: str) -> str:
+    """A Gemini key's part of a cache's registry key (Gemini answers 403 for another key's cache)."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
+
+
+ASKED: contextvars.ContextVar[Any] = contextvars.ContextVar("cache_asked", default=None)
