@@ -14,9 +14,13 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from .config import Settings
+import translator
+
+from . import litellm_adapter
+from .config import GEMINI_API_BASE, Settings
 from .thread_store import redis_client
 
 log = logging.getLogger("proxy.context_cache")
@@ -174,6 +178,10 @@ class Registry:
 
 
 def registry(settings: Settings) -> Registry:
+    """CONTEXT_CACHE: explicit (the default: caches for requests that carry cache_control), implicit or off
+    (no explicit cache; Gemini's own implicit cache applies either way)."""
+    if settings.context_cache not in MODES:
+        raise ValueError(f"CONTEXT_CACHE={settings.context_cache!r}: use explicit, implicit or off")
     return Registry(RedisStore(settings.redis_url) if settings.redis_url else LocalStore())
 
 
@@ -183,3 +191,120 @@ def key_tag(api_key: str) -> str:
 
 
 ASKED: contextvars.ContextVar[Any] = contextvars.ContextVar("cache_asked", default=None)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A request's cache_control breakpoints and what deciding on them needs (set per request)."""
+
+    ask: Any            # translator.CacheAsk
+    registry: Registry
+    spec: Any           # translator.Spec: models.yaml's cache_min_tokens, prices.yaml's cache_growth
+
+
+MODES = ("explicit", "implicit", "off")
+
+
+def ask(body: Any, proxy: Any) -> None:
+    """Note the request's breakpoints for its Gemini calls (none when CONTEXT_CACHE is not explicit)."""
+    if proxy.context_cache is None or proxy.settings.context_cache != "explicit":
+        return
+    asked = translator.cache_ask(body, {role: rule.sent_as for role, rule in proxy.spec.roles.roles.items()})
+    ASKED.set(Asked(asked, proxy.context_cache, proxy.spec) if asked else None)
+
+
+async def gemini_request(http: Any, kwargs: dict[str, Any], params: dict[str, Any],
+                         cached: bool = True) -> litellm_adapter.GeminiRequest:
+    """The Gemini call for ``kwargs`` on this key, naming a context cache when the request asked for
+    caching and one is (or can be made) worth it; else the call as it is."""
+    request, body = litellm_adapter.gemini_parts(kwargs, params["api_key"], params.get("api_base"))
+    asked = ASKED.get() if cached else None
+    facts = asked.spec.models.models.get(request.model) if asked else None
+    if asked is None or facts is None or facts.cache_min_tokens is None:
+        return request
+    counted = translator.content_counts(asked.ask, body.get("contents") or [])
+    if not counted:
+        return request
+    last = max(n for n, _ in counted)
+    keys = translator.prefix_keys(key_tag(params["api_key"]), request.model, body, last)
+    first = max(0, last - translator.caching.LOOKBACK)
+    known = await asked.registry.find(keys[first:])
+    found = {keys.index(k): live is not TOO_SMALL for k, live in known.items()}
+    prices, day = asked.spec.prices, datetime.now(timezone.utc).date()
+    choice = translator.choose_cache(
+        counted, found, translator.prefix_sizes(body, last), facts.cache_min_tokens,
+        lambda tokens, ttl: translator.cache_worth_growing(prices, request.model, day, tokens, ttl))
+    if choice is None:
+        return request
+    key = keys[choice.contents]
+    if choice.create:
+        live = await _create(http, asked.registry, request, body, choice, key, params)
+        written = live.tokens if live else 0
+    else:
+        live, written = await _extend(http, asked.registry, request, known[key], choice.ttl_seconds, key, params), 0
+    if live is None:
+        return request
+    return litellm_adapter.cached_request(request, body, choice.contents, live.name, key, written, choice.ttl_seconds)
+
+
+def _base(params: dict[str, Any]) -> str:
+    return (params.get("api_base") or GEMINI_API_BASE).rstrip("/")
+
+
+async def _create(http: Any, registry: Registry, request: Any, body: dict[str, Any], choice: Any, key: str,
+                  params: dict[str, Any]) -> LiveCache | None:
+    """Make the cache; None (and the call goes without one) when Gemini will not."""
+    resource = litellm_adapter.cache_resource(request, body, choice.contents, choice.ttl_seconds)
+    try:
+        async with http.post(f"{_base(params)}/cachedContents", json=resource,
+                             headers={"x-goog-api-key": params["api_key"]}) as response:
+            answer = await response.json(content_type=None)
+            status = response.status
+    except Exception as exc:  # noqa: BLE001 - a cache is an optimisation: the call goes on without one
+        log.warning("creating a context cache failed (%s); sending without one", type(exc).__name__)
+        return None
+    if status != 200:
+        message = str((answer or {}).get("error", {}).get("message", ""))
+        if "too small" in message.lower():
+            await registry.too_small(key)
+        else:
+            log.warning("Gemini did not create a context cache (%s: %s)", status, message[:200])
+        return None
+    tokens = int((answer.get("usageMetadata") or {}).get("totalTokenCount", 0))
+    live = LiveCache(answer["name"], tokens, time.time() + choice.ttl_seconds)
+    await registry.remember(key, live)
+    await registry.kept(request.model, tokens, choice.ttl_seconds)
+    return live
+
+
+async def _extend(http: Any, registry: Registry, request: Any, live: LiveCache, ttl_seconds: int, key: str,
+                  params: dict[str, Any]) -> LiveCache:
+    """A cache that keeps being used lives on: once half its TTL has passed, PATCH it to a whole TTL again."""
+    left = live.expires - time.time()
+    if left > ttl_seconds / 2:
+        return live
+    try:
+        async with http.patch(f"{_base(params)}/{live.name}", params={"updateMask": "ttl"},
+                              json={"ttl": f"{ttl_seconds}s"}, headers={"x-goog-api-key": params["api_key"]}) as answer:
+            if answer.status != 200:
+                return live   # the call names it anyway: a cache that is gone is dropped and the call retried
+    except Exception:  # noqa: BLE001 - the cache may still be alive for the rest of its TTL
+        return live
+    extended = LiveCache(live.name, live.tokens, time.time() + ttl_seconds)
+    await registry.remember(key, extended)
+    await registry.kept(request.model, live.tokens, ttl_seconds - max(left, 0))
+    return extended
+
+
+async def gone(request: Any, status: int, text: str) -> bool:
+    """Whether a call failed because the cache it named is gone (expired, deleted: 404, or 403); then it is
+    dropped from the registry, and the caller sends the call again without it."""
+    if request.cache_key is None or status not in (400, 403, 404):
+        return False
+    if status == 400 and "cachedcontent" not in text.lower().replace("_", "").replace(" ", ""):
+        return False
+    asked = ASKED.get()
+    if asked is not None:
+        await asked.registry.forget(request.cache_key)
+    log.info("a context cache Gemini no longer knows was dropped (%s); sending without it", status)
+    return True

@@ -10,7 +10,7 @@ from quart import Blueprint, Response, current_app, g, request
 
 import translator
 
-from . import sse, streaming, upstream, usage
+from . import context_cache, sse, streaming, upstream, usage
 from .errors import JSON, new_id
 from .hooks import json_body
 from .logs import access_log
@@ -71,6 +71,7 @@ async def messages() -> Response:
     turn = await open_turn(body, request.content_length or 0, proxy.threads, proxy.spec, proxy.settings)
     if turn.kind:
         g.log["thread"] = turn.kind
+    context_cache.ask(turn.body, proxy)
     try:
         call = await _translate(translator.translate_request, turn.body, turn.size)
         g.log.update(target=call.route.target, stream=call.stream)  # model: logged above

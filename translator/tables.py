@@ -163,6 +163,7 @@ class Facts(Table):
     sampling_params: bool
     structured_output_with_tools: bool  # JSON mode (a response schema) and tools in one request
     fallbacks: Annotated[tuple[Name, ...], UNIQUE] | Absent = None  # models to try when this one cannot answer
+    cache_min_tokens: Positive | Absent = None  # the smallest explicit context cache Gemini makes; absent: none
 
 
 class BudgetLevel(Table):

@@ -31,8 +31,8 @@ from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import Mod
 from litellm.router_utils.cooldown_cache import CooldownCache  # noqa: E402
 from litellm.types.router import Deployment, RouterRateLimitError as NoDeployment  # noqa: E402
 
-from .gemini import (GeminiParser, GeminiRequest, _mapped, connection_error, gemini_body, gemini_request,  # noqa: E402
-                     http_error)
+from .gemini import (GeminiParser, GeminiRequest, _mapped, cache_resource, cached_request,  # noqa: E402
+                     connection_error, gemini_body, gemini_parts, gemini_request, http_error)
 
 VERSION = importlib.metadata.version("litellm")
 TESTED_WITH = "1.106.2"
@@ -42,7 +42,7 @@ litellm.suppress_debug_info = True
 litellm.num_retries = 0
 
 __all__ = ["Deployment", "GeminiParser", "GeminiRequest", "LiteLLMMoved", "NoDeployment", "Router", "VERSION", "acompletion",
-           "check", "connection_error", "gemini_body", "gemini_request", "http_error", "prices", "token_counter"]
+           "cache_resource", "cached_request", "check", "connection_error", "gemini_body", "gemini_parts", "gemini_request", "http_error", "prices", "token_counter"]
 
 
 class LiteLLMMoved(RuntimeError):

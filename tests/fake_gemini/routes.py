@@ -16,6 +16,7 @@ from typing import Any, Callable
 from aiohttp import web
 
 from .answers import AnswerMixin, prompt_token_count, with_structured_default
+from .caches import Caches
 from .quotas import Quotas
 from .signatures import SignatureMixin
 from .validation import Reject, model_info, normalize, validate_count_tokens, validate_request
@@ -61,6 +62,7 @@ class FakeGemini(AnswerMixin, SignatureMixin):
         self._runner: web.AppRunner | None = None
         self.base_url = self.root_url = ""
         self.quotas = Quotas()  # set by tests: valid keys, calls per window per key and per model
+        self.caches = Caches()  # cachedContents (tests may replace its clock)
 
     # ---------------------------------------------------------------- public API
     def enqueue(self, *specs: dict | Callable[[dict], dict]) -> None:
@@ -72,6 +74,7 @@ class FakeGemini(AnswerMixin, SignatureMixin):
         with self._cond:
             self._queue.clear()
             self.quotas = Quotas()
+            self.caches = Caches()
             self.default_spec = self._started_with
             self.requests.clear()
 
@@ -136,6 +139,8 @@ class FakeGemini(AnswerMixin, SignatureMixin):
     def make_app(self) -> web.Application:
         app = web.Application(client_max_size=512 * 1024 * 1024)
         app.router.add_post(r"/{version:v1beta|v1alpha|v1}/models/{tail}", self._handle_model)
+        app.router.add_route("*", r"/{version:v1beta|v1alpha|v1}/cachedContents{rest:(/[A-Za-z0-9_-]+)?}",
+                             self._handle_caches)
         app.router.add_route("*", "/{path:.*}", self._handle_other)
         return app
 
@@ -204,6 +209,37 @@ class FakeGemini(AnswerMixin, SignatureMixin):
         finally:
             self._finish(rec)
 
+    async def _handle_caches(self, request: web.Request) -> web.Response:
+        rec = self._new_record(request, None, "cachedContents")
+        try:
+            key = request.headers.get("x-goog-api-key") or request.query.get("key")
+            if not key or not self.quotas.knows(key):
+                return self._error(rec, 400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT")
+            raw = await request.read()
+            body = normalize(json.loads(raw)) if raw else {}
+            rec["body"] = body
+            name = "cachedContents" + request.match_info["rest"]
+            try:
+                if request.method == "POST" and name == "cachedContents":
+                    answer: Any = self.caches.create(body, key)
+                elif request.method == "GET" and name == "cachedContents":
+                    answer = self.caches.listed(key)
+                elif request.method == "GET":
+                    answer = self.caches._shown(self.caches.get(name, key))
+                elif request.method == "PATCH":
+                    answer = self.caches.patch(name, key, body, request.query.get("updateMask", ""))
+                elif request.method == "DELETE":
+                    self.caches.delete(name, key)
+                    answer = {}
+                else:
+                    return self._error(rec, 404, f"The requested URL {request.path} was not found.", "NOT_FOUND")
+            except Reject as e:
+                return self._error(rec, e.code, e.message, e.status, e.details)
+            rec["status"] = 200
+            return web.json_response(answer)
+        finally:
+            self._finish(rec)
+
     def _pop_spec(self, action: str):
         want_count = action == "countTokens"
         with self._cond:
@@ -240,6 +276,7 @@ class FakeGemini(AnswerMixin, SignatureMixin):
             rec["normalized"] = req
             if action == "countTokens":
                 return await self._count_tokens(request, rec, req, mi)
+            req, cached_tokens = self.caches.resolve(req, key, model)
             validate_request(req, mi)
             self._check_signatures(req, mi, rec)
             prompt_tokens = prompt_token_count(req)
@@ -258,6 +295,8 @@ class FakeGemini(AnswerMixin, SignatureMixin):
         if spec is None:
             spec = self.default_spec or {}
         spec = with_structured_default(spec, req)
+        if cached_tokens:
+            spec = {**spec, "usage": {"cachedContentTokenCount": cached_tokens, **spec.get("usage", {})}}
         limit = spec.get("input_limit", DEFAULT_INPUT_LIMIT)
         if prompt_tokens > limit:
             return self._error(rec, 400, f"The input token count ({prompt_tokens}) exceeds the maximum number of "

@@ -1,0 +1,112 @@
+"""Explicit context caching through the proxy, against the fake Gemini's strict cachedContents."""
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+import translator
+from bench.claude_code_request import claude_code_request
+from tests.conftest import TEST_KEY
+from tests.servers import REDIS_SERVER, RedisServer
+
+SPEC = translator.load_spec()
+MODEL = "gemini-3.8-flash"
+
+
+def session_start() -> dict[str, Any]:
+    """Claude Code's system prompt and tools, and a first user turn; breakpoints as Claude Code sets them."""
+    body = claude_code_request(stream=False, model=MODEL)
+    return {**{k: body[k] for k in ("model", "max_tokens", "system", "tools")},
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "Fix the failing test.",
+                                                       "cache_control": {"type": "ephemeral"}}]}]}
+
+
+def next_turn(body: dict[str, Any], answer: dict[str, Any], turn: int) -> dict[str, Any]:
+    """The answer's tool call, its result (2 KB of output), the breakpoint moved to the new last block."""
+    body = copy.deepcopy(body)
+    for message in body["messages"]:
+        for block in message["content"] if isinstance(message["content"], list) else ():
+            block.pop("cache_control", None)
+    call = next(block for block in answer["content"] if block["type"] == "tool_use")
+    body["messages"] += [{"role": "assistant", "content": answer["content"]},
+                         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call["id"],
+                                                       "content": f"output of step {turn}: " + "ok " * 700,
+                                                       "cache_control": {"type": "ephemeral"}}]}]
+    return body
+
+
+def run_session(proxy: Any, gemini: Any, turns: int = 10) -> list[dict[str, Any]]:
+    body, usages = session_start(), []
+    for turn in range(turns):
+        gemini.enqueue({"tool_calls": [("Bash", {"command": f"pytest -x -k step{turn}"})]})
+        answer = httpx.post(proxy.url + "/v1/messages", json=body, timeout=30)
+        assert answer.status_code == 200, answer.text
+        usages.append(answer.json()["usage"])
+        body = next_turn(body, answer.json(), turn)
+    return usages
+
+
+def cost(usages: list[dict[str, Any]], storage_token_hours: float) -> dict[str, Any]:
+    rates = translator.rates(SPEC.prices, MODEL, __import__("datetime").date(2026, 12, 7), "standard")
+    sums = {field: sum(u[key] for u in usages) for field, key in (
+        ("uncached_input_tokens", "input_tokens"), ("cache_creation_input_tokens", "cache_creation_input_tokens"),
+        ("cache_read_input_tokens", "cache_read_input_tokens"), ("output_tokens", "output_tokens"))}
+    tokens = sum((rates.per_token[f] * n for f, n in sums.items()), Decimal(0))
+    storage = rates.storage_per_hour * Decimal(str(storage_token_hours))
+    return {**sums, "token_usd": round(float(tokens), 6), "storage_usd": round(float(storage), 6)}
+
+
+def storage_hours(gemini: Any) -> float:
+    return sum(c["tokens"] * (c["expires"] - c["created"]) / 3600 for c in gemini.caches.caches.values())
+
+
+def test_a_claude_code_session_reads_its_prefix_from_an_explicit_cache(make_proxy, gemini, capsys):
+    implicit = run_session(make_proxy(BIG_MODEL=MODEL, CONTEXT_CACHE="implicit"), gemini)
+    assert not any(r["action"] == "cachedContents" for r in gemini.requests)
+    assert all(u["cache_read_input_tokens"] == 0 and u["cache_creation_input_tokens"] == 0 for u in implicit)
+    gemini.reset()
+    explicit = run_session(make_proxy(BIG_MODEL=MODEL), gemini)
+    creates = [r for r in gemini.requests if r["action"] == "cachedContents" and r["method"] == "POST"]
+    generates = [r for r in gemini.requests if r["action"] == "generateContent" or r["action"] == "streamGenerateContent"]
+    assert creates and all(r["status"] == 200 for r in gemini.requests if r["action"])
+    assert all("cachedContent" in r["body"] and "tools" not in r["body"] for r in generates)
+    assert explicit[0]["cache_creation_input_tokens"] > 4096 and explicit[0]["cache_read_input_tokens"] == 0
+    assert all(u["cache_read_input_tokens"] > 4096 for u in explicit[1:] if not u["cache_creation_input_tokens"])
+    assert sum(1 for u in explicit if u["cache_creation_input_tokens"]) == len(creates) < len(explicit)
+    # Each turn bills every token once: the totals agree with the implicit run's (the fake counts characters
+    # of JSON, so a body split in two counts a few brackets differently).
+    for split, whole in zip(explicit, implicit):
+        total = sum(split[k] for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
+        assert total == pytest.approx(whole["input_tokens"], rel=0.005)
+    figures = {"implicit": cost(implicit, 0), "explicit": cost(explicit, storage_hours(gemini)),
+               "caches_made": len(creates)}
+    with capsys.disabled():
+        print("\nclaude-code session, 10 turns,", MODEL, figures)
+    assert figures["explicit"]["token_usd"] + figures["explicit"]["storage_usd"] < figures["implicit"]["token_usd"]
+
+
+def test_a_cache_gemini_no_longer_knows_is_dropped_and_the_call_goes_without_it(make_proxy, gemini):
+    proxy = make_proxy(BIG_MODEL=MODEL)
+    body = session_start()
+    gemini.enqueue({"text": "one"}, {"text": "two"})
+    assert httpx.post(proxy.url + "/v1/messages", json=body, timeout=30).status_code == 200
+    gemini.caches.caches.clear()   # expired or deleted behind the proxy's back
+    answer = httpx.post(proxy.url + "/v1/messages", json=body, timeout=30)
+    assert answer.status_code == 200 and answer.json()["content"][0]["text"] == "two", answer.text
+    statuses = [r["status"] for r in gemini.requests if r["action"] == "streamGenerateContent"]
+    assert statuses[-2:] == [404, 200]
+
+
+@pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
+def test_two_replicas_share_the_cache_through_redis(make_proxy, gemini):
+    with RedisServer().start() as redis:
+        first, second = (make_proxy(BIG_MODEL=MODEL, REDIS_URL=redis.url) for _ in range(2))
+        body = session_start()
+        assert httpx.post(first.url + "/v1/messages", json=body, timeout=30).status_code == 200
+        answer = httpx.post(second.url + "/v1/messages", json=body, timeout=30)
+        assert answer.json()["usage"]["cache_read_input_tokens"] > 4096, answer.text
+    assert len([r for r in gemini.requests if r["action"] == "cachedContents" and r["method"] == "POST"]) == 1
