@@ -28,6 +28,7 @@ from .pool import Pool
 from .rate_limits import RateLimits
 from .report import reports, warn_unpriced
 from .routes import routes
+from .state import SharedState
 from .thread_store import Threads
 from .threads import thread_store
 
@@ -45,6 +46,7 @@ class Proxy:
     pool: Pool
     endpoints: Mapping[str, Any]     # endpoints.yaml: endpoints not offered, CORS policy
     lifecycle: Lifecycle
+    state: SharedState               # Redis (REDIS_URL) or the process: rests, rate limits, threads, caches
     http: Any = None                 # the aiohttp client every Gemini call goes through, open while serving
     threads: Threads | None = None   # message threads (in process, or Redis with REDIS_URL), while serving
     keys: ClientKeys | None = None   # the admin key and the client keys (PROXY_KEYS_FILE)
@@ -69,11 +71,13 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     app = Quart(__name__)
     app.config["MAX_CONTENT_LENGTH"] = None  # hooks.read_body() enforces the limit, and drains what is over it
     endpoints = load_endpoints(settings.spec_dir or translator.DEFAULT_SPEC_DIR)
+    state = SharedState(settings.redis_url)
     app.proxy = proxy = Proxy(settings, spec, translator.DeclarationCache(spec.tools.declaration_cache_size),
-                              media_limits(settings), Pool(settings), endpoints,
-                              Lifecycle(spec.errors.own.shutting_down.error()))
+                              media_limits(settings), Pool(settings, state), endpoints,
+                              Lifecycle(spec.errors.own.shutting_down.error()), state)
     proxy.keys, proxy.metrics = ClientKeys(settings), Metrics(settings.metrics)
-    proxy.rate_limits = RateLimits(settings, on_refused=proxy.metrics.refused)
+    proxy.rate_limits = RateLimits(settings, state, on_refused=proxy.metrics.refused)
+    proxy.context_cache = context_cache.registry(settings, state, list(spec.models.models))
     warn_unpriced(spec)
     if not settings.gemini_api_keys:
         log.warning("GEMINI_API_KEY is not set: requests for Gemini models will be answered with an error "
@@ -84,8 +88,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
         proxy.exposure_checked = exposure.warn_if_exposed(exposure.hosts_of(exposure.binds_from_argv(sys.argv)),
                                                           proxy.keys.required)
         proxy.http = answers.http_client(settings)
-        proxy.threads = thread_store(settings)
-        proxy.context_cache = context_cache.registry(settings)
+        proxy.threads = thread_store(settings, state)
         if settings.database_url.lower() != "off":
             proxy.ledger = Ledger(settings, on_lost=proxy.metrics.lost_rows)
             await proxy.ledger.start()
@@ -99,10 +102,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     async def close_clients() -> None:
         await proxy.lifecycle.close()
         await proxy.http.close()
-        await proxy.pool.close()
-        await proxy.threads.close()
-        await proxy.context_cache.close()
-        await proxy.rate_limits.close()
+        await proxy.state.close()
         if proxy.ledger is not None:
             await proxy.ledger.close()
         proxy.metrics.close()

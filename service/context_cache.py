@@ -3,8 +3,8 @@
 The translator decides (translator/caching.py: where the cached prefix ends, whether a longer cache is
 worth it, the key); this module keeps the registry of live caches and talks to Gemini: it creates a
 cache, extends one that keeps being used (PATCH ttl) and drops one Gemini no longer knows. The
-registry is shared by replicas through Redis (``REDIS_URL``), else kept in process; it also sums the
-token-hours the caches are kept, which the cost report prices as cache storage.
+registry is shared by replicas through service/state (Redis with ``REDIS_URL``, else the process); it
+also sums the token-seconds the caches are kept, which the cost report prices as cache storage.
 """
 from __future__ import annotations
 
@@ -15,87 +15,20 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, Sequence
 
 import translator
 
 from . import litellm_adapter
 from .config import GEMINI_API_BASE, Settings
-from .thread_store import redis_client
+from .state import SharedState
 
 log = logging.getLogger("proxy.context_cache")
 KEY_PREFIX = "anthropic-proxy:cache:"
+STORAGE_PREFIX = KEY_PREFIX + "storage:"   # + day + model: token-seconds kept
+STORAGE_DAYS = 400                          # how long the storage sums are kept for the cost report
 DAY = 86400
-
-
-class Store(Protocol):
-    """What the registry needs of a key-value store (in process, or Redis for every replica)."""
-
-    async def get_many(self, keys: list[str]) -> list[str | None]: ...
-    async def put(self, key: str, value: str, ttl_seconds: float) -> None: ...
-    async def drop(self, key: str) -> None: ...
-    async def add(self, table: str, field: str, amount: float) -> None: ...
-    async def sums(self, table: str) -> dict[str, float]: ...
-    async def close(self) -> None: ...
-
-
-class LocalStore:
-    """The registry in this process: entries expire with their caches."""
-
-    def __init__(self) -> None:
-        self.entries: dict[str, tuple[str, float]] = {}
-        self.tables: dict[str, dict[str, float]] = {}
-
-    async def get_many(self, keys: list[str]) -> list[str | None]:
-        now = time.time()
-        found = [self.entries.get(key) for key in keys]
-        return [entry[0] if entry and entry[1] > now else None for entry in found]
-
-    async def put(self, key: str, value: str, ttl_seconds: float) -> None:
-        self.entries[key] = (value, time.time() + ttl_seconds)
-        if len(self.entries) > 10_000:  # forget the expired ones now and then
-            now = time.time()
-            self.entries = {k: v for k, v in self.entries.items() if v[1] > now}
-
-    async def drop(self, key: str) -> None:
-        self.entries.pop(key, None)
-
-    async def add(self, table: str, field: str, amount: float) -> None:
-        sums = self.tables.setdefault(table, {})
-        sums[field] = sums.get(field, 0.0) + amount
-
-    async def sums(self, table: str) -> dict[str, float]:
-        return dict(self.tables.get(table, {}))
-
-    async def close(self) -> None:
-        return None
-
-
-class RedisStore:
-    """The registry in Redis, shared by every replica (keys expire with their caches)."""
-
-    def __init__(self, url: str):
-        self.redis = redis_client(url)
-
-    async def get_many(self, keys: list[str]) -> list[str | None]:
-        values = await self.redis.mget([KEY_PREFIX + key for key in keys]) if keys else []
-        return [value.decode() if isinstance(value, bytes) else value for value in values]
-
-    async def put(self, key: str, value: str, ttl_seconds: float) -> None:
-        await self.redis.set(KEY_PREFIX + key, value, px=max(1, int(ttl_seconds * 1000)))
-
-    async def drop(self, key: str) -> None:
-        await self.redis.delete(KEY_PREFIX + key)
-
-    async def add(self, table: str, field: str, amount: float) -> None:
-        await self.redis.hincrbyfloat(KEY_PREFIX + table, field, amount)
-
-    async def sums(self, table: str) -> dict[str, float]:
-        raw = await self.redis.hgetall(KEY_PREFIX + table)
-        return {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in raw.items()}
-
-    async def close(self) -> None:
-        await self.redis.aclose()
+MODES = ("explicit", "implicit", "off")
 
 
 @dataclass(frozen=True)
@@ -110,7 +43,7 @@ class LiveCache:
         return json.dumps([self.name, self.tokens, self.expires])
 
     @classmethod
-    def loads(cls, text: str) -> LiveCache | None:
+    def loads(cls, text: bytes) -> LiveCache | None:
         try:
             name, tokens, expires = json.loads(text)
         except (ValueError, TypeError):
@@ -122,50 +55,52 @@ TOO_SMALL = LiveCache("", 0, 0.0)   # a prefix Gemini found under the model's mi
 
 
 class Registry:
-    """Live caches by (Gemini key, model, prefix hash), and the token-hours they are kept."""
+    """Live caches by (Gemini key, model, prefix hash), and the token-seconds they are kept, in the shared
+    state (Redis with REDIS_URL, else the process). Best-effort: Gemini holds the truth, so a failure
+    here means a call without a cache (or a cache made twice), never a failed request."""
 
-    def __init__(self, store: Store):
-        self.store = store
+    def __init__(self, state: SharedState, models: Sequence[str]):
+        self.state, self.models = state, tuple(models)
 
     async def find(self, keys: list[str]) -> dict[str, LiveCache]:
-        """The keys with a live cache (or a TOO_SMALL mark) among ``keys``; a store that fails finds none."""
+        """The keys with a live cache (or a TOO_SMALL mark) among ``keys``."""
         try:
-            values = await self.store.get_many(keys)
+            values = await self.state.get_many([KEY_PREFIX + key for key in keys])
         except Exception as exc:  # noqa: BLE001 - a registry that fails means: no cache
             log.warning("the context cache registry did not answer (%s); sending without a cache", type(exc).__name__)
             return {}
         found = {}
         for key, value in zip(keys, values):
-            if value == "too-small":
+            if value == b"too-small":
                 found[key] = TOO_SMALL
             elif value is not None and (live := LiveCache.loads(value)) is not None and live.expires > time.time():
                 found[key] = live
         return found
 
     async def remember(self, key: str, cache: LiveCache) -> None:
-        await self._quietly(self.store.put(key, cache.dumps(), cache.expires - time.time()))
+        await self._quietly(self.state.set(KEY_PREFIX + key, cache.dumps().encode(), cache.expires - time.time()))
 
     async def too_small(self, key: str) -> None:
-        await self._quietly(self.store.put(key, "too-small", DAY))
+        await self._quietly(self.state.set(KEY_PREFIX + key, b"too-small", DAY))
 
     async def forget(self, key: str) -> None:
-        await self._quietly(self.store.drop(key))
+        await self._quietly(self.state.delete(KEY_PREFIX + key))
 
     async def kept(self, model: str, tokens: int, seconds: float, when: float | None = None) -> None:
         """Count ``tokens`` kept for ``seconds`` as storage of ``model`` on the day of ``when``."""
         day = int((when or time.time()) // DAY * DAY)
-        await self._quietly(self.store.add(f"storage:{day}", model, tokens * seconds / 3600))
+        await self._quietly(self.state.incr(f"{STORAGE_PREFIX}{day}:{model}", round(tokens * seconds), STORAGE_DAYS * DAY))
 
     async def storage(self, start: int, end: int) -> list[dict[str, Any]]:
         """Token-hours per day (bucket) and model, for the cost report's days ``start`` to ``end``."""
-        rows = []
-        for day in range(start // DAY * DAY, end, DAY):
-            try:
-                sums = await self.store.sums(f"storage:{day}")
-            except Exception:  # noqa: BLE001 - the report shows what it can read
-                sums = {}
-            rows += [{"bucket": day, "model": model, "token_hours": hours} for model, hours in sums.items()]
-        return rows
+        days = range(start // DAY * DAY, end, DAY)
+        keys = [(day, model) for day in days for model in self.models]
+        try:
+            values = await self.state.get_many([f"{STORAGE_PREFIX}{day}:{model}" for day, model in keys])
+        except Exception:  # noqa: BLE001 - the report shows what it can read
+            return []
+        return [{"bucket": day, "model": f"gemini/{model}", "token_hours": int(value) / 3600}
+                for (day, model), value in zip(keys, values) if value]
 
     async def _quietly(self, operation: Any) -> None:
         try:
@@ -173,16 +108,13 @@ class Registry:
         except Exception as exc:  # noqa: BLE001 - the registry is best-effort: Gemini holds the truth
             log.warning("the context cache registry did not take a change (%s)", type(exc).__name__)
 
-    async def close(self) -> None:
-        await self.store.close()
 
-
-def registry(settings: Settings) -> Registry:
+def registry(settings: Settings, state: SharedState, models: Sequence[str] = ()) -> Registry:
     """CONTEXT_CACHE: explicit (the default: caches for requests that carry cache_control), implicit or off
     (no explicit cache; Gemini's own implicit cache applies either way)."""
     if settings.context_cache not in MODES:
         raise ValueError(f"CONTEXT_CACHE={settings.context_cache!r}: use explicit, implicit or off")
-    return Registry(RedisStore(settings.redis_url) if settings.redis_url else LocalStore())
+    return Registry(state, models)
 
 
 def key_tag(api_key: str) -> str:
@@ -200,9 +132,6 @@ class Asked:
     ask: Any            # translator.CacheAsk
     registry: Registry
     spec: Any           # translator.Spec: models.yaml's cache_min_tokens, prices.yaml's cache_growth
-
-
-MODES = ("explicit", "implicit", "off")
 
 
 def ask(body: Any, proxy: Any) -> None:

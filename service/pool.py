@@ -3,13 +3,16 @@
 Every Gemini key serves every Gemini model, so the Router holds one deployment per (model, key),
 made the first time a model is asked for, and picks among a model's deployments by its routing
 strategy. A deployment that got a 429 rests (a Router cooldown) for as long as Gemini's RetryInfo
-said; rests live in the Router's cache, which is shared through Redis when ``REDIS_URL`` is set,
-so a key one replica found exhausted is not tried by the others. Deployment ids name a key by a
-hash of it, never by the key.
+said. The Router keeps its cooldowns in this process; the proxy keeps them in step with the other
+replicas through service.state: a rest is written there off the request's path (the event loop
+never waits on Redis), and a model's rests are read from there before a pick, at most once every
+``REST_READ_SECONDS`` per model, so a key one replica found exhausted is not tried by the others.
+Deployment ids name a key by a hash of it, never by the key.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -19,9 +22,11 @@ from translator import AnthropicError
 
 from . import litellm_adapter
 from .config import Settings
-from .redis_health import RedisHealth
+from .state import SharedState
 
 log = logging.getLogger("proxy.pool")
+REST_PREFIX = "anthropic-proxy:rest:"
+REST_READ_SECONDS = 1.0   # how stale another replica's rests may be here (LiteLLM's own interval)
 
 
 @dataclass(frozen=True)
@@ -41,15 +46,12 @@ def key_tag(key: str) -> str:
 class Pool:
     """Deployments of the models asked for so far, and their rests."""
 
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.redis = RedisHealth(settings.redis_url) if settings.redis_url else None
-        self.router = litellm_adapter.Router(
-            model_list=[], num_retries=0, routing_strategy="simple-shuffle",
-            redis_url=settings.redis_url or None,
-            cache_kwargs={"socket_connect_timeout": 0.5, "socket_timeout": 0.5} if settings.redis_url else {})
+    def __init__(self, settings: Settings, state: SharedState):
+        self.settings, self.state = settings, state
+        self.router = litellm_adapter.Router(model_list=[], num_retries=0, routing_strategy="simple-shuffle")
         self._ids: dict[str, list[str]] = {}
         self._deployments: dict[str, Deployment] = {}
+        self._read_at: dict[str, float] = {}   # per model: when its shared rests were last read
 
     def _keys(self, target: str) -> tuple[str, ...] | None:
         """The pool of keys for ``target``, or None for a provider LiteLLM takes credentials for from
@@ -92,6 +94,7 @@ class Pool:
         if self._keys(target) is None:
             return Deployment(f"{target}@env", target, {})
         ids = self.deployment_ids(target)
+        await self._read_shared_rests(target, ids)
         if not ids:
             raise AnthropicError(500, "api_error", "The proxy has no Gemini API key: set GEMINI_API_KEY or "
                                                    "GEMINI_API_KEYS in its environment or .env.")
@@ -109,8 +112,25 @@ class Pool:
         if deployment.id not in self._deployments:
             return  # not pooled: nothing else to try
         log.info("resting %s for %.1fs (%s)", deployment.id, seconds, reason)
+        self._cool(deployment.id, seconds, reason)
+        until = json.dumps({"until": time.time() + seconds, "reason": reason}).encode()
+        self.state.spawn(self.state.set(REST_PREFIX + deployment.id, until, seconds))
+
+    def _cool(self, deployment_id: str, seconds: float, reason: str) -> None:
         self.router.cooldown_cache.add_deployment_to_cooldown(
-            model_id=deployment.id, original_exception=reason, exception_status=429, cooldown_time=seconds)
+            model_id=deployment_id, original_exception=reason, exception_status=429, cooldown_time=seconds)
+
+    async def _read_shared_rests(self, target: str, ids: list[str]) -> None:
+        """Take the rests other replicas wrote for ``target``'s keys into the Router's cooldowns."""
+        now = time.monotonic()
+        if not self.state.shared or not ids or now < self._read_at.get(target, 0.0) + REST_READ_SECONDS:
+            return
+        self._read_at[target] = now
+        for deployment_id, value in zip(ids, await self.state.get_many([REST_PREFIX + i for i in ids])):
+            if value is not None:
+                rest = json.loads(value)
+                if rest["until"] > time.time():
+                    self._cool(deployment_id, rest["until"] - time.time(), rest.get("reason", ""))
 
     async def shortest_rest(self, targets: list[str]) -> float:
         """Seconds until the first deployment of ``targets`` is out of its rest."""
@@ -127,7 +147,3 @@ class Pool:
             resting = await self.router.cooldown_cache.async_get_active_cooldowns(ids, None) if ids else []
             state[target] = (len(ids), len(resting))
         return state
-
-    async def close(self) -> None:
-        if self.redis is not None:
-            await self.redis.close()

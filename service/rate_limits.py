@@ -1,5 +1,6 @@
 """Each client key's ``rpm`` and ``tpm``, counted by the ``limits`` library: in Redis with ``REDIS_URL`` (shared by
-replicas), in this process otherwise, and in this process while Redis does not answer (said once per outage).
+replicas), in this process otherwise, and in this process while Redis does not answer (service.state says so
+once per outage).
 
 Both are counted in fixed one-minute windows, each starting with a key's first request (or tokens) after
 its last window ended: a window is one counter, in Redis one INCRBY (the library's moving windows would
@@ -11,8 +12,6 @@ refusal is Anthropic's 429 with ``retry-after`` and the ``anthropic-ratelimit-*`
 """
 from __future__ import annotations
 
-import asyncio
-import logging
 import math
 import time
 from datetime import datetime, timezone
@@ -21,7 +20,6 @@ from typing import Any, Awaitable, Callable
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import FixedWindowRateLimiter
-from limits.errors import StorageError
 from quart import Response
 
 from translator import AnthropicError
@@ -29,10 +27,8 @@ from translator import AnthropicError
 from .config import Settings
 from .errors import error_response
 from .keys import Client
-from .redis_health import shown
+from .state import SharedState
 
-log = logging.getLogger("proxy.limits")
-REDIS_RETRY_SECONDS = 5.0
 KEY_PREFIX = "anthropic-proxy:limits"
 
 
@@ -43,35 +39,22 @@ def _rfc3339(epoch: float) -> str:
 class RateLimits:
     """Admits requests and charges tokens, per key name."""
 
-    def __init__(self, settings: Settings, on_refused: Callable[[str], None] = lambda name: None):
+    def __init__(self, settings: Settings, state: SharedState | None = None,
+                 on_refused: Callable[[str], None] = lambda name: None):
         self.on_refused = on_refused
+        self.state = state = state or SharedState(settings.redis_url)
         self.local = FixedWindowRateLimiter(MemoryStorage())
         self.shared: FixedWindowRateLimiter | None = None
-        self.url = settings.redis_url
-        if settings.redis_url:
+        if state.client is not None:  # the library's storage on the state's one connection pool
             self.shared = FixedWindowRateLimiter(RedisStorage(
                 "async+" + settings.redis_url, wrap_exceptions=True, implementation="redispy", key_prefix=KEY_PREFIX,
-                socket_connect_timeout=0.5, socket_timeout=0.5))
-        self.down_until = 0.0      # while Redis is taken as down (monotonic time)
-        self.outage = False
-        self.charges: set[asyncio.Task] = set()
+                connection_pool=state.client.connection_pool))
 
     async def _run(self, operation: Callable[[FixedWindowRateLimiter], Awaitable[Any]]) -> Any:
-        if self.shared is not None and time.monotonic() >= self.down_until:
-            try:
-                result = await operation(self.shared)
-            except (StorageError, OSError, TimeoutError):
-                self.down_until = time.monotonic() + REDIS_RETRY_SECONDS
-                if not self.outage:
-                    self.outage = True
-                    log.warning("Redis at %s is unreachable: rate limits are counted in this process until it is "
-                                "back", shown(self.url))
-            else:
-                if self.outage:
-                    self.outage = False
-                    log.warning("Redis at %s answers again: rate limits are shared again", shown(self.url))
-                return result
-        return await operation(self.local)
+        shared = self.shared
+        served = await self.state.run(None if shared is None else (lambda: operation(shared)),
+                                      lambda: operation(self.local))
+        return served.value
 
     async def admit(self, client: Client) -> Response | None:
         """None when ``client`` may send this request (counted), else the 429 to answer with."""
@@ -108,11 +91,5 @@ class RateLimits:
         """Count ``used`` tokens against the key's tpm, off the request's path."""
         if client is None or not client.tpm or used <= 0:
             return
-        task = asyncio.get_running_loop().create_task(self._run(
+        self.state.spawn(self._run(
             lambda limiter: limiter.hit(RateLimitItemPerMinute(client.tpm), "tokens", client.name, cost=used)))
-        self.charges.add(task)
-        task.add_done_callback(self.charges.discard)
-
-    async def close(self) -> None:
-        if self.charges:
-            await asyncio.gather(*self.charges, return_exceptions=True)

@@ -10,27 +10,23 @@ loop in process, in a Lua script in Redis, so the rules hold across replicas too
 A thread is best-effort: a lost one costs the client a replay (the SDKs answer
 ``thread_not_found`` by sending the whole conversation again), never a failed request. So when
 Redis does not answer, the proxy says so once in its log and keeps threads in process until Redis
-answers again (tried again after ``REDIS_RETRY_SECONDS``); a thread stored only in Redis then
-reads as not found, which the client recovers from.
+answers again; a thread stored only in Redis then
+reads as not found, which the client recovers from. The fallback, the retry clock and the log lines
+are service.state's, shared with every other user of Redis.
 """
 from __future__ import annotations
 
-import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import redis.asyncio
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
-log = logging.getLogger("proxy")
+from .state import SharedState
+
 CONTINUED = b""          # what a continued reply holds instead of its thread
 ENTRY_OVERHEAD = 100     # bytes counted per in-process entry besides its id and thread
-REDIS_RETRY_SECONDS = 5.0
-REDIS_TIMEOUT_SECONDS = 2.0
 KEY_PREFIX = "anthropic-proxy:thread:"
 
 # Lookup states: "held" and "found" carry the thread; the others name the error (threads.yaml).
@@ -164,43 +160,17 @@ class RedisThreads:
         await self._release(keys=[_key(previous) + ":held"], args=[holder])
 
 
-def redis_client(url: str) -> redis.asyncio.Redis:
-    """A client that fails fast: an unreachable Redis sends threads to the process, not to a wait."""
-    return redis.asyncio.Redis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-                                        socket_timeout=REDIS_TIMEOUT_SECONDS, retry=Retry(NoBackoff(), 0))
-
-
 class Threads:
     """The store the handlers use: Redis when configured and answering, the process otherwise.
 
     Each operation returns the store that served it, so that a turn ends where it began."""
 
-    def __init__(self, local: LocalThreads, shared: RedisThreads | None = None,
-                 clock: Callable[[], float] = time.monotonic):
-        self.local, self.shared, self.clock = local, shared, clock
-        self._retry_at = 0.0  # after a Redis failure, the process serves until then
-
-    def _first_choice(self) -> LocalThreads | RedisThreads:
-        return self.shared if self.shared is not None and self.clock() >= self._retry_at else self.local
+    def __init__(self, state: SharedState, local: LocalThreads, shared: RedisThreads | None = None):
+        self.state, self.local, self.shared = state, local, shared
 
     async def run(self, operation: str, *args: Any, store: Any = None) -> tuple[Any, Any]:
-        """``store.operation(*args)`` (the first choice unless given), or in process if Redis fails."""
-        store = store or self._first_choice()
-        if store is self.shared:
-            try:
-                result = await getattr(store, operation)(*args)
-            except (RedisError, OSError) as exc:
-                if self._retry_at == 0.0:
-                    log.warning("Redis did not answer (%s: %s): message threads are kept in this process "
-                                "until it does", type(exc).__name__, exc)
-                self._retry_at = self.clock() + REDIS_RETRY_SECONDS
-            else:
-                if self._retry_at:
-                    log.warning("Redis answers again: message threads are shared through it")
-                    self._retry_at = 0.0
-                return store, result
-        return self.local, await getattr(self.local, operation)(*args)
-
-    async def close(self) -> None:
-        if self.shared is not None:
-            await self.shared.client.aclose()
+        """``store.operation(*args)`` (Redis unless ``store`` is the process), or in process if Redis fails."""
+        shared = self.shared if store is not self.local else None
+        served = await self.state.run(None if shared is None else (lambda: getattr(shared, operation)(*args)),
+                                      lambda: getattr(self.local, operation)(*args))
+        return (self.shared if served.shared else self.local), served.value

@@ -19,16 +19,16 @@ from translator import KeptStreamTranslator, Spec, StreamTranslator, ThreadTurn
 from . import sse
 from .config import Settings
 from .errors import new_id
-from .thread_store import LocalThreads, RedisThreads, Threads, redis_client
+from .state import SharedState
+from .thread_store import LocalThreads, RedisThreads, Threads
 
 
-def thread_store(settings: Settings) -> Threads:
+def thread_store(settings: Settings, state: SharedState) -> Threads:
     local = LocalThreads(settings.thread_ttl_seconds, settings.thread_store_max_bytes)
     shared = None
-    if settings.redis_url:
-        shared = RedisThreads(redis_client(settings.redis_url), settings.thread_ttl_seconds,
-                              settings.thread_store_max_bytes)
-    return Threads(local, shared)
+    if state.client is not None:
+        shared = RedisThreads(state.client, settings.thread_ttl_seconds, settings.thread_store_max_bytes)
+    return Threads(state, local, shared)
 
 
 class Turn:

@@ -6,8 +6,12 @@ are skipped, saying so.
 """
 from __future__ import annotations
 
+import threading
+import time
+
 import httpx
 import pytest
+import redis
 
 from tests.conftest import proxy_env
 from tests.fake_gemini.quotas import Quotas
@@ -86,3 +90,34 @@ def test_replicas_keep_answering_when_redis_dies(gemini, replicas, redis_server)
     assert logs[0].count("is unreachable") == 1, logs[0][-2000:]
     for log in logs:
         assert log.count("is unreachable") <= 1 and "Traceback" not in log, log[-2000:]
+
+
+def test_the_event_loop_does_not_wait_on_a_paused_redis(fake, gemini, tmp_path):
+    """Issue 24: a 429's rest is written to Redis off the loop. With Redis paused (``CLIENT PAUSE``,
+    so every call waits for the client's timeout), ``/health`` keeps answering at once while the
+    proxy handles 429s (before: ~556 ms, the loop blocked in LiteLLM's synchronous Redis client)."""
+    model = "gemini-2.5-flash-lite"
+    with RedisServer() as server:
+        env = proxy_env(fake, GEMINI_API_KEY="", GEMINI_API_KEYS=",".join(KEYS), REDIS_URL=server.url)
+        replica = HypercornProcess(env, directory=tmp_path).start()
+        try:
+            gemini.quotas = Quotas(keys=frozenset(KEYS), per_model={model: 1}, window_s=60)
+            assert ask(replica, model).status_code == 200  # the model's shared rests were just read
+            answers: list[httpx.Response] = []
+            with httpx.Client(base_url=replica.url, timeout=30) as health, redis.Redis.from_url(server.url) as admin:
+                health.get("/health")
+                admin.execute_command("CLIENT", "PAUSE", "3000", "ALL")
+                asking = threading.Thread(target=lambda: answers.append(ask(replica, model)))
+                start = time.monotonic()
+                asking.start()
+                waits = []
+                while asking.is_alive() or time.monotonic() - start < 1.5:  # past the client's 1 s timeout
+                    sent = time.monotonic()
+                    assert health.get("/health").status_code == 200
+                    waits.append(time.monotonic() - sent)
+                asking.join()
+        finally:
+            log = replica.stop()
+    assert answers[0].status_code == 429, answers[0].text  # both keys got Gemini's 429 and rest
+    assert len(waits) >= 10 and max(waits) < 0.2, (max(waits), len(waits))
+    assert log.count("is unreachable") == 1 and "Traceback" not in log, log[-2000:]

@@ -8,8 +8,8 @@ import shutil
 import pytest
 
 import translator
-from service.thread_store import (CONTINUED, IN_FLIGHT, MISSING, WAS_CONTINUED, LocalThreads, RedisThreads,
-                                  Threads, redis_client)
+from service.state import SharedState, redis_client
+from service.thread_store import CONTINUED, IN_FLIGHT, MISSING, WAS_CONTINUED, LocalThreads, RedisThreads, Threads
 from tests.servers import REDIS_SERVER, RedisServer, free_port
 
 SPEC = translator.load_spec()
@@ -254,8 +254,8 @@ class Records(logging.Handler):
 def test_an_unreachable_redis_is_said_once_and_the_process_serves():
     async def scenario():
         clock = Clock()
-        shared = RedisThreads(redis_client(f"redis://127.0.0.1:{free_port()}/0"), 300, 10_000)
-        threads = Threads(LocalThreads(300, 10_000, clock), shared, clock)
+        state = SharedState(f"redis://127.0.0.1:{free_port()}/0", clock)
+        threads = Threads(state, LocalThreads(300, 10_000, clock), RedisThreads(state.client, 300, 10_000))
         records = Records()
         logging.getLogger("proxy").addHandler(records)
         try:
@@ -268,6 +268,6 @@ def test_an_unreachable_redis_is_said_once_and_the_process_serves():
             assert store is threads.local and answer == ("found", b"a")
         finally:
             logging.getLogger("proxy").removeHandler(records)
-            await threads.close()
-        assert len(records.lines) == 1 and records.lines[0].startswith("Redis did not answer (ConnectionError")
+            await state.close()
+        assert len(records.lines) == 1 and "is unreachable (ConnectionError" in records.lines[0], records.lines
     asyncio.run(scenario())
