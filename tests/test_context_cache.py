@@ -110,3 +110,80 @@ def test_two_replicas_share_the_cache_through_redis(make_proxy, gemini):
         answer = httpx.post(second.url + "/v1/messages", json=body, timeout=30)
         assert answer.json()["usage"]["cache_read_input_tokens"] > 4096, answer.text
     assert len([r for r in gemini.requests if r["action"] == "cachedContents" and r["method"] == "POST"]) == 1
+
+
+# --- the fake's cachedContents, as strict as Gemini's ---------------------------------------------
+
+BIG = [{"role": "user", "parts": [{"text": "word " * 4000}]}]     # ~5,000 tokens by the fake's count
+SYSTEM = {"parts": [{"text": "Be terse."}]}
+
+
+def call(gemini: Any, method: str, path: str, key: str = "key-a", **kwargs: Any) -> httpx.Response:
+    return httpx.request(method, gemini.base_url + path, headers={"x-goog-api-key": key}, timeout=10, **kwargs)
+
+
+def made(gemini: Any, model: str = MODEL, contents: Any = BIG, key: str = "key-a", **extra: Any) -> dict[str, Any]:
+    answer = call(gemini, "POST", "/cachedContents", key, json={"model": f"models/{model}", "contents": contents,
+                                                                 "systemInstruction": SYSTEM, "ttl": "300s", **extra})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def generate(gemini: Any, body: dict[str, Any], model: str = MODEL, key: str = "key-a") -> httpx.Response:
+    return call(gemini, "POST", f"/models/{model}:generateContent", key, json=body)
+
+
+def test_the_fake_creates_gets_lists_patches_and_deletes_a_cache(gemini):
+    cache = made(gemini)
+    assert cache["name"].startswith("cachedContents/") and cache["usageMetadata"]["totalTokenCount"] > 4096
+    assert call(gemini, "GET", "/" + cache["name"]).json()["expireTime"] == cache["expireTime"]
+    assert [c["name"] for c in call(gemini, "GET", "/cachedContents").json()["cachedContents"]] == [cache["name"]]
+    assert call(gemini, "GET", "/cachedContents", "key-b").json()["cachedContents"] == []
+    patched = call(gemini, "PATCH", "/" + cache["name"], params={"updateMask": "ttl"}, json={"ttl": "3600s"})
+    assert patched.status_code == 200 and patched.json()["expireTime"] > cache["expireTime"]
+    assert call(gemini, "DELETE", "/" + cache["name"]).status_code == 200
+    assert call(gemini, "GET", "/" + cache["name"]).status_code == 404
+
+
+def test_the_fake_keeps_a_cache_to_its_key_its_model_its_minimum_and_its_ttl(gemini):
+    cache = made(gemini)
+    user = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "cachedContent": cache["name"]}
+    answer = generate(gemini, user)
+    assert answer.status_code == 200 and answer.json()["usageMetadata"]["cachedContentTokenCount"] == \
+        cache["usageMetadata"]["totalTokenCount"]
+    assert generate(gemini, user, key="key-b").status_code == 403
+    assert "has to be the same" in generate(gemini, user, model="gemini-3.7-flash").json()["error"]["message"]
+    for field, value in (("systemInstruction", SYSTEM), ("tools", [{"functionDeclarations": [{"name": "f"}]}]),
+                         ("toolConfig", {"functionCallingConfig": {"mode": "AUTO"}})):
+        refused = generate(gemini, {**user, field: value})
+        assert refused.status_code == 400 and "can not be used with GenerateContent" in refused.json()["error"]["message"]
+    small = call(gemini, "POST", "/cachedContents", json={"model": f"models/{MODEL}", "contents": BIG[:0] or
+                                                          [{"role": "user", "parts": [{"text": "word " * 2000}]}]})
+    assert small.status_code == 400 and "Cached content is too small" in small.json()["error"]["message"]
+    assert made(gemini, "gemini-2.5-flash", [{"role": "user", "parts": [{"text": "word " * 1000}]}])  # 1,024 there
+    now = gemini.caches.clock()
+    gemini.caches.clock = lambda: now + 301
+    try:
+        assert generate(gemini, user).status_code == 404
+    finally:
+        gemini.caches.clock = __import__("time").time
+
+
+def test_the_proxy_reports_cache_tokens_in_the_ledger_and_the_cost_report(make_proxy, gemini):
+    proxy = make_proxy(BIG_MODEL=MODEL, PROXY_API_KEY="admin-key")
+    body = session_start()
+    usages = [httpx.post(proxy.url + "/v1/messages", json=body, timeout=30,
+                         headers={"x-api-key": "admin-key"}).json()["usage"] for _ in range(2)]
+    assert usages[0]["cache_creation"]["ephemeral_5m_input_tokens"] == usages[0]["cache_creation_input_tokens"] > 0
+    assert usages[1]["cache_read_input_tokens"] == usages[0]["cache_creation_input_tokens"]
+    day = __import__("time").strftime("%Y-%m-%dT00:00:00Z", __import__("time").gmtime())
+    admin = {"x-api-key": "admin-key"}
+    usage = httpx.get(proxy.url + "/v1/organizations/usage_report/messages", headers=admin,
+                      params={"starting_at": day}).json()["data"][0]["results"][0]
+    assert usage["cache_creation"]["ephemeral_5m_input_tokens"] == usages[0]["cache_creation_input_tokens"]
+    assert usage["cache_read_input_tokens"] == usages[1]["cache_read_input_tokens"]
+    costs = httpx.get(proxy.url + "/v1/organizations/cost_report", headers=admin,
+                      params={"starting_at": day, "group_by[]": "description"}).json()["data"][0]["results"]
+    storage = [c for c in costs if c["cost_type"] == "cache_storage"]
+    tokens = usages[0]["cache_creation_input_tokens"]
+    assert len(storage) == 1 and float(storage[0]["amount"]) == pytest.approx(tokens * 300 / 3600 * 1.0e-6 * 100)
