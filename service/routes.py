@@ -10,7 +10,7 @@ from quart import Blueprint, Response, current_app, g, request
 
 import translator
 
-from . import context_cache, sse, streaming, upstream, usage
+from . import context_cache, sse, streaming, tiers, upstream, usage
 from .errors import JSON, new_id
 from .hooks import json_body
 from .logs import access_log
@@ -76,6 +76,7 @@ async def messages() -> Response:
         call = await _translate(translator.translate_request, turn.body, turn.size)
         g.log.update(target=call.route.target, stream=call.stream)  # model: logged above
         g.client.check_model(call.route)
+        call = tiers.with_tier(call, turn.body, g.client, g.log)
         if call.tools.left_out:
             g.log["tools_left_out"] = list(call.tools.left_out)
         job = _job(call, turn.body, new_id("msg_"), turn)

@@ -132,3 +132,33 @@ def test_a_longer_cache_is_worth_it_by_the_readme_arithmetic():
     assert translator.cache_worth_growing(SPEC.prices, "gemini-3.8-flash", date(2026, 12, 1), 5000, 300)
     assert not translator.cache_worth_growing(SPEC.prices, "gemini-3.8-flash", date(2026, 12, 1), 5000, 3600)
     assert not translator.cache_worth_growing(SPEC.prices, "gemini-3.8-flash", date(2026, 12, 1), 4000, 300)
+
+
+def test_anthropics_service_tier_and_the_keys_own_choose_the_gemini_tier():
+    assert translator.gemini_service_tier(None, "flex") == "flex"
+    assert translator.gemini_service_tier("auto", "flex") == "flex"
+    assert translator.gemini_service_tier("standard_only", "flex") is None
+    assert translator.gemini_service_tier("auto", None) is None
+    with pytest.raises(translator.AnthropicError, match="service_tier"):
+        translator.gemini_service_tier("priority", None)
+
+
+def test_a_flex_key_asks_gemini_for_flex_and_the_cost_report_halves_its_price(make_proxy, gemini, tmp_path):
+    from tests.fake_gemini import validation
+    if "serviceTier" not in validation._TOP_KEYS:
+        pytest.skip("this fake Gemini does not take serviceTier yet (it comes with the fallbacks branch)")
+    import httpx
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("keys:\n  - {name: agent, key: sk-background-agent-0001, service_tier: flex}\n"
+                    "  - {name: human, key: sk-interactive-user-0002}\n")
+    proxy = make_proxy(PROXY_API_KEY="admin-key", PROXY_KEYS_FILE=str(keys), BIG_MODEL="gemini-3.8-flash")
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+    for key, extra in (("sk-background-agent-0001", {}), ("sk-background-agent-0001", {"service_tier": "standard_only"}),
+                       ("sk-interactive-user-0002", {})):
+        answer = httpx.post(proxy.url + "/v1/messages", json={**body, **extra}, headers={"x-api-key": key}, timeout=30)
+        assert answer.status_code == 200, answer.text
+    assert [r["body"].get("serviceTier") for r in gemini.requests if r["action"]] == ["flex", None, None]
+    day = __import__("time").strftime("%Y-%m-%dT00:00:00Z", __import__("time").gmtime())
+    costs = httpx.get(proxy.url + "/v1/organizations/cost_report", headers={"x-api-key": "admin-key"},
+                      params={"starting_at": day, "group_by[]": "description"}).json()["data"][0]["results"]
+    assert {c["service_tier"] for c in costs} == {"flex", "standard"}

@@ -27,7 +27,7 @@ from .errors import AnthropicError, map_upstream_error
 from .request import UpstreamCall, translate_count_tokens, translate_request
 from .response import Outcome, unusable_answer_error, usage
 from .paging import page as model_page
-from .prices import PricesTable, cache_worth_growing, price_on, rates, unpriced_models
+from .prices import PricesTable, cache_worth_growing, gemini_service_tier, price_on, rates, unpriced_models
 from .routing import Route, model_entry, model_list, resolve_model
 from .signatures import decode_tool_id, encode_tool_id
 from .spec import DEFAULT_SPEC_DIR, Spec, SpecError, load_spec
@@ -47,5 +47,5 @@ __all__ = [
     "translate_count_tokens", "translate_request", "translate_response", "unusable_answer_error", "usage",
     "ReportQuery", "cost_page", "report_query", "usage_page",
     "CacheAsk", "CacheChoice", "cache_ask", "choose_cache", "content_counts", "prefix_keys", "prefix_sizes",
-    "PricesTable", "cache_worth_growing", "price_on", "rates", "unpriced_models",
+    "PricesTable", "cache_worth_growing", "gemini_service_tier", "price_on", "rates", "unpriced_models",
 ]

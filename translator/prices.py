@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, Mapping
 
 from pydantic import Field, StringConstraints
 
+from .errors import AnthropicError
 from .tables import Absent, Rule, Table, _SchemaWriter
 
 Usd = Annotated[float, Field(ge=0)]
@@ -151,3 +152,16 @@ def cache_worth_growing(table: PricesTable, model: str, day: date, new_tokens: i
         return True   # no storage price known: Gemini's minimum and min_new_tokens decide
     saved = Decimal(str(table.cache_growth.min_uses)) * Decimal(str(price.input - price.cache_read))
     return saved >= Decimal(str(price.cache_storage_per_hour)) * Decimal(ttl_seconds) / 3600
+
+
+ANTHROPIC_TIERS = ("auto", "standard_only")
+
+
+def gemini_service_tier(requested: Any, background: str | None) -> str | None:
+    """The Gemini service tier to ask for: Anthropic's ``service_tier`` (``auto``, the default, lets the
+    proxy choose: the key's ``background`` tier, e.g. flex for batch-like work; ``standard_only`` never
+    leaves standard). None: standard. Raises a 400 for another value."""
+    if requested is not None and requested not in ANTHROPIC_TIERS:
+        raise AnthropicError(400, "invalid_request_error",
+                             f"service_tier: Input should be 'auto' or 'standard_only', got {requested!r}.")
+    return None if requested == "standard_only" else background
