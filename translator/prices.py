@@ -28,8 +28,7 @@ MILLION = Decimal(1_000_000)
 # input (the create call) plus a cache read (the generate call that reads it at once).
 TOKEN_RATES = {"uncached_input_tokens": ("input",), "cache_creation_input_tokens": ("input", "cache_read"),
                "cache_read_input_tokens": ("cache_read",), "output_tokens": ("output",)}
-LITELLM_FIELDS = {"input": "uncached_input_tokens", "output": "output_tokens", "cache_read": "cache_read_input_tokens",
-                  "web_search": "web_search_requests"}
+LITELLM_FIELDS = {"input": "uncached_input_tokens", "output": "output_tokens", "cache_read": "cache_read_input_tokens"}
 
 
 class LongContextRates(Table):
@@ -117,17 +116,19 @@ def rates(table: PricesTable, model: str, day: date, tier: str,
     token, in the ledger's field names); the tier's multiplier applies to every token price."""
     price = price_on(table, model, day)
     fallback = litellm or {}
-    multiplier = Decimal(str(((price.tiers if price and price.tiers else None) or table.tiers).get(
-        tier, table.tiers.get(tier, 1.0))))
-    each: dict[str, Decimal | None] = {}
-    for rate in LITELLM_FIELDS:
-        own = _per_token(getattr(price, rate)) if price and rate != "web_search" else None
+    own_tiers = (price.tiers if price else None) or {}
+    factor = next((t[k] for t in (own_tiers, table.tiers) for k in t if k == tier), 1.0)   # the entry's, else the table's
+    multiplier = Decimal(str(factor))
+    each: dict[str, Decimal] = {}
+    for rate in ("input", "output", "cache_read"):
+        own = _per_token(getattr(price, rate)) if price else None
         borrowed = fallback.get(LITELLM_FIELDS[rate])
-        each[rate] = own if own is not None else (Decimal(str(borrowed)) if borrowed is not None else None)
+        if own is not None or borrowed is not None:
+            each[rate] = own if own is not None else Decimal(str(borrowed))
     per_token: dict[str, Decimal | None] = {}
     for field, parts in TOKEN_RATES.items():
-        known = [each[part] for part in parts if each[part] is not None]
-        per_token[field] = sum(known, Decimal(0)) * multiplier if each[parts[0]] is not None else None
+        priced = parts[0] in each
+        per_token[field] = sum((each[p] for p in parts if p in each), Decimal(0)) * multiplier if priced else None
     search = price.web_search if price and price.web_search is not None else fallback.get("web_search_requests")
     storage = _per_token(price.cache_storage_per_hour) if price else None
     return Rates(per_token, None if search is None else Decimal(str(search)), storage)
