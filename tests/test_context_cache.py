@@ -17,9 +17,9 @@ SPEC = translator.load_spec()
 MODEL = "gemini-3.8-flash"
 
 
-def session_start() -> dict[str, Any]:
+def session_start(model: str = MODEL) -> dict[str, Any]:
     """Claude Code's system prompt and tools, and a first user turn; breakpoints as Claude Code sets them."""
-    body = claude_code_request(stream=False, model=MODEL)
+    body = claude_code_request(stream=False, model=model)
     return {**{k: body[k] for k in ("model", "max_tokens", "system", "tools")},
             "messages": [{"role": "user", "content": [{"type": "text", "text": "Fix the failing test.",
                                                        "cache_control": {"type": "ephemeral"}}]}]}
@@ -187,3 +187,55 @@ def test_the_proxy_reports_cache_tokens_in_the_ledger_and_the_cost_report(make_p
     storage = [c for c in costs if c["cost_type"] == "cache_storage"]
     tokens = usages[0]["cache_creation_input_tokens"]
     assert len(storage) == 1 and float(storage[0]["amount"]) == pytest.approx(tokens * 300 / 3600 * 1.0e-6 * 100)
+
+
+# --- with streams, key pools and fallbacks --------------------------------------------------------
+
+def cache_calls(gemini: Any) -> list[dict[str, Any]]:
+    return [r for r in gemini.requests if r["action"] == "cachedContents" and r["method"] == "POST"]
+
+
+def generate_calls(gemini: Any) -> list[dict[str, Any]]:
+    return [r for r in gemini.requests if r["action"] in ("generateContent", "streamGenerateContent")]
+
+
+def test_a_stream_reports_what_it_wrote_and_read(make_proxy, gemini):
+    import anthropic
+    proxy = make_proxy(BIG_MODEL=MODEL)
+    client = anthropic.Anthropic(base_url=proxy.url, api_key="unused", max_retries=0)
+    usages = []
+    for _ in range(2):
+        with client.messages.stream(**session_start()) as stream:
+            usages.append(stream.get_final_message().usage)
+    assert usages[0].cache_creation_input_tokens > 4096 and usages[0].cache_read_input_tokens == 0
+    assert usages[1].cache_read_input_tokens == usages[0].cache_creation_input_tokens
+    assert usages[1].cache_creation_input_tokens == 0 and len(cache_calls(gemini)) == 1
+
+
+def test_each_key_of_a_pool_has_its_own_cache(make_proxy, gemini):
+    from tests.fake_gemini.quotas import Quotas
+    keys = ("pool-key-aaaaaaaaaaaa", "pool-key-bbbbbbbbbbbb", "pool-key-cccccccccccc")
+    gemini.quotas = Quotas(keys=frozenset(keys), per_key=2, window_s=30)
+    proxy = make_proxy(GEMINI_API_KEYS=",".join(keys[1:]), GEMINI_API_KEY=keys[0], BIG_MODEL=MODEL)
+    for _ in range(6):
+        assert httpx.post(proxy.url + "/v1/messages", json=session_start(), timeout=30).status_code == 200
+    served = [r for r in generate_calls(gemini) if r["status"] == 200]
+    assert len(served) == 6 and all("cachedContent" in r["body"] for r in served)
+    owners = {r["key"] for r in gemini.requests if r["action"] == "cachedContents"}
+    assert owners == set(keys) and len(cache_calls(gemini)) == 3      # one cache per key, none refused
+    assert not [r for r in gemini.requests if r["status"] in (400, 403, 404)]
+
+
+def test_a_fallback_model_gets_a_cache_of_its_own(make_proxy, gemini):
+    from tests.fake_gemini.quotas import Quotas
+    pro = "gemini-3.1-pro-preview"   # falls back to gemini-3.8-flash (models.yaml)
+    gemini.quotas = Quotas(per_model={pro: 1}, window_s=30)
+    proxy = make_proxy(BIG_MODEL=pro)
+    for _ in range(3):
+        answer = httpx.post(proxy.url + "/v1/messages", json=session_start("claude-sonnet-4-5"), timeout=30)
+        assert answer.status_code == 200, answer.text
+    made_for = [r["body"]["model"] for r in cache_calls(gemini)]
+    assert made_for == [f"models/{pro}", f"models/{MODEL}"]
+    served = [r for r in generate_calls(gemini) if r["status"] == 200]
+    assert [r["model"] for r in served] == [pro, MODEL, MODEL] and all("cachedContent" in r["body"] for r in served)
+    assert not [r for r in gemini.requests if r["status"] in (400, 403, 404)]

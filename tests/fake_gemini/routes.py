@@ -213,6 +213,7 @@ class FakeGemini(AnswerMixin, SignatureMixin):
         rec = self._new_record(request, None, "cachedContents")
         try:
             key = request.headers.get("x-goog-api-key") or request.query.get("key")
+            rec["key"] = key
             if not key or not self.quotas.knows(key):
                 return self._error(rec, 400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT")
             raw = await request.read()
