@@ -29,6 +29,7 @@ STORAGE_PREFIX = KEY_PREFIX + "storage:"   # + day + model: token-seconds kept
 STORAGE_DAYS = 400                          # how long the storage sums are kept for the cost report
 DAY = 86400
 MODES = ("explicit", "implicit", "off")
+clock = time.time   # Unix time, as Gemini's expireTime (tests move it)
 
 
 @dataclass(frozen=True)
@@ -73,12 +74,12 @@ class Registry:
         for key, value in zip(keys, values):
             if value == b"too-small":
                 found[key] = TOO_SMALL
-            elif value is not None and (live := LiveCache.loads(value)) is not None and live.expires > time.time():
+            elif value is not None and (live := LiveCache.loads(value)) is not None and live.expires > clock():
                 found[key] = live
         return found
 
     async def remember(self, key: str, cache: LiveCache) -> None:
-        await self._quietly(self.state.set(KEY_PREFIX + key, cache.dumps().encode(), cache.expires - time.time()))
+        await self._quietly(self.state.set(KEY_PREFIX + key, cache.dumps().encode(), cache.expires - clock()))
 
     async def too_small(self, key: str) -> None:
         await self._quietly(self.state.set(KEY_PREFIX + key, b"too-small", DAY))
@@ -88,7 +89,7 @@ class Registry:
 
     async def kept(self, model: str, tokens: int, seconds: float, when: float | None = None) -> None:
         """Count ``tokens`` kept for ``seconds`` as storage of ``model`` on the day of ``when``."""
-        day = int((when or time.time()) // DAY * DAY)
+        day = int((when or clock()) // DAY * DAY)
         await self._quietly(self.state.incr(f"{STORAGE_PREFIX}{day}:{model}", round(tokens * seconds), STORAGE_DAYS * DAY))
 
     async def storage(self, start: int, end: int) -> list[dict[str, Any]]:
@@ -200,7 +201,7 @@ async def _create(http: Any, registry: Registry, request: Any, body: dict[str, A
             log.warning("Gemini did not create a context cache (%s: %s)", status, message[:200])
         return None
     tokens = int((answer.get("usageMetadata") or {}).get("totalTokenCount", 0))
-    live = LiveCache(answer["name"], tokens, time.time() + choice.ttl_seconds)
+    live = LiveCache(answer["name"], tokens, clock() + choice.ttl_seconds)
     await registry.remember(key, live)
     await registry.kept(request.model, tokens, choice.ttl_seconds)
     return live
@@ -209,7 +210,7 @@ async def _create(http: Any, registry: Registry, request: Any, body: dict[str, A
 async def _extend(http: Any, registry: Registry, request: Any, live: LiveCache, ttl_seconds: int, key: str,
                   params: dict[str, Any]) -> LiveCache:
     """A cache that keeps being used lives on: once half its TTL has passed, PATCH it to a whole TTL again."""
-    left = live.expires - time.time()
+    left = live.expires - clock()
     if left > ttl_seconds / 2:
         return live
     try:
@@ -219,7 +220,7 @@ async def _extend(http: Any, registry: Registry, request: Any, live: LiveCache, 
                 return live   # the call names it anyway: a cache that is gone is dropped and the call retried
     except Exception:  # noqa: BLE001 - the cache may still be alive for the rest of its TTL
         return live
-    extended = LiveCache(live.name, live.tokens, time.time() + ttl_seconds)
+    extended = LiveCache(live.name, live.tokens, clock() + ttl_seconds)
     await registry.remember(key, extended)
     await registry.kept(request.model, live.tokens, ttl_seconds - max(left, 0))
     return extended

@@ -239,3 +239,26 @@ def test_a_fallback_model_gets_a_cache_of_its_own(make_proxy, gemini):
     served = [r for r in generate_calls(gemini) if r["status"] == 200]
     assert [r["model"] for r in served] == [pro, MODEL, MODEL] and all("cachedContent" in r["body"] for r in served)
     assert not [r for r in gemini.requests if r["status"] in (400, 403, 404)]
+
+
+def test_a_cache_that_keeps_being_used_is_extended_not_made_again(make_proxy, gemini, monkeypatch):
+    import time
+
+    from service import context_cache
+    proxy = make_proxy(BIG_MODEL=MODEL, PROXY_API_KEY="admin-key")
+    ask = {"json": session_start(), "timeout": 30, "headers": {"x-api-key": "admin-key"}}
+    assert httpx.post(proxy.url + "/v1/messages", **ask).status_code == 200
+    start = time.time()
+    monkeypatch.setattr(context_cache, "clock", lambda: start + 200)   # 200 of its 300 seconds spent
+    again = httpx.post(proxy.url + "/v1/messages", **ask)
+    assert again.json()["usage"]["cache_read_input_tokens"] > 4096
+    patches = [r for r in gemini.requests if r["action"] == "cachedContents" and r["method"] == "PATCH"]
+    assert len(patches) == 1 and patches[0]["query"] == "updateMask=ttl" and patches[0]["body"] == {"ttl": "300s"}
+    assert len(cache_calls(gemini)) == 1
+    day = time.strftime("%Y-%m-%dT00:00:00Z", time.gmtime())
+    costs = httpx.get(proxy.url + "/v1/organizations/cost_report", headers={"x-api-key": "admin-key"},
+                      params={"starting_at": day, "group_by[]": "description"}).json()["data"][0]["results"]
+    kept = [float(c["amount"]) for c in costs if c["cost_type"] == "cache_storage"]
+    tokens = again.json()["usage"]["cache_read_input_tokens"]
+    # 300 s when made, then 200 s more (from 100 s left to a whole 300 s again).
+    assert kept == [pytest.approx(tokens * 500 / 3600 * 1.0e-6 * 100, rel=0.02)]
