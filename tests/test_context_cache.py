@@ -262,3 +262,17 @@ def test_a_cache_that_keeps_being_used_is_extended_not_made_again(make_proxy, ge
     tokens = again.json()["usage"]["cache_read_input_tokens"]
     # 300 s when made, then 200 s more (from 100 s left to a whole 300 s again).
     assert kept == [pytest.approx(tokens * 500 / 3600 * 1.0e-6 * 100, rel=0.02)]
+
+
+def test_a_thread_continue_reads_the_cache_its_first_turn_made(make_proxy, gemini):
+    proxy = make_proxy(BIG_MODEL=MODEL)
+    beta = {"anthropic-beta": "message-threads-2026-08-12"}
+    first = httpx.post(proxy.url + "/v1/messages", json={**session_start(), "thread": {"type": "create"}},
+                       headers=beta, timeout=30)
+    assert first.status_code == 200, first.text
+    follow = {"model": MODEL, "max_tokens": 100, "thread": {"type": "continue", "previous_message_id": first.json()["id"]},
+              "messages": [{"role": "user", "content": [{"type": "text", "text": "And now?",
+                                                         "cache_control": {"type": "ephemeral"}}]}]}
+    second = httpx.post(proxy.url + "/v1/messages", json=follow, headers=beta, timeout=30)
+    assert second.status_code == 200, second.text
+    assert second.json()["usage"]["cache_read_input_tokens"] == first.json()["usage"]["cache_creation_input_tokens"] > 0
