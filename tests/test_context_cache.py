@@ -276,3 +276,49 @@ def test_a_thread_continue_reads_the_cache_its_first_turn_made(make_proxy, gemin
     second = httpx.post(proxy.url + "/v1/messages", json=follow, headers=beta, timeout=30)
     assert second.status_code == 200, second.text
     assert second.json()["usage"]["cache_read_input_tokens"] == first.json()["usage"]["cache_creation_input_tokens"] > 0
+
+
+# --- the pure decision (translator/caching.py) ------------------------------------------------------
+
+ROLES = {"user": "user", "assistant": "assistant", "system": "user"}
+
+
+def text(value: str, cached: bool = False, ttl: str | None = None) -> dict[str, Any]:
+    control = {"type": "ephemeral", **({"ttl": ttl} if ttl else {})}
+    return {"type": "text", "text": value, **({"cache_control": control} if cached else {})}
+
+
+def test_breakpoints_map_to_whole_gemini_contents_before_an_unanswered_call():
+    body = {"system": [text("s", cached=True)],
+            "messages": [{"role": "user", "content": [text("a")]}, {"role": "user", "content": [text("b", True, "1h")]},
+                         {"role": "assistant", "content": [text("c", True)]}, {"role": "user", "content": [text("d", True)]}]}
+    ask = translator.cache_ask(body, ROLES)
+    assert ask.breakpoints == ((0, 300), (2, 3600), (3, 300), (4, 300))
+    contents = [{"role": "user"}, {"role": "model"}, {"role": "user"}]   # the two user messages are one content
+    # The last breakpoint would hold the whole body: it holds all but the last content.
+    assert translator.content_counts(ask, contents) == [(0, 300), (1, 3600), (2, 300), (2, 300)]
+    calls = [{"role": "user"}, {"role": "model", "parts": [{"functionCall": {"name": "f"}}]}, {"role": "user"}]
+    assert translator.content_counts(ask, calls) == [(0, 300), (1, 3600), (1, 300), (1, 300)]
+    assert translator.content_counts(ask, [{"role": "model"}]) == []               # does not line up: no cache
+    assert translator.cache_ask({"messages": [{"role": "user", "content": "x"}]}, ROLES) is None
+
+
+def test_a_prefix_key_is_per_gemini_key_model_and_exact_bytes():
+    body = {"systemInstruction": {"parts": [{"text": "s"}]}, "contents": [{"role": "user", "parts": [{"text": "a"}]}]}
+    keys = translator.prefix_keys("k1", MODEL, body, 1)
+    assert len(set(keys)) == 2 and keys != translator.prefix_keys("k2", MODEL, body, 1)
+    assert keys != translator.prefix_keys("k1", "gemini-2.5-pro", body, 1)
+    changed = {**body, "contents": [{"role": "user", "parts": [{"text": "b"}]}]}
+    assert translator.prefix_keys("k1", MODEL, changed, 1)[0] == keys[0] != translator.prefix_keys("k1", MODEL, changed, 1)[1]
+
+
+def test_a_live_cache_is_used_until_a_longer_one_pays():
+    sizes = [40_000, 41_000, 80_000]      # bytes of the prefixes of 0, 1 and 2 contents (~4 bytes a token)
+    always = lambda tokens, ttl: True     # noqa: E731
+    never = lambda tokens, ttl: False     # noqa: E731
+    counted = [(0, 300), (2, 300)]
+    assert translator.choose_cache(counted, {}, sizes, 4096, always) == translator.CacheChoice(2, True, 300)
+    assert translator.choose_cache(counted, {0: True}, sizes, 4096, never) == translator.CacheChoice(0, False, 300)
+    assert translator.choose_cache(counted, {0: True}, sizes, 4096, always) == translator.CacheChoice(2, True, 300)
+    assert translator.choose_cache(counted, {2: False}, sizes, 4096, always) == translator.CacheChoice(0, True, 300)
+    assert translator.choose_cache(counted, {}, sizes, 100_000, always) is None     # under the model's minimum
