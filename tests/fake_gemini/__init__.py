@@ -6,7 +6,8 @@ Routes
 ``POST /{...}/models/{model}:streamGenerateContent`` (``?alt=sse``: ``data: {json}\\r\\n\\r\\n`` frames; without it a
 JSON array, like the real API)
 ``POST /{...}/models/{model}:countTokens`` (``{"contents": [...]}`` or ``{"generateContentRequest": {...}}``)
-Anything else (``cachedContents`` included) is logged and answered 404 in Google's error shape.
+``/{...}/cachedContents`` and ``/{...}/cachedContents/{id}``: explicit context caches (caches.py).
+Anything else is logged and answered 404 in Google's error shape.
 
 Usage
 -----
