@@ -18,7 +18,7 @@ the translator's own events (``TextDelta``, ``ToolCallStart``, ``Finish``, ...);
 keyed by their types. Everything else in this package is private: import ``translator`` only.
 """
 from .anthropic_types import parse_request
-from .caching import CacheAsk, CacheChoice, cache_ask, choose_cache, content_counts, prefix_keys, prefix_sizes
+from .caching import LOOKBACK as CACHE_LOOKBACK, CacheAsk, CacheChoice, cache_ask, choose_cache, content_counts, prefix_keys, prefix_sizes
 from .chunks import (End, Finish, Grounding, TextDelta, ThinkingDelta, ToolCallDelta, ToolCallStart, Usage,
                      read_chunk, response_chunk)
 from .collect import collect, translate_response
@@ -46,6 +46,6 @@ __all__ = [
     "parse_request", "read_chunk", "read_thread", "resolve_model", "response_chunk", "thread_error", "thread_turn",
     "translate_count_tokens", "translate_request", "translate_response", "unusable_answer_error", "usage",
     "ReportQuery", "cost_page", "report_query", "usage_page",
-    "CacheAsk", "CacheChoice", "cache_ask", "choose_cache", "content_counts", "prefix_keys", "prefix_sizes",
+    "CACHE_LOOKBACK", "CacheAsk", "CacheChoice", "cache_ask", "choose_cache", "content_counts", "prefix_keys", "prefix_sizes",
     "PricesTable", "cache_worth_growing", "gemini_service_tier", "price_on", "rates", "unpriced_models",
 ]

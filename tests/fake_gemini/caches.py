@@ -10,14 +10,17 @@ tools or toolConfig; it is served as if the cache's parts came first, and its us
 """
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from aiohttp import web
+
 from .answers import prompt_token_count
-from .validation import Reject, model_info, validate_request
+from .validation import Reject, model_info, normalize, validate_request
 
 HEAD = ("systemInstruction", "tools", "toolConfig")
 _TTL = re.compile(r"^(\d+)(?:\.\d+)?s$")
@@ -51,7 +54,7 @@ class Caches:
                          f"{body.get('ttl')!r}")
         return float(match.group(1))
 
-    def _shown(self, cache: dict[str, Any]) -> dict[str, Any]:
+    def shown(self, cache: dict[str, Any]) -> dict[str, Any]:
         return {"name": cache["name"], "model": f"models/{cache['model']}", "createTime": _stamp(cache["created"]),
                 "updateTime": _stamp(cache["updated"]), "expireTime": _stamp(cache["expires"]),
                 "usageMetadata": {"totalTokenCount": cache["tokens"]}}
@@ -80,7 +83,7 @@ class Caches:
         name = f"cachedContents/{secrets.token_hex(8)}"
         self.caches[name] = {"name": name, "key": key, "model": model, "part": part, "tokens": tokens,
                              "created": now, "updated": now, "expires": now + self._ttl(body)}
-        return self._shown(self.caches[name])
+        return self.shown(self.caches[name])
 
     def patch(self, name: str, key: str, body: dict[str, Any], mask: str) -> dict[str, Any]:
         cache = self.get(name, key)
@@ -88,7 +91,7 @@ class Caches:
             raise Reject("updateMask: only ttl or expire_time can be updated")
         cache["updated"] = self.clock()
         cache["expires"] = cache["updated"] + self._ttl(body)
-        return self._shown(cache)
+        return self.shown(cache)
 
     def delete(self, name: str, key: str) -> None:
         self.get(name, key)
@@ -96,7 +99,7 @@ class Caches:
 
     def listed(self, key: str) -> dict[str, Any]:
         now = self.clock()
-        return {"cachedContents": [self._shown(c) for c in self.caches.values() if c["key"] == key and c["expires"] > now]}
+        return {"cachedContents": [self.shown(c) for c in self.caches.values() if c["key"] == key and c["expires"] > now]}
 
     def resolve(self, req: dict[str, Any], key: str, model: str) -> tuple[dict[str, Any], int]:
         """A generate call naming a cache → the call as Gemini serves it, and the cached tokens."""
@@ -114,3 +117,37 @@ class Caches:
         merged.update({k: v for k, v in cache["part"].items() if k != "contents"})
         merged["contents"] = [*cache["part"].get("contents", ()), *req.get("contents", ())]
         return merged, cache["tokens"]
+
+
+async def serve_caches(fake: Any, request: web.Request) -> web.Response:
+    """``/{version}/cachedContents[/{id}]``: create (POST), list (GET), get, patch, delete."""
+    rec = fake._new_record(request, None, "cachedContents")
+    try:
+        key = request.headers.get("x-goog-api-key") or request.query.get("key")
+        rec["key"] = key
+        if not key or not fake.quotas.knows(key):
+            return fake._error(rec, 400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT")
+        raw = await request.read()
+        body = normalize(json.loads(raw)) if raw else {}
+        rec["body"] = body
+        name = "cachedContents" + request.match_info["rest"]
+        try:
+            if request.method == "POST" and name == "cachedContents":
+                answer: Any = fake.caches.create(body, key)
+            elif request.method == "GET" and name == "cachedContents":
+                answer = fake.caches.listed(key)
+            elif request.method == "GET":
+                answer = fake.caches.shown(fake.caches.get(name, key))
+            elif request.method == "PATCH":
+                answer = fake.caches.patch(name, key, body, request.query.get("updateMask", ""))
+            elif request.method == "DELETE":
+                fake.caches.delete(name, key)
+                answer = {}
+            else:
+                return fake._error(rec, 404, f"The requested URL {request.path} was not found.", "NOT_FOUND")
+        except Reject as e:
+            return fake._error(rec, e.code, e.message, e.status, e.details)
+        rec["status"] = 200
+        return web.json_response(answer)
+    finally:
+        fake._finish(rec)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from aiohttp import web
 
 from .answers import AnswerMixin, prompt_token_count, with_structured_default
-from .caches import Caches
+from .caches import Caches, serve_caches
 from .quotas import Quotas
 from .signatures import SignatureMixin
 from .validation import Reject, model_info, normalize, validate_count_tokens, validate_request
@@ -210,36 +210,7 @@ class FakeGemini(AnswerMixin, SignatureMixin):
             self._finish(rec)
 
     async def _handle_caches(self, request: web.Request) -> web.Response:
-        rec = self._new_record(request, None, "cachedContents")
-        try:
-            key = request.headers.get("x-goog-api-key") or request.query.get("key")
-            rec["key"] = key
-            if not key or not self.quotas.knows(key):
-                return self._error(rec, 400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT")
-            raw = await request.read()
-            body = normalize(json.loads(raw)) if raw else {}
-            rec["body"] = body
-            name = "cachedContents" + request.match_info["rest"]
-            try:
-                if request.method == "POST" and name == "cachedContents":
-                    answer: Any = self.caches.create(body, key)
-                elif request.method == "GET" and name == "cachedContents":
-                    answer = self.caches.listed(key)
-                elif request.method == "GET":
-                    answer = self.caches._shown(self.caches.get(name, key))
-                elif request.method == "PATCH":
-                    answer = self.caches.patch(name, key, body, request.query.get("updateMask", ""))
-                elif request.method == "DELETE":
-                    self.caches.delete(name, key)
-                    answer = {}
-                else:
-                    return self._error(rec, 404, f"The requested URL {request.path} was not found.", "NOT_FOUND")
-            except Reject as e:
-                return self._error(rec, e.code, e.message, e.status, e.details)
-            rec["status"] = 200
-            return web.json_response(answer)
-        finally:
-            self._finish(rec)
+        return await serve_caches(self, request)
 
     def _pop_spec(self, action: str):
         want_count = action == "countTokens"
