@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import date
 from decimal import Decimal
 
@@ -24,7 +25,8 @@ def sums(bucket: int, model: str, tier: str = "standard", **values: int) -> dict
 
 
 def described(start: int, days: int = 2) -> translator.ReportQuery:
-    return translator.report_query({"starting_at": [translator.usage_report.rfc3339(start)],
+    starting_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start))
+    return translator.report_query({"starting_at": [starting_at],
                                     "group_by[]": ["description"]}, now=start + days * DAY - 1, cost=True)
 
 
