@@ -17,7 +17,7 @@ import aiohttp
 import certifi
 from yarl import URL
 
-from . import litellm_adapter
+from . import context_cache, litellm_adapter
 from .config import GEMINI_API_BASE, Settings
 
 ERROR_BODY_BYTES = 65536  # of an error answer, kept for its message (Gemini's are a few hundred bytes)
@@ -100,9 +100,12 @@ class GeminiAnswer:
         self.response.close()
 
 
-async def open_gemini(http: aiohttp.ClientSession, kwargs: dict[str, Any], params: dict[str, Any]) -> GeminiAnswer:
-    """POST the call; an HTTP error is raised as the LiteLLM exception it maps to."""
-    request = litellm_adapter.gemini_request(kwargs, params["api_key"], params.get("api_base"))
+async def open_gemini(http: aiohttp.ClientSession, kwargs: dict[str, Any], params: dict[str, Any],
+                      cached: bool = True) -> GeminiAnswer:
+    """POST the call (naming a context cache where service.context_cache says so; one Gemini no longer
+    knows is dropped and the call sent again without it); an HTTP error is raised as the LiteLLM
+    exception it maps to."""
+    request = await context_cache.gemini_request(http, kwargs, params, cached)
     try:
         response = await http.post(request.url, data=request.body, headers=request.headers)
     except (aiohttp.ClientError, OSError) as exc:
@@ -114,6 +117,8 @@ async def open_gemini(http: aiohttp.ClientSession, kwargs: dict[str, Any], param
             text = ""
         finally:
             response.close()
+        if await context_cache.gone(request, response.status, text):
+            return await open_gemini(http, kwargs, params, cached=False)
         raise litellm_adapter.http_error(request, response.status, text, response.headers)
     return GeminiAnswer(response, request)
 

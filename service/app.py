@@ -17,7 +17,7 @@ from quart import Quart
 import translator
 from translator import Spec
 
-from . import answers, batches, connections, cors, errors, exposure, files, hooks, litellm_adapter
+from . import answers, batches, connections, context_cache, cors, errors, exposure, files, hooks, litellm_adapter
 from .config import Settings, load_settings, media_limits
 from .endpoints import load_endpoints, unsupported_routes
 from .keys import ClientKeys
@@ -27,7 +27,7 @@ from .logs import configure_logging
 from .metrics import Metrics
 from .pool import Pool
 from .rate_limits import RateLimits
-from .report import reports
+from .report import reports, warn_unpriced
 from .routes import routes
 from .state import SharedState
 from .thread_store import Threads
@@ -55,6 +55,7 @@ class Proxy:
     metrics: Metrics | None = None
     ledger: Ledger | None = None     # the usage ledger (DATABASE_URL), while serving; None when off
     exposure_checked: bool = False
+    context_cache: context_cache.Registry | None = None   # live Gemini context caches (REDIS_URL shares them)
 
 
 def load_tables(settings: Settings) -> Spec:
@@ -78,6 +79,8 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
                               Lifecycle(spec.errors.own.shutting_down.error()), state)
     proxy.keys, proxy.metrics = ClientKeys(settings), Metrics(settings.metrics)
     proxy.rate_limits = RateLimits(settings, state, on_refused=proxy.metrics.refused)
+    proxy.context_cache = context_cache.registry(settings, state, list(spec.models.models))
+    warn_unpriced(spec)
     if not settings.gemini_api_keys:
         log.warning("GEMINI_API_KEY is not set: requests for Gemini models will be answered with an error "
                     "until it (or GEMINI_API_KEYS) is set in the environment or .env.")

@@ -59,6 +59,7 @@ class Settings:
     max_media_bytes: int | None = None
     thread_ttl_seconds: float = 300.0       # a message thread expires this long after its last stored reply
     thread_store_max_bytes: int = 64 * 1024 * 1024  # threads in process (oldest dropped first); also one thread's limit
+    context_cache: str = "explicit"  # CONTEXT_CACHE: explicit, implicit or off (service/context_cache.py)
     redis_url: str = field(default="", repr=False)  # pool rests and threads shared by replicas (may hold a password)
     log_level: str = "INFO"
     cors_origins: tuple[str, ...] = ()      # CORS_ORIGINS; empty: no CORS (browsers cannot read answers)
@@ -152,6 +153,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         thread_ttl_seconds=_float(get("THREAD_TTL_SECONDS"), 300.0),
         thread_store_max_bytes=_int(get("THREAD_STORE_MAX_BYTES"), 64 * 1024 * 1024),
         redis_url=get("REDIS_URL") or "",
+        context_cache=(get("CONTEXT_CACHE") or "explicit").strip().lower(),
         log_level=(get("LOG_LEVEL") or "INFO").upper(),
         cors_origins=_origins(get("CORS_ORIGINS")),
         proxy_keys_file=get("PROXY_KEYS_FILE") or "",

@@ -46,6 +46,7 @@ class Client:
     rpm: int | None = None
     tpm: int | None = None
     models: tuple[str, ...] = ()
+    service_tier: str | None = None   # the Gemini tier its requests ask for (flex: background work at half price)
 
     def check_model(self, route: Route) -> None:
         """Refuse a model outside the key's ``models`` (matched as the client names it, or as it resolves)."""
@@ -75,7 +76,7 @@ def read_keys(path: Path | str) -> list[tuple[bytes, Client]]:
                         "(python -m service.keys add makes such entries)", path, entry["name"])
         hashed = bytes.fromhex(entry["key_sha256"]) if "key_sha256" in entry else digest(entry["key"])
         keys.append((hashed, Client(entry["name"], rpm=entry.get("rpm"), tpm=entry.get("tpm"),
-                                    models=tuple(entry.get("models", ())))))
+                                    models=tuple(entry.get("models", ())), service_tier=entry.get("service_tier"))))
     return keys
 
 

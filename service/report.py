@@ -67,8 +67,22 @@ async def usage_report() -> Response:
 async def cost_report() -> Response:
     ledger = _ledger()
     query = translator.report_query(_args(), time.time(), cost=True)
-    totals = await _totals(ledger, query, ("model",))
-    return _json(translator.cost_page(query, totals, litellm_adapter.prices({row["model"] for row in totals})))
+    totals = await _totals(ledger, query, ("model", "service_tier"))
+    proxy = current_app.proxy
+    storage = await proxy.context_cache.storage(query.start, query.end)
+    models = {str(row["model"]) for row in [*totals, *storage]}
+    return _json(translator.cost_page(query, totals, proxy.spec.prices, litellm_adapter.prices(models), storage))
+
+
+def warn_unpriced(spec: translator.Spec) -> list[str]:
+    """Say at start-up which models.yaml models neither prices.yaml nor LiteLLM's map prices."""
+    names = list(spec.models.models)
+    known = litellm_adapter.prices({*names, *(f"gemini/{name}" for name in names)})
+    unpriced = [m for m in translator.unpriced_models(spec.prices, names, known) if not known.get(f"gemini/{m}")]
+    if unpriced:
+        log.warning("no price for %s in spec/prices.yaml or LiteLLM's map: the cost report lists their usage "
+                    "as unpriced", ", ".join(unpriced))
+    return unpriced
 
 
 @reports.get("/metrics")

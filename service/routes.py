@@ -11,7 +11,7 @@ from quart import Blueprint, Response, current_app, g, request
 
 import translator
 
-from . import compaction, sse, streaming, upstream, usage
+from . import compaction, context_cache, sse, streaming, tiers, upstream, usage
 from .errors import JSON, new_id
 from .files import resolve_file_sources
 from .hooks import json_body
@@ -83,6 +83,7 @@ async def messages() -> Response:
     turn = await open_turn(body, request.content_length or 0, proxy.threads, proxy.spec, proxy.settings)
     if turn.kind:
         g.log["thread"] = turn.kind
+    context_cache.ask(turn.body, proxy)
     try:
         message_id = new_id("msg_")
         edited = await compaction.prepare(turn.body, proxy, message_id, turn.size)  # context_management edits
@@ -95,6 +96,7 @@ async def messages() -> Response:
         call = await _translate(translator.translate_call, edited.body, turn.size)
         g.log.update(target=call.route.target, stream=call.stream)  # model: logged above
         g.client.check_model(call.route)
+        call = tiers.with_tier(call, turn.body, g.client, g.log)
         if call.tools.left_out:
             g.log["tools_left_out"] = list(call.tools.left_out)
         fallbacks = await _translate(functools.partial(translator.plan_fallbacks, call=call), edited.body, turn.size)

@@ -293,7 +293,6 @@ async def test_pairing_and_content_rules(fake, http):
          "Base64 decoding failed"),
         (body([{"role": "assistant", "parts": [{"text": "a"}]}]), "valid role"),
         (body([USER_HI], frobnicate=1), 'Unknown name "frobnicate": Cannot find field.'),
-        (body([USER_HI], cachedContent="cachedContents/abc"), "never creates context caches"),
         (body([USER_HI, {"role": "model", "parts": [{"functionCall": {"id": "c1", "name": "Bash"}}]},
                {"role": "user", "parts": [{"functionResponse": {"name": "Bash", "response": {}}}]}]),
          'Unknown name "id"'),

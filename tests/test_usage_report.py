@@ -34,14 +34,17 @@ def test_without_ending_at_the_range_ends_with_the_current_bucket():
 
 
 def test_cost_is_priced_per_model_in_cents_and_summed_without_description():
+    table = translator.load_spec().prices
     query = translator.report_query({"starting_at": ["2025-08-01T00:00:00Z"]}, now=T0 + 100, cost=True)
     totals = [sums(T0, model="m", uncached_input_tokens=1000, output_tokens=10, web_search_requests=2),
               sums(T0, model="unpriced", output_tokens=999)]
     prices = {"m": {"uncached_input_tokens": 3e-07, "output_tokens": 2.5e-06, "web_search_requests": 0.035}}
-    total = translator.cost_page(query, totals, prices)["data"][0]["results"]
-    assert [r["amount"] for r in total] == ["7.0325"] and total[0]["description"] is None  # 0.03 + 0.0025 + 7 cents
+    total = translator.cost_page(query, totals, table, prices)["data"][0]["results"]
+    assert [r["amount"] for r in total] == ["7.0325", None] and total[0]["description"] is None  # 0.03 + 0.0025 + 7 cents
+    assert "unpriced" in total[1]["description"] and total[1]["model"] == "unpriced"
     described = translator.report_query({"starting_at": ["2025-08-01T00:00:00Z"], "group_by[]": ["description"]},
                                         now=T0 + 100, cost=True)
-    items = translator.cost_page(described, totals, prices)["data"][0]["results"]
+    items = translator.cost_page(described, totals, table, prices)["data"][0]["results"]
     assert [(i["cost_type"], i["token_type"], i["amount"]) for i in items] == [
-        ("tokens", "uncached_input_tokens", "0.03"), ("tokens", "output_tokens", "0.0025"), ("web_search", None, "7")]
+        ("tokens", "uncached_input_tokens", "0.03"), ("tokens", "output_tokens", "0.0025"), ("web_search", None, "7"),
+        ("tokens", "output_tokens", None)]

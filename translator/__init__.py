@@ -20,6 +20,7 @@ the translator's own events (``TextDelta``, ``ToolCallStart``, ``Finish``, ...);
 keyed by their types. Everything else in this package is private: import ``translator`` only.
 """
 from .anthropic_types import parse_request
+from .caching import LOOKBACK as CACHE_LOOKBACK, CacheAsk, CacheChoice, cache_ask, choose_cache, content_counts, prefix_keys, prefix_sizes
 from .chunks import (End, Finish, Grounding, HandOver, TextDelta, ThinkingDelta, ToolCallDelta, ToolCallStart,
                      UrlContext, Usage, read_chunk, response_chunk)
 from .collect import collect, translate_response
@@ -32,6 +33,7 @@ from .fallbacks import Fallback, plan_fallbacks, translate_call, with_speed
 from .request import UpstreamCall, translate_count_tokens, translate_request
 from .response import Outcome, unusable_answer_error, usage
 from .paging import page as model_page
+from .prices import PricesTable, cache_worth_growing, gemini_service_tier, price_on, rates, unpriced_models
 from .routing import Route, model_entry, model_list, resolve_model
 from .signatures import decode_tool_id, encode_tool_id
 from .spec import DEFAULT_SPEC_DIR, Spec, SpecError, load_spec
@@ -55,4 +57,6 @@ __all__ = [
     "summary_request", "summary_text",
     "Fallback", "HandOver", "UrlContext", "domain_allowed", "fetch_blocks", "plan_fallbacks", "translate_call",
     "with_speed",
+    "CACHE_LOOKBACK", "CacheAsk", "CacheChoice", "cache_ask", "choose_cache", "content_counts", "prefix_keys", "prefix_sizes",
+    "PricesTable", "cache_worth_growing", "gemini_service_tier", "price_on", "rates", "unpriced_models",
 ]

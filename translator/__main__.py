@@ -8,8 +8,9 @@ import argparse
 import sys
 
 from . import context
-from .spec import DEFAULT_SPEC_DIR
-from .tables import TABLE_MODELS, schema_text
+from .prices import prices_schema_text
+from .spec import ALL_TABLES, DEFAULT_SPEC_DIR
+from .tables import schema_text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,8 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-schemas", action="store_true", help="write the schema files (else only check them)")
     args = parser.parse_args(argv)
     stale = []
-    texts = {name: schema_text(name) for name in TABLE_MODELS} | {context.NAME: context.schema_text()}
-    for name, text in texts.items():
+    texts = {name: prices_schema_text() if name == "prices" else schema_text(name) for name in ALL_TABLES}
+    for name, text in (texts | {context.NAME: context.schema_text()}).items():
         path = DEFAULT_SPEC_DIR / "schemas" / f"{name}.schema.json"
         if path.exists() and path.read_text(encoding="utf-8") == text:
             continue

@@ -79,6 +79,8 @@ class Usage:
     cached_tokens: int
     completion_tokens: int
     reasoning_tokens: int = 0  # of completion_tokens, Gemini's thoughtsTokenCount
+    cache_written: int = 0     # of cached_tokens, written to an explicit cache for this call (by the proxy)
+    cache_ttl: int = 300       # that cache's TTL in seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +151,8 @@ def read_chunk(chunk: Any) -> list[UpstreamEvent]:
     if raw is not None:
         events.append(Usage(field(raw, "prompt_tokens", 0), field(field(raw, "prompt_tokens_details"), "cached_tokens", 0),
                             field(raw, "completion_tokens", 0),
-                            field(field(raw, "completion_tokens_details"), "reasoning_tokens", 0)))
+                            field(field(raw, "completion_tokens_details"), "reasoning_tokens", 0),
+                            field(raw, "cache_creation_input_tokens", 0), field(raw, "cache_creation_ttl", 300)))
     for choice in top.get("choices") or ():
         choice = fields(choice)
         reason = choice.get("finish_reason")

@@ -75,12 +75,17 @@ def usage(raw: Usage | None, searches: int = 0, fetches: int = 0) -> dict[str, A
     """Anthropic usage from LiteLLM's (zeros when there was none): input excludes cached tokens,
     output includes thinking; web searches and fetches add ``server_tool_use``. Raises nothing."""
     raw = raw or Usage(0, 0, 0)
+    written = min(raw.cache_written, raw.cached_tokens)   # read back at once by the call that wrote them
     out: dict[str, Any] = {
         "input_tokens": max(raw.prompt_tokens - raw.cached_tokens, 0),
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": raw.cached_tokens,
+        "cache_creation_input_tokens": written,
+        "cache_read_input_tokens": raw.cached_tokens - written,
         "output_tokens": raw.completion_tokens,
     }
+    if written:
+        hour = raw.cache_ttl >= 3600
+        out["cache_creation"] = {"ephemeral_5m_input_tokens": 0 if hour else written,
+                                 "ephemeral_1h_input_tokens": written if hour else 0}
     if raw.reasoning_tokens:  # Claude Code counts these as its thinking tokens
         out["output_tokens_details"] = {"thinking_tokens": raw.reasoning_tokens}
     if searches or fetches:

@@ -18,12 +18,20 @@ import yaml
 
 from .context import ContextTable, load_context_table
 from .errors import AnthropicError
+from .prices import PricesTable, prices_schema
 from .routing import alias_chain
 from .tables import (TABLE_MODELS, ConformanceTable, ContentTable, ErrorsTable, ModelsTable, RolesTable,
                      StopReasonsTable, Table, ThreadsTable, ToolsTable, json_schema)
 
 DEFAULT_SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
-TABLES = tuple(TABLE_MODELS)
+# prices.yaml's model lives in translator/prices.py, beside the arithmetic that reads it.
+ALL_TABLES: dict[str, type[Table]] = {**TABLE_MODELS, "prices": PricesTable}
+TABLES = tuple(ALL_TABLES)
+
+
+def table_schema(name: str) -> Any:
+    """The JSON Schema table ``name`` is checked against."""
+    return prices_schema() if name == "prices" else json_schema(name)
 
 
 class SpecError(ValueError):
@@ -43,12 +51,13 @@ class Spec:
     threads: ThreadsTable
     conformance: ConformanceTable
     context: ContextTable  # context_management.yaml (translator/context.py)
+    prices: PricesTable
 
 
 @lru_cache(maxsize=None)
 def _validator(name: str) -> jsonschema.Draft202012Validator:
     validator = jsonschema.Draft202012Validator
-    return validator(json_schema(name), format_checker=validator.FORMAT_CHECKER)
+    return validator(table_schema(name), format_checker=validator.FORMAT_CHECKER)
 
 
 def _where(path: Sequence[Any]) -> str:
@@ -69,7 +78,7 @@ def _validated(document: Any, name: str, label: str) -> Table:
             f"(rule '{first.validator}' at schema {'/'.join(map(str, first.absolute_schema_path))}){more}"
         )
     try:
-        return TABLE_MODELS[name].model_validate(document)
+        return ALL_TABLES[name].model_validate(document)
     except pydantic.ValidationError as exc:  # what JSON Schema cannot say: the range of a YAML number key
         first = exc.errors()[0]
         raise SpecError(f"{label}: at {_where(first['loc'])}: {first['msg']} (rule '{first['type']}')") from None
@@ -86,7 +95,7 @@ def _document(name: str, spec_dir: Path) -> Any:
 
 
 def load_table(name: str, spec_dir: Path | str = DEFAULT_SPEC_DIR) -> Table:
-    """Read ``<name>.yaml`` into its model (``translator.tables.TABLE_MODELS[name]``), checked."""
+    """Read ``<name>.yaml`` into its model (:data:`ALL_TABLES` ``[name]``), checked."""
     path = Path(spec_dir) / f"{name}.yaml"
     return _validated(_document(name, Path(spec_dir)), name, str(path))
 

@@ -164,6 +164,7 @@ class Facts(Table):
     structured_output_with_tools: bool  # JSON mode (a response schema) and tools in one request
     fallbacks: Annotated[tuple[Name, ...], UNIQUE] | Absent = None  # models to try when this one cannot answer
     service_tiers: Annotated[tuple[ServiceTier, ...], UNIQUE] | Absent = None  # beyond standard
+    cache_min_tokens: Positive | Absent = None  # the smallest explicit context cache Gemini makes; absent: none
 
 
 class BudgetLevel(Table):

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import AnthropicError
+from .prices import PricesTable, rates
 
 WIDTHS = {"1m": 60, "1h": 3600, "1d": 86400}
 BUCKET_LIMITS = {"1d": (7, 31), "1h": (24, 168), "1m": (60, 1440)}   # (default, most) buckets per page
@@ -167,34 +168,61 @@ def _cents(amount: Decimal) -> str:
     return f"{(amount * 100).normalize():f}" if amount else "0"
 
 
-def _costs(row: Mapping[str, Any], price: Mapping[str, float]) -> list[tuple[str, str | None, Decimal]]:
-    """(cost_type, token_type, USD) of one model's sums; parts without a price are left out."""
-    parts = [("tokens", token_type, Decimal(str(price[field])) * row[field])
-             for field, token_type in TOKEN_TYPES.items() if field in price and row[field]]
-    if "web_search_requests" in price and row["web_search_requests"]:
-        parts.append(("web_search", None, Decimal(str(price["web_search_requests"])) * row["web_search_requests"]))
-    return parts
+def _item(row: Mapping[str, Any], cost_type: str, token_type: str | None, usd: Decimal | None,
+          tier: str) -> dict[str, Any]:
+    what = token_type or cost_type
+    return {"amount": usd, "currency": "USD", "cost_type": cost_type, "token_type": token_type, "model": row["model"],
+            "description": f"{row['model']} usage - {what}" + ("" if usd is not None else
+                           " - unpriced (no price in spec/prices.yaml or LiteLLM's map)"),
+            "service_tier": tier, "context_window": None, "workspace_id": None}
 
 
-def cost_page(query: ReportQuery, totals: Iterable[Mapping[str, Any]],
-              prices: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
-    """The cost report page from the ledger's sums per bucket and ``model``, priced by ``prices`` (USD per
-    token or per search, per model; a model without prices costs nothing here). Amounts are in cents."""
+def _costs(row: Mapping[str, Any], table: PricesTable, litellm: Mapping[str, float]) -> list[dict[str, Any]]:
+    """The cost items of one model's sums in one tier on one day, at the prices in force that day; a part
+    without a price is an item of its own with no amount (unpriced), never zero."""
+    tier = row.get("service_tier") or "standard"
+    day = datetime.fromtimestamp(row["bucket"], timezone.utc).date()
+    found = rates(table, str(row["model"]), day, tier, litellm)
+    items = [_item(row, "tokens", TOKEN_TYPES[field], None if rate is None else rate * row[field], tier)
+             for field, rate in found.per_token.items() if row[field]]
+    if row["web_search_requests"]:
+        usd = None if found.web_search is None else found.web_search * row["web_search_requests"]
+        items.append(_item(row, "web_search", None, usd, tier))
+    return items
+
+
+def _storage(row: Mapping[str, Any], table: PricesTable) -> dict[str, Any]:
+    """Explicit caches kept: their token-hours at the model's storage price that day."""
+    day = datetime.fromtimestamp(row["bucket"], timezone.utc).date()
+    rate = rates(table, str(row["model"]), day, "standard").storage_per_hour
+    usd = None if rate is None else rate * Decimal(str(row["token_hours"]))
+    return _item(row, "cache_storage", None, usd, "standard")
+
+
+def cost_page(query: ReportQuery, totals: Iterable[Mapping[str, Any]], table: PricesTable,
+              litellm: Mapping[str, Mapping[str, float]], storage: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """The cost report page from the ledger's sums per bucket, ``model`` and ``service_tier``, priced by
+    prices.yaml (``table``) on each bucket's day, and LiteLLM's map (``litellm``: USD per token, per model)
+    where the table has no price; ``storage``: explicit caches' token-hours per bucket and model, a line
+    of their own. Amounts are in cents; an unpriced part has a null amount and says so."""
     items: dict[int, list[dict[str, Any]]] = {}
-    for row in sorted(totals, key=lambda r: (r["bucket"], str(r["model"]))):
-        for cost_type, token_type, usd in _costs(row, prices.get(row["model"], {})):
-            items.setdefault(row["bucket"], []).append({
-                "amount": usd, "currency": "USD", "cost_type": cost_type, "token_type": token_type,
-                "model": row["model"], "description": f"{row['model']} usage - {token_type or cost_type}",
-                "service_tier": "standard", "context_window": None, "workspace_id": None})
+    for row in sorted(totals, key=lambda r: (r["bucket"], str(r["model"]), str(r.get("service_tier")))):
+        items.setdefault(row["bucket"], []).extend(_costs(row, table, litellm.get(str(row["model"]), {})))
+    for row in sorted(storage, key=lambda r: (r["bucket"], str(r["model"]))):
+        if query.start <= row["bucket"] < query.end and row["token_hours"]:
+            items.setdefault(row["bucket"], []).append(_storage(row, table))
     described = "description" in query.group_by
     results: dict[int, list[dict[str, Any]]] = {}
     for bucket, found in items.items():
         if described:
-            results[bucket] = [{**item, "amount": _cents(item["amount"])} for item in found]
+            results[bucket] = [{**item, "amount": None if item["amount"] is None else _cents(item["amount"])}
+                               for item in found]
         else:
-            total = sum((item["amount"] for item in found), Decimal(0))
+            total = sum((item["amount"] for item in found if item["amount"] is not None), Decimal(0))
+            unpriced = sorted({item["model"] for item in found if item["amount"] is None})
             results[bucket] = [{"amount": _cents(total), "currency": "USD", "cost_type": None, "token_type": None,
                                 "model": None, "description": None, "service_tier": None,
                                 "context_window": None, "workspace_id": None}]
+            results[bucket] += [{**_item({"model": model}, "tokens", None, None, "standard"), "amount": None}
+                                for model in unpriced]
     return _page(query, results)

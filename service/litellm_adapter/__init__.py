@@ -23,8 +23,8 @@ from litellm import Router  # noqa: E402
 from litellm.litellm_core_utils.litellm_logging import Logging  # noqa: E402
 from litellm.types.router import Deployment, RouterRateLimitError as NoDeployment  # noqa: E402
 
-from .gemini import (GeminiParser, GeminiRequest, connection_error, gemini_body, gemini_request,  # noqa: E402
-                     http_error)
+from .gemini import (GeminiParser, GeminiRequest, _mapped, cache_resource, cached_request,  # noqa: E402
+                     connection_error, gemini_body, gemini_parts, gemini_request, http_error)
 from .probes import RELIED_ON  # noqa: E402
 
 VERSION = importlib.metadata.version("litellm")
@@ -35,7 +35,7 @@ litellm.suppress_debug_info = True
 litellm.num_retries = 0
 
 __all__ = ["Deployment", "GeminiParser", "GeminiRequest", "LiteLLMMoved", "NoDeployment", "Router", "VERSION", "acompletion",
-           "check", "connection_error", "gemini_body", "gemini_request", "http_error", "prices", "token_counter"]
+           "cache_resource", "cached_request", "check", "connection_error", "gemini_body", "gemini_parts", "gemini_request", "http_error", "prices", "token_counter"]
 
 
 class LiteLLMMoved(RuntimeError):

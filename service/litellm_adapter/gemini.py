@@ -10,6 +10,7 @@ costs LiteLLM ~40 µs to build, is built once, from the last report (bench/READM
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -36,6 +37,9 @@ class GeminiRequest:
     body: bytes
     model: str                       # Gemini's name, without the provider prefix
     optional_params: dict[str, Any]  # LiteLLM's mapped parameters, which its stream reader consults
+    cache_key: str | None = None     # the registry key of the context cache the call names (service.context_cache)
+    cache_written: int = 0           # tokens the proxy wrote to that cache for this call
+    cache_ttl: int = 0               # its TTL in seconds (5 minutes or 1 hour, as Anthropic reports writes)
 
 
 def gemini_body(kwargs: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
@@ -57,13 +61,41 @@ def gemini_body(kwargs: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, 
 def gemini_request(kwargs: dict[str, Any], api_key: str, api_base: str | None) -> GeminiRequest:
     """The request ``litellm.acompletion(**kwargs, stream=True)`` would make, built by the same
     LiteLLM functions (:func:`gemini_body`, then its URL and headers)."""
+    return gemini_parts(kwargs, api_key, api_base)[0]
+
+
+# What a generate call naming a context cache may not carry: the cache holds them (Gemini answers 400).
+CACHED_HEAD = ("system_instruction", "systemInstruction", "tools", "toolConfig", "tool_config")
+
+
+def gemini_parts(kwargs: dict[str, Any], api_key: str, api_base: str | None) -> tuple[GeminiRequest, dict[str, Any]]:
+    """:func:`gemini_request` and the body it sends, as a dict (which a context cache splits)."""
     model, optional, body = gemini_body(kwargs)
     auth, url = VertexLLM()._get_token_and_url(
         model=model, auth_header=None, gemini_api_key=api_key, vertex_project=None, vertex_location=None,
         vertex_credentials=None, stream=True, custom_llm_provider="gemini", api_base=api_base or None)
     headers = GEMINI.validate_environment(headers=None, model=model, messages=[], optional_params=optional,
                                           litellm_params={}, api_key=auth)
-    return GeminiRequest(url, headers, json.dumps(body).encode(), model, optional)
+    return GeminiRequest(url, headers, json.dumps(body).encode(), model, optional), body
+
+
+def cache_resource(request: GeminiRequest, body: dict[str, Any], contents: int, ttl_seconds: int) -> dict[str, Any]:
+    """The ``cachedContents`` create body holding the call's head (system instruction, tools, tool
+    config) and its first ``contents`` contents."""
+    head = {name: body[name] for name in CACHED_HEAD if name in body}
+    return {"model": f"models/{request.model}", **head, "contents": body["contents"][:contents],
+            "ttl": f"{ttl_seconds}s"}
+
+
+def cached_request(request: GeminiRequest, body: dict[str, Any], contents: int, name: str, key: str,
+                   written: int, ttl_seconds: int) -> GeminiRequest:
+    """The call naming cache ``name`` (which holds the head and the first ``contents`` contents): only
+    the rest of the body is sent."""
+    rest = {k: v for k, v in body.items() if k not in CACHED_HEAD}
+    rest["contents"] = body["contents"][contents:]
+    rest["cachedContent"] = name
+    return dataclasses.replace(request, body=json.dumps(rest).encode(), cache_key=key, cache_written=written,
+                               cache_ttl=ttl_seconds)
 
 
 class GeminiParser:
@@ -73,6 +105,7 @@ class GeminiParser:
 
     def __init__(self, request: GeminiRequest):
         self.model = request.model
+        self.cache_written, self.cache_ttl = request.cache_written, request.cache_ttl
         # The iterator reads only these of LiteLLM's logging object (the proxy has none: no callbacks).
         logging_obj = SimpleNamespace(litellm_params={}, optional_params=request.optional_params)
         self.iterator = ModelResponseIterator(streaming_response=None, sync_stream=False,
@@ -105,6 +138,9 @@ class GeminiParser:
             last += [held] if held is not None else []
         native = {"native_finish_reason": self.finish_reason} if self.finish_reason else {}
         usage = GEMINI._calculate_usage(completion_response=cast(Any, self.usage_report)) if self.usage_report else None
+        if usage is not None and self.cache_written:  # what the proxy wrote to the cache this call names
+            usage.cache_creation_input_tokens = self.cache_written
+            usage.cache_creation_ttl = self.cache_ttl
         return last + [{"usage": usage, "vertex_ai_grounding_metadata": self.grounding,
                         "vertex_ai_url_context_metadata": self.url_context,
                         "choices": [{"index": 0, "delta": None, "provider_specific_fields": native}]}]

@@ -8,7 +8,8 @@ JSON array, like the real API)
 ``POST /{...}/models/{model}:countTokens`` (``{"contents": [...]}`` or ``{"generateContentRequest": {...}}``)
 The Batch API (``models/{m}:batchGenerateContent`` with inlined requests, ``batches/{id}`` get / ``:cancel`` /
 delete: ``batches.py``) and the Files API (resumable upload, ``files/{id}`` get / delete: ``files.py``), per key.
-Anything else (``cachedContents`` included) is logged and answered 404 in Google's error shape.
+``/{...}/cachedContents`` and ``/{...}/cachedContents/{id}``: explicit context caches (caches.py).
+Anything else is logged and answered 404 in Google's error shape.
 
 Usage
 -----

@@ -18,6 +18,7 @@ from aiohttp import web
 from .answers import AnswerMixin, prompt_token_count, with_structured_default
 from .batches import BatchMixin
 from .files import FilesMixin
+from .caches import Caches, serve_caches
 from .quotas import Quotas
 from .signatures import SignatureMixin
 from .validation import Reject, model_info, normalize, validate_count_tokens, validate_request
@@ -67,6 +68,7 @@ class FakeGemini(AnswerMixin, SignatureMixin, BatchMixin, FilesMixin):
         self.priority_downgrade = False      # answer priority calls at standard (x-gemini-service-tier)
         self.reset_batches()
         self.reset_files()
+        self.caches = Caches()  # cachedContents (tests may replace its clock)
 
     # ---------------------------------------------------------------- public API
     def enqueue(self, *specs: dict | Callable[[dict], dict]) -> None:
@@ -87,6 +89,7 @@ class FakeGemini(AnswerMixin, SignatureMixin, BatchMixin, FilesMixin):
             self.refusals.clear()
             self.priority_downgrade = False
             self.quotas = Quotas()
+            self.caches = Caches()
             self.default_spec = self._started_with
             self.requests.clear()
             self.reset_batches()
@@ -155,6 +158,8 @@ class FakeGemini(AnswerMixin, SignatureMixin, BatchMixin, FilesMixin):
         self.add_batch_routes(app)
         self.add_file_routes(app)
         app.router.add_post(r"/{version:v1beta|v1alpha|v1}/models/{tail}", self._handle_model)
+        app.router.add_route("*", r"/{version:v1beta|v1alpha|v1}/cachedContents{rest:(/[A-Za-z0-9_-]+)?}",
+                             self._handle_caches)
         app.router.add_route("*", "/{path:.*}", self._handle_other)
         return app
 
@@ -223,6 +228,9 @@ class FakeGemini(AnswerMixin, SignatureMixin, BatchMixin, FilesMixin):
         finally:
             self._finish(rec)
 
+    async def _handle_caches(self, request: web.Request) -> web.Response:
+        return await serve_caches(self, request)
+
     def _pop_spec(self, action: str):
         want_count = action == "countTokens"
         with self._cond:
@@ -259,6 +267,7 @@ class FakeGemini(AnswerMixin, SignatureMixin, BatchMixin, FilesMixin):
             rec["normalized"] = req
             if action == "countTokens":
                 return await self._count_tokens(request, rec, req, mi)
+            req, cached_tokens = self.caches.resolve(req, key, model)
             validate_request(req, mi)
             self._check_signatures(req, mi, rec)
             self.check_file_data(req, key)
@@ -278,6 +287,8 @@ class FakeGemini(AnswerMixin, SignatureMixin, BatchMixin, FilesMixin):
         if spec is None:
             spec = self.default_spec or {}
         spec = with_structured_default(spec, req)
+        if cached_tokens:
+            spec = {**spec, "usage": {"cachedContentTokenCount": cached_tokens, **spec.get("usage", {})}}
         limit = spec.get("input_limit", DEFAULT_INPUT_LIMIT)
         if prompt_tokens > limit:
             return self._error(rec, 400, f"The input token count ({prompt_tokens}) exceeds the maximum number of "

@@ -1,0 +1,142 @@
+"""Explicit context caching: what the client asked to cache, where Gemini's cached prefix ends, its key.
+
+Anthropic marks cacheable prefixes with ``cache_control`` breakpoints (on tools, system blocks or
+message blocks; ``ttl`` 5m or 1h). Gemini caches a prefix as a ``cachedContents`` resource holding
+systemInstruction, tools, toolConfig and the leading contents; a generate call that names it sends
+only the contents after. This module is the pure part: the breakpoints of a request, the content
+count each one reaches in the Gemini body, the registry keys of every prefix (a hash of its exact
+bytes, per Gemini key and model), and which cache to use or make.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from .decoding import input_estimate
+
+TTL_SECONDS = {"5m": 300, "1h": 3600}
+HEAD_FIELDS = ("system_instruction", "systemInstruction", "tools", "toolConfig", "tool_config")
+LOOKBACK = 64   # boundaries before the last breakpoint whose caches are looked up (Anthropic looks back 20 blocks)
+
+
+@dataclass(frozen=True)
+class CacheAsk:
+    """The client's breakpoints: (Anthropic messages before and at it, TTL seconds), in request order;
+    each message's role as sent to Gemini ("user" or "assistant")."""
+
+    breakpoints: tuple[tuple[int, int], ...]
+    roles: tuple[str, ...]
+
+
+def _ttl(block: Any) -> int | None:
+    control = block.get("cache_control") if isinstance(block, dict) else None
+    if not isinstance(control, dict):
+        return None
+    return TTL_SECONDS.get(str(control.get("ttl", "5m")), TTL_SECONDS["5m"])
+
+
+def cache_ask(body: Any, sent_as: Mapping[str, str]) -> CacheAsk | None:
+    """The breakpoints of an Anthropic request body, or None when it carries no ``cache_control``;
+    ``sent_as``: each Anthropic role's role as sent (roles.yaml)."""
+    if not isinstance(body, dict):
+        return None
+    found: list[tuple[int, int]] = []
+    system = body.get("system")
+    for block in [*(body.get("tools") or ()), *(system if isinstance(system, list) else ())]:
+        if (ttl := _ttl(block)) is not None:
+            found.append((0, ttl))
+    for number, message in enumerate(body.get("messages") or ()):
+        content = message.get("content") if isinstance(message, dict) else None
+        for block in content if isinstance(content, list) else ():
+            if (ttl := _ttl(block)) is not None:
+                found.append((number + 1, ttl))
+    if not found:
+        return None
+    roles = tuple(sent_as.get(str(m.get("role")), "user") if isinstance(m, dict) else "user"
+                  for m in body.get("messages") or ())
+    return CacheAsk(tuple(found), roles)
+
+
+def content_counts(ask: CacheAsk, contents: Sequence[Mapping[str, Any]]) -> list[tuple[int, int]]:
+    """Each breakpoint as (Gemini contents before and at it, TTL). ``roles``: each Anthropic message's role
+    as sent ("user" or "assistant"); consecutive messages of one role become one Gemini content, so a
+    breakpoint inside such a run holds only the runs before it. Empty when the body does not line up
+    with the messages (then nothing is cached); never the whole body (a generate call needs contents)."""
+    roles = ask.roles
+    runs = [role for number, role in enumerate(roles) if number == 0 or roles[number - 1] != role]
+    gemini_roles = ["user" if content.get("role", "user") == "user" else "assistant" for content in contents]
+    if runs != gemini_roles or not contents:
+        return []
+    counted = []
+    for messages, ttl in ask.breakpoints:
+        messages = min(messages, len(roles))
+        closed = messages == len(roles) or messages == 0 or roles[messages] != roles[messages - 1]
+        whole = sum(1 for n in range(1, messages) if roles[n] != roles[n - 1]) + (1 if messages else 0)
+        n = min(whole if closed else whole - 1, len(contents) - 1)
+        while n and _calls_functions(contents[n - 1]):   # a call's answer must come in the same part of the body
+            n -= 1
+        counted.append((n, ttl))
+    return counted
+
+
+def _calls_functions(content: Mapping[str, Any]) -> bool:
+    return any(isinstance(part, dict) and ("functionCall" in part or "function_call" in part)
+               for part in content.get("parts") or ())
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def prefix_keys(tag: str, model: str, body: Mapping[str, Any], last: int) -> list[str]:
+    """The registry key of every prefix of ``body`` holding 0..``last`` contents (with its head: system,
+    tools, tool config): the Gemini key's tag, the model and a SHA-256 of the prefix's exact bytes."""
+    digest = hashlib.sha256(_canonical([model, *(body.get(name) for name in HEAD_FIELDS)]))
+    keys = [f"{tag}:{model}:{digest.hexdigest()}"]
+    for content in body.get("contents", ())[:last]:
+        digest.update(_canonical(content))
+        keys.append(f"{tag}:{model}:{digest.hexdigest()}")
+    return keys
+
+
+def prefix_sizes(body: Mapping[str, Any], last: int) -> list[int]:
+    """Bytes of each prefix of 0..``last`` contents (with its head), for token estimates."""
+    size = len(_canonical([body.get(name) for name in HEAD_FIELDS]))
+    sizes = [size]
+    for content in body.get("contents", ())[:last]:
+        size += len(_canonical(content))
+        sizes.append(size)
+    return sizes
+
+
+@dataclass(frozen=True)
+class CacheChoice:
+    """The cached prefix to name (contents it holds), and whether it must be made first."""
+
+    contents: int
+    create: bool
+    ttl_seconds: int
+
+
+def choose_cache(counted: Sequence[tuple[int, int]], found: Mapping[int, bool], sizes: Sequence[int],
+                 minimum_tokens: int, worth: Any) -> CacheChoice | None:
+    """The cache a call names. ``found``: prefix contents → True for a live cache, False for one Gemini
+    found too small; ``sizes``: each prefix's bytes; ``worth(new_tokens, ttl)``: whether a longer cache
+    pays (prices.yaml ``cache_growth``). The target is the last breakpoint whose prefix reaches the
+    model's minimum; a live cache is reused unless the target is longer and worth making."""
+    targets = [(n, ttl) for n, ttl in counted
+               if input_estimate(sizes[n]) >= minimum_tokens and found.get(n) is not False]
+    live = [n for n, alive in found.items() if alive]
+    ttl_of = dict(counted)
+    existing = max(live) if live else None
+    if not targets:
+        return None if existing is None else CacheChoice(existing, False, ttl_of.get(existing, TTL_SECONDS["5m"]))
+    target, ttl = max(targets)
+    if existing is None:
+        return CacheChoice(target, True, ttl)
+    new_tokens = input_estimate(sizes[target]) - input_estimate(sizes[existing])
+    if target > existing and worth(new_tokens, ttl):
+        return CacheChoice(target, True, ttl)
+    return CacheChoice(existing, False, ttl_of.get(existing, ttl))
