@@ -11,7 +11,7 @@ import pytest
 
 from translator import load_spec, map_upstream_error
 from translator import __main__ as cli
-from translator import request, tables, thinking, tools
+from translator import request, schema, schema_convert, tables, thinking, tools
 from translator.response import outcome
 from translator.spec import DEFAULT_SPEC_DIR
 
@@ -48,11 +48,11 @@ def test_every_required_field_type_has_a_check():
 
 def test_every_schema_keyword_kind_has_a_handler():
     object_kinds = {name for model in (tables.Keep, tables.DescribeUnless) for name in model.model_fields}
-    emitters, expanders = set(tools._Converter._emitters), set(tools._Converter._expanders)
+    emitters, expanders = set(schema_convert._Converter._emitters), set(schema_convert._Converter._expanders)
     assert emitters | expanders == values(tables.KeywordKind) | object_kinds and not emitters & expanders
     assert values(typing.get_type_hints(tables.SchemaPolicy)["unknown_keywords"]) <= emitters
-    assert set(tools._VALUE_CHECKS) == values(tables.ValueCheck)
-    assert set(tools._MERGERS) == values(tables.MergeRule)
+    assert set(schema._VALUE_CHECKS) == values(tables.ValueCheck)
+    assert set(schema._MERGERS) == values(tables.MergeRule)
 
 
 def test_every_thinking_kind_has_a_config():

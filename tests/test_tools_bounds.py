@@ -11,15 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import translator
 from bench.claude_code_request import claude_code_request
 from translator import AnthropicError, DeclarationCache, SpecError, load_spec
 from translator.spec import DEFAULT_SPEC_DIR, load_table
 from translator.tables import ToolsTable
-from translator.tools import ToolError, _unique, plan_tools, sanitize_schema
+from translator.tools import ToolError, plan_tools, sanitize_schema
 
 SPEC = load_spec()
 TABLE = load_table("tools")
@@ -248,32 +246,6 @@ def test_the_limits_are_checked_when_the_tables_load(tmp_path: Path, name: str, 
 
 
 # --- linear walks, same results -----------------------------------------------------------------------
-
-def list_scan_unique(values) -> list:
-    """What _unique did before (quadratic): the reference for its semantics."""
-    out: list = []
-    for v in values:
-        if v not in out:
-            out.append(v)
-    return out
-
-
-json_values = st.recursive(st.none() | st.booleans() | st.integers(-2, 2) | st.sampled_from([0.0, 1.0, 2.5])
-                           | st.sampled_from(["", "a", "1"]),
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from("ab"), inner,
-                                                                                        max_size=2), max_leaves=6)
-
-
-@settings(max_examples=300, deadline=None, derandomize=True, database=None)
-@given(st.lists(json_values, max_size=12))
-def test_unique_keeps_the_list_scan_semantics(values: list) -> None:
-    assert _unique(values) == list_scan_unique(values)
-    assert [type(v) for v in _unique(values)] == [type(v) for v in list_scan_unique(values)]
-
-
-def test_unique_treats_equal_numbers_as_one() -> None:
-    assert _unique([1, True, 1.0, "1", [1], [True], {"a": 1}, {"a": 1.0}, (1,)]) == [1, "1", [1], {"a": 1}, (1,)]
-
 
 def test_unhashable_required_names_are_ignored() -> None:
     out = sanitize_schema(obj({"a": {"type": "string"}}, required=[{}, ["a"], "a", 1]), TABLE)

@@ -16,7 +16,7 @@ import jsonschema
 import pydantic
 import yaml
 
-from .tables import Count, Frozen, Name, Positive, Table, _SchemaWriter
+from .tables_base import Count, Frozen, Name, Positive, Table, _SchemaWriter
 
 NAME = "context_management"
 ThresholdType = Literal["input_tokens", "tool_uses", "thinking_turns", "all"]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Iterable
 
-if TYPE_CHECKING:  # only for the annotation: tables.py imports this module
+if TYPE_CHECKING:  # only for the annotation: tables_errors.py imports this module
     from .tables import ErrorsTable
 
 
