@@ -7,10 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import context
-from .prices import prices_schema_text
-from .spec import ALL_TABLES, DEFAULT_SPEC_DIR
-from .tables import schema_text
+from .spec import DEFAULT_SPEC_DIR
+from .tables import TABLE_MODELS, schema_text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,9 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-schemas", action="store_true", help="write the schema files (else only check them)")
     args = parser.parse_args(argv)
     stale = []
-    texts = {name: prices_schema_text() if name == "prices" else schema_text(name) for name in ALL_TABLES}
-    for name, text in (texts | {context.NAME: context.schema_text()}).items():
+    for name in TABLE_MODELS:
         path = DEFAULT_SPEC_DIR / "schemas" / f"{name}.schema.json"
+        text = schema_text(name)
         if path.exists() and path.read_text(encoding="utf-8") == text:
             continue
         if args.write_schemas:

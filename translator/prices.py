@@ -8,7 +8,6 @@ per token); a model with neither is *unpriced*, which the cost report says rathe
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -18,7 +17,7 @@ from typing import Annotated, Any, Literal, Mapping
 from pydantic import Field, StringConstraints
 
 from .errors import AnthropicError
-from .tables import Absent, Rule, Table, _SchemaWriter
+from .tables_base import Absent, Rule, Table
 
 Usd = Annotated[float, Field(ge=0)]
 Day = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
@@ -75,15 +74,6 @@ class PricesTable(Table):
 
 
 @lru_cache(maxsize=None)
-def prices_schema() -> Mapping[str, Any]:
-    """The JSON Schema of prices.yaml (``spec/schemas/prices.schema.json``)."""
-    return {**PricesTable.model_json_schema(schema_generator=_SchemaWriter), "title": "prices.yaml"}
-
-
-def prices_schema_text() -> str:
-    return json.dumps(prices_schema(), indent=2, ensure_ascii=False) + "\n"
-
-
 def price_on(table: PricesTable, model: str, day: date) -> Price | None:
     """The model's price in force on ``day`` (the last entry from on or before it), or None."""
     found = None

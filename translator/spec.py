@@ -16,22 +16,16 @@ import jsonschema
 import pydantic
 import yaml
 
-from .context import ContextTable, load_context_table
+from .context import ContextTable
 from .errors import AnthropicError
-from .prices import PricesTable, prices_schema
+from .prices import PricesTable
 from .routing import alias_chain
 from .tables import (TABLE_MODELS, ConformanceTable, ContentTable, ErrorsTable, ModelsTable, RolesTable,
                      StopReasonsTable, Table, ThreadsTable, ToolsTable, json_schema)
 
 DEFAULT_SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
-# prices.yaml's model lives in translator/prices.py, beside the arithmetic that reads it.
-ALL_TABLES: dict[str, type[Table]] = {**TABLE_MODELS, "prices": PricesTable}
-TABLES = tuple(ALL_TABLES)
-
-
-def table_schema(name: str) -> Any:
-    """The JSON Schema table ``name`` is checked against."""
-    return prices_schema() if name == "prices" else json_schema(name)
+TABLES = tuple(TABLE_MODELS)
+FIELDS = {"context_management": "context"}   # a table whose Spec field is not its file name
 
 
 class SpecError(ValueError):
@@ -57,7 +51,7 @@ class Spec:
 @lru_cache(maxsize=None)
 def _validator(name: str) -> jsonschema.Draft202012Validator:
     validator = jsonschema.Draft202012Validator
-    return validator(table_schema(name), format_checker=validator.FORMAT_CHECKER)
+    return validator(json_schema(name), format_checker=validator.FORMAT_CHECKER)
 
 
 def _where(path: Sequence[Any]) -> str:
@@ -78,7 +72,7 @@ def _validated(document: Any, name: str, label: str) -> Table:
             f"(rule '{first.validator}' at schema {'/'.join(map(str, first.absolute_schema_path))}){more}"
         )
     try:
-        return ALL_TABLES[name].model_validate(document)
+        return TABLE_MODELS[name].model_validate(document)
     except pydantic.ValidationError as exc:  # what JSON Schema cannot say: the range of a YAML number key
         first = exc.errors()[0]
         raise SpecError(f"{label}: at {_where(first['loc'])}: {first['msg']} (rule '{first['type']}')") from None
@@ -95,7 +89,7 @@ def _document(name: str, spec_dir: Path) -> Any:
 
 
 def load_table(name: str, spec_dir: Path | str = DEFAULT_SPEC_DIR) -> Table:
-    """Read ``<name>.yaml`` into its model (:data:`ALL_TABLES` ``[name]``), checked."""
+    """Read ``<name>.yaml`` into its model (:data:`TABLE_MODELS` ``[name]``), checked."""
     path = Path(spec_dir) / f"{name}.yaml"
     return _validated(_document(name, Path(spec_dir)), name, str(path))
 
@@ -142,9 +136,4 @@ def load_spec(spec_dir: Path | str = DEFAULT_SPEC_DIR, *, big_model: str | None 
     """
     spec_dir = Path(spec_dir)
     models = _models(spec_dir, big_model, small_model, provider_prefixes)
-    try:
-        context = load_context_table(spec_dir)
-    except ValueError as exc:
-        raise SpecError(str(exc)) from None
-    return Spec(models=models, context=context,
-                **{name: load_table(name, spec_dir) for name in TABLES if name != "models"})
+    return Spec(models=models, **{FIELDS.get(name, name): load_table(name, spec_dir) for name in TABLES if name != "models"})

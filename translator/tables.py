@@ -28,15 +28,17 @@ from .tables_errors import (Backoff, ErrorTarget, ErrorText, ErrorsTable, Fallba
                             HeldField, MessageRule, OutcomeName, OwnErrors, RefusalDetails, StopReason,
                             StopReasonsTable, ThreadError, ThreadErrors, ThreadsTable)
 from .tables_conformance import BetaHeader, ConformanceTable, Feature, FeatureName, Status
+from .context import ContextTable
+from .prices import PricesTable
 
 __all__ = [
     "Absent", "Alias", "Backoff", "BetaHeader", "BlockKind", "BlockRule", "BudgetLevel", "BudgetRange",
-    "CallingMode", "ClientTool", "ConformanceTable", "ContentLimits", "ContentTable", "Count", "Defaults",
+    "CallingMode", "ClientTool", "ConformanceTable", "ContentLimits", "ContextTable", "ContentTable", "Count", "Defaults",
     "DescribeUnless", "DescriptionFormat", "Effort", "ErrorStatus", "ErrorTarget", "ErrorText", "ErrorType",
     "ErrorsTable", "Facts", "FallbackOn", "Feature", "FeatureName", "FieldName", "FieldType", "Formats",
     "FrameworkErrors", "Frozen", "HeldField", "HttpStatus", "ItemTypeName", "Keep", "KeywordKind",
     "LeftOutProperties", "Level", "Listing", "MediaType", "MergeRule", "MessageRule", "ModelsTable", "Name",
-    "Naming", "OutcomeName", "OwnErrors", "Positive", "Prefix", "RefusalDetails", "Regex", "ResponseSchemaPolicy",
+    "Naming", "OutcomeName", "OwnErrors", "Positive", "Prefix", "PricesTable", "RefusalDetails", "Regex", "ResponseSchemaPolicy",
     "Role", "RoleRule", "RolesTable", "Rule", "SchemaPolicy", "ServerFallbacks", "ServerTool", "ServerToolAction",
     "ServiceTier", "Status", "StopReason", "StopReasonsTable", "StrictToolChoice", "TABLE_MODELS", "Table",
     "ThinkingKind", "ThinkingRules", "ThreadError", "ThreadErrors", "ThreadsTable", "ToolChoiceMap",
@@ -50,6 +52,8 @@ TABLE_MODELS: Mapping[str, type[Table]] = MappingProxyType({
     "models": ModelsTable, "roles": RolesTable, "content": ContentTable, "tools": ToolsTable,
     "stop_reasons": StopReasonsTable, "errors": ErrorsTable, "threads": ThreadsTable,
     "conformance": ConformanceTable,
+    # These two live beside the code that reads them (context editing, the cost report).
+    "context_management": ContextTable, "prices": PricesTable,
 })
 
 
