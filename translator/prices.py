@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
 from typing import Annotated, Any, Literal, Mapping
 
 from pydantic import Field, StringConstraints
@@ -73,7 +72,6 @@ class PricesTable(Table):
     models: Mapping[str, Annotated[tuple[Price, ...], Field(min_length=1), Rule({}, _in_order)]]
 
 
-@lru_cache(maxsize=None)
 def price_on(table: PricesTable, model: str, day: date) -> Price | None:
     """The model's price in force on ``day`` (the last entry from on or before it), or None."""
     found = None
