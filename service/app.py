@@ -17,7 +17,7 @@ import translator
 from translator import Spec
 
 from . import answers, cors, errors, exposure, hooks, litellm_adapter
-from .config import Settings, load_settings, media_limits
+from .config import Settings, StartupFailed, credentials_problem, load_settings, media_limits
 from .endpoints import load_endpoints, unsupported_routes
 from .keys import ClientKeys
 from .ledger import Ledger
@@ -29,6 +29,7 @@ from .rate_limits import RateLimits
 from .report import reports
 from .routes import routes
 from .thread_store import Threads
+from .upstream import scrub
 from .threads import thread_store
 
 log = logging.getLogger("proxy")
@@ -73,19 +74,22 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
                               Lifecycle(spec.errors.own.shutting_down.error()))
     proxy.keys, proxy.metrics = ClientKeys(settings), Metrics(settings.metrics)
     proxy.rate_limits = RateLimits(settings, on_refused=proxy.metrics.refused)
-    if not settings.gemini_api_keys:
-        log.warning("GEMINI_API_KEY is not set: requests for Gemini models will be answered with an error "
-                    "until it (or GEMINI_API_KEYS) is set in the environment or .env.")
 
     @app.before_serving
     async def open_clients() -> None:
+        if problem := credentials_problem(settings):
+            raise StartupFailed(problem)  # not a proxy whose every answer is a retryable 500
         proxy.exposure_checked = exposure.warn_if_exposed(exposure.hosts_of(exposure.binds_from_argv(sys.argv)),
                                                           proxy.keys.required)
         proxy.http = answers.http_client(settings)
         proxy.threads = thread_store(settings)
         if settings.database_url.lower() != "off":
             proxy.ledger = Ledger(settings, on_lost=proxy.metrics.lost_rows)
-            await proxy.ledger.start()
+            try:
+                await proxy.ledger.start()
+            except Exception as error:  # noqa: BLE001 - one line naming the cause, not a traceback
+                raise StartupFailed(f"the usage ledger (DATABASE_URL) cannot be opened: "
+                                    f"{type(error).__name__}: {scrub(str(error), settings.secrets)[:300]}") from error
         proxy.lifecycle.install()
         # What exists now (LiteLLM's modules and tables: ~400,000 objects) lives as long as the process.
         # Out of the collector's reach, a full collection takes microseconds instead of ~220 ms of CPU,
