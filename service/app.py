@@ -26,6 +26,7 @@ from .logs import configure_logging
 from .metrics import Metrics
 from .pool import Pool
 from .rate_limits import RateLimits
+from .reload import load_tables
 from .report import reports
 from .routes import routes
 from .thread_store import Threads
@@ -53,12 +54,6 @@ class Proxy:
     metrics: Metrics | None = None
     ledger: Ledger | None = None     # the usage ledger (DATABASE_URL), while serving; None when off
     exposure_checked: bool = False
-
-
-def load_tables(settings: Settings) -> Spec:
-    return translator.load_spec(settings.spec_dir or translator.DEFAULT_SPEC_DIR, big_model=settings.big_model,
-                                small_model=settings.small_model,
-                                provider_prefixes=settings.provider_prefixes or None)
 
 
 def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Quart:
