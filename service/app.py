@@ -16,7 +16,7 @@ from quart import Quart
 import translator
 from translator import Spec
 
-from . import answers, cors, errors, exposure, hooks, litellm_adapter
+from . import answers, cors, errors, exposure, hooks, litellm_adapter, reload
 from .config import Settings, StartupFailed, credentials_problem, load_settings, media_limits
 from .endpoints import load_endpoints, unsupported_routes
 from .keys import ClientKeys
@@ -26,7 +26,6 @@ from .logs import configure_logging
 from .metrics import Metrics
 from .pool import Pool
 from .rate_limits import RateLimits
-from .reload import load_tables
 from .report import reports
 from .routes import routes
 from .thread_store import Threads
@@ -58,7 +57,7 @@ class Proxy:
 
 def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Quart:
     settings = settings or load_settings()
-    spec = spec or load_tables(settings)
+    spec = spec or reload.load_tables(settings)
     configure_logging(settings)
     litellm_adapter.check()
     app = Quart(__name__)
@@ -86,6 +85,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
                 raise StartupFailed(f"the usage ledger (DATABASE_URL) cannot be opened: "
                                     f"{type(error).__name__}: {scrub(str(error), settings.secrets)[:300]}") from error
         proxy.lifecycle.install()
+        reload.install(proxy)
         # What exists now (LiteLLM's modules and tables: ~400,000 objects) lives as long as the process.
         # Out of the collector's reach, a full collection takes microseconds instead of ~220 ms of CPU,
         # which busy workers paid every few thousand requests (bench/README.md).

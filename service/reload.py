@@ -25,3 +25,28 @@ def load_tables(settings: Settings) -> Spec:
     return translator.load_spec(settings.spec_dir or translator.DEFAULT_SPEC_DIR, big_model=settings.big_model,
                                 small_model=settings.small_model,
                                 provider_prefixes=settings.provider_prefixes or None)
+
+
+def reload_tables(proxy: Any) -> bool:
+    """Load the tables again and swap them in; on any failure keep those in use and log why."""
+    try:
+        fresh = load_settings()
+        settings = replace(proxy.settings, **{name: getattr(fresh, name) for name in MODEL_SETTINGS})
+        spec = load_tables(settings)
+    except Exception as failure:  # noqa: BLE001 - whatever broke, the tables in use stay
+        log.error("reload: the tables in use are kept, the new ones are not valid: %s", failure)
+        return False
+    proxy.settings, proxy.spec = settings, spec
+    proxy.tool_cache = translator.DeclarationCache(spec.tools.declaration_cache_size)  # built by the old tables
+    log.warning("reload: tables re-read from %s (%d models; BIG_MODEL %s, SMALL_MODEL %s)",
+                settings.spec_dir or translator.DEFAULT_SPEC_DIR, len(spec.models.models),
+                spec.models.target_name("BIG_MODEL"), spec.models.target_name("SMALL_MODEL"))
+    return True
+
+
+def install(proxy: Any) -> None:
+    """In a worker, at start-up: SIGHUP reloads (``gemini-proxy serve`` passes its SIGHUP on to each worker)."""
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_tables, proxy)
+    except (ValueError, RuntimeError, NotImplementedError):
+        return  # not the main thread (an embedded server, the tests' ProxyServer): reload_tables is called directly
