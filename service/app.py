@@ -18,6 +18,7 @@ from translator import Spec
 
 from . import answers, cors, errors, exposure, hooks, litellm_adapter, reload
 from .config import Settings, StartupFailed, credentials_problem, load_settings, media_limits
+from .dashboard import dashboard
 from .endpoints import load_endpoints, unsupported_routes
 from .keys import ClientKeys
 from .ledger import Ledger
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     errors.register(app)
     app.register_blueprint(routes)
     app.register_blueprint(reports)
+    app.register_blueprint(dashboard)
     app.register_blueprint(unsupported_routes(endpoints))
     return app
 

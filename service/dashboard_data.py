@@ -69,3 +69,19 @@ def fold(rows: Iterable[dict[str, Any]], group: str, prices: dict[str, dict[str,
 def model_prices(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, float]]:
     from . import litellm_adapter
     return litellm_adapter.prices({row["model"] for row in rows if row["model"]})
+
+
+async def recent(ledger: Ledger, since: int, now: float, limit: int = 20) -> dict[str, list[dict[str, Any]]]:
+    """The last errors (status >= 400) and the answering model of each requested one (fallbacks show there)."""
+    from sqlalchemy import desc, func, select
+
+    from .ledger import usage_ledger as table
+    start = int((now - since) * 1000)
+    errors = (select(table.c.time_ms, table.c.key_name, table.c.model, table.c.status, table.c.stop_reason)
+              .where(table.c.time_ms >= start, table.c.status >= 400).order_by(desc(table.c.time_ms)).limit(limit))
+    routes = (select(table.c.model, table.c.answered_by, func.count().label("requests"))
+              .where(table.c.time_ms >= start, table.c.answered_by.is_not(None))
+              .group_by(table.c.model, table.c.answered_by))
+    async with ledger.engine.connect() as connection:
+        return {"errors": [dict(row._mapping) for row in await connection.execute(errors)],
+                "routes": [dict(row._mapping) for row in await connection.execute(routes)]}

@@ -10,7 +10,7 @@ from quart import Quart, Response, current_app, g, request
 import translator
 from translator import AnthropicError
 
-from . import cors, exposure, usage
+from . import cors, dashboard, exposure, usage
 from .errors import error_response, new_id
 from .logs import access_log
 
@@ -93,6 +93,8 @@ async def begin() -> Response | None:
         exposure.warn_if_exposed([server[0]], proxy.keys.required)
     if request.path == "/health" or cors.allowed_preflight():
         return None
+    if request.method == "GET" and dashboard.own_auth(request.path):
+        return None  # the dashboard's link and cookie (dashboard.py): a browser sends no API key
     g.client = proxy.keys.identify(client_keys())
     if g.client is None:
         return error_response(proxy.spec.errors.own.bad_api_key.error())
