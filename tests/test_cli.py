@@ -156,3 +156,26 @@ def test_keys_add_list_revoke(elsewhere, tmp_path):
     assert run(elsewhere, "keys", "revoke", "alice", PROXY_KEYS_FILE=keys).returncode == 0
     assert run(elsewhere, "keys", "list", PROXY_KEYS_FILE=keys).stdout == ""
     assert run(elsewhere, "keys", "revoke", "alice", PROXY_KEYS_FILE=keys).returncode == 1
+
+
+def test_uvx_runs_the_command_without_installing(tmp_path):
+    done = subprocess.run([UV, "tool", "run", "--from", str(ROOT), "gemini-proxy", "keys", "--help"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "add" in done.stdout and "revoke" in done.stdout, done.stderr
+
+
+def test_usage_prints_the_ledger_by_key_and_by_model(elsewhere, make_proxy, gemini, tmp_path):
+    from tests.teams import keys_file, post
+    secrets = keys_file(tmp_path / "keys.yaml", alice={"rpm": 1}, bob={})
+    database = f"sqlite:///{tmp_path / 'team.db'}"
+    proxy = make_proxy(PROXY_KEYS_FILE=str(tmp_path / "keys.yaml"), DATABASE_URL=database, LEDGER_FLUSH_SECONDS="0.1")
+    assert post(proxy, secrets["alice"]).status_code == 200
+    assert post(proxy, secrets["alice"], model="claude-opus-4-1").status_code == 429  # its row keeps the model
+    assert post(proxy, secrets["bob"]).status_code == 200
+    proxy.stop()  # every row written
+    by_key = run(elsewhere, "usage", "--since", "1h", "--by", "key", "--database", database)
+    lines = {line.split()[0]: line.split() for line in by_key.stdout.splitlines()[2:] if not line.startswith("-")}
+    assert lines["alice"][1:5] == ["14", "0", "0", "7"] and lines["bob"][1:5] == ["14", "0", "0", "7"]
+    assert lines["total"][1] == "28" and lines["total"][5] == "0.0%"
+    by_model = run(elsewhere, "usage", "--since", "1h", "--by", "model", "--database", database).stdout
+    assert "gemini/gemini-3.1-pro-preview" in by_model and "claude-opus-4-1" in by_model
