@@ -179,3 +179,12 @@ def test_usage_prints_the_ledger_by_key_and_by_model(elsewhere, make_proxy, gemi
     assert lines["total"][1] == "28" and lines["total"][5] == "0.0%"
     by_model = run(elsewhere, "usage", "--since", "1h", "--by", "model", "--database", database).stdout
     assert "gemini/gemini-3.1-pro-preview" in by_model and "claude-opus-4-1" in by_model
+
+
+def test_doctor_checks_the_keys_and_the_database_and_shows_no_secret(elsewhere, gemini):
+    done = run(elsewhere, "doctor", GEMINI_API_KEYS="second-key-0123456789", REDIS_URL="")
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.count("ok   Gemini key sha256:") == 2 and "ok   database:" in done.stdout
+    assert "ok   tables:" in done.stdout and "configuration: Settings(" in done.stdout
+    assert TEST_KEY not in done.stdout and "second-key" not in done.stdout
+    assert len([r for r in gemini.requests if r["action"] == "countTokens"]) == 2

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -112,3 +113,13 @@ def test_the_dashboard_in_chromium_shows_the_usage_report_numbers(team_proxy, tm
     if os.environ.get("DASHBOARD_SCREENSHOT"):
         browse(proxy.url + login(proxy).json()["url"], tmp_path / "profile2", "--window-size=1000,1900",
                f"--screenshot={os.environ['DASHBOARD_SCREENSHOT']}")
+
+
+def test_the_dashboard_command_prints_a_one_time_link(team_proxy):
+    proxy, _ = team_proxy
+    done = subprocess.run([sys.executable, "-m", "service.cli", "dashboard", "--url", proxy.url], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PROXY_API_KEY": ADMIN})
+    assert done.returncode == 0, done.stderr
+    link = done.stdout.strip()
+    assert link.startswith(proxy.url + "/dashboard/open/") and ADMIN not in link
+    assert httpx.get(link, follow_redirects=True).status_code == 200  # to the page, with the cookie

@@ -74,7 +74,10 @@ def _add_model(spec: Path) -> None:
 def test_a_new_model_appears_after_sighup_and_a_broken_edit_keeps_the_tables(served):
     assert _statuses(served["url"], 4) == {404}
     _add_model(served["spec"])
-    served["process"].send_signal(signal.SIGHUP)
+    reloaded = subprocess.run([sys.executable, "-m", "service.cli", "reload", "--port", served["url"].rpartition(":")[2]],
+                              env={**os.environ, "XDG_RUNTIME_DIR": str(served["spec"].parent)}, capture_output=True,
+                              text=True, timeout=60)
+    assert reloaded.returncode == 0, reloaded.stderr
     assert _until(lambda: _statuses(served["url"]) == {200}), served["log"].read_text()
     assert served["process"].poll() is None  # reloaded, not restarted
     (served["spec"] / "models.yaml").write_text("models: [this is: not: the table\n")
