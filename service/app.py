@@ -16,7 +16,7 @@ from quart import Quart
 import translator
 from translator import Spec
 
-from . import answers, cors, errors, exposure, hooks, litellm_adapter, reload
+from . import answers, batches, connections, cors, errors, exposure, files, hooks, litellm_adapter, reload
 from .config import Settings, StartupFailed, credentials_problem, load_settings, media_limits
 from .dashboard import dashboard
 from .endpoints import load_endpoints, unsupported_routes
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     settings = settings or load_settings()
     spec = spec or reload.load_tables(settings)
     configure_logging(settings)
+    connections.install()  # closed connections release their descriptor at once (connections.py)
     litellm_adapter.check()
     app = Quart(__name__)
     app.config["MAX_CONTENT_LENGTH"] = None  # hooks.read_body() enforces the limit, and drains what is over it
@@ -110,6 +111,8 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     app.register_blueprint(reports)
     app.register_blueprint(dashboard)
     app.register_blueprint(unsupported_routes(endpoints))
+    files.register(app)    # before batches: a batch's requests may name files
+    batches.register(app)
     return app
 
 

@@ -67,6 +67,9 @@ class Settings:
     database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)  # the usage ledger; "off": none
     ledger_queue_rows: int = 100_000        # rows waiting for the database, at most (then counted as lost)
     ledger_flush_seconds: float = 1.0       # rows are written in one batch this often (and at shutdown)
+    batch_poll_seconds: float = 30.0        # how often each process asks Gemini about unfinished batches
+    files_dir: str = "proxy-files"          # FILES_DIR: the bytes of /v1/files uploads
+    files_max_bytes_per_key: int = 1 << 30  # FILES_MAX_BYTES_PER_KEY: what one client key may keep there
     metrics: bool = True                    # METRICS=off: no /metrics and no counting
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
@@ -94,7 +97,8 @@ def _checked(settings: Settings) -> Settings:
     positive = ("stream_grace_seconds", "ping_interval_seconds", "first_byte_timeout_seconds",
                 "idle_timeout_seconds", "request_timeout_seconds", "write_timeout_seconds", "key_rest_seconds",
                 "rejected_key_rest_seconds", "max_body_bytes", "body_timeout_seconds", "thread_ttl_seconds",
-                "thread_store_max_bytes", "ledger_queue_rows", "ledger_flush_seconds")
+                "thread_store_max_bytes", "ledger_queue_rows", "ledger_flush_seconds", "batch_poll_seconds",
+                "files_max_bytes_per_key")
     for name in positive:
         if getattr(settings, name) <= 0:
             raise ValueError(f"{name.upper()} must be greater than 0 (got {getattr(settings, name)})")
@@ -179,6 +183,9 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
         ledger_queue_rows=_int(get("LEDGER_QUEUE_ROWS"), 100_000),
         ledger_flush_seconds=_float(get("LEDGER_FLUSH_SECONDS"), 1.0),
+        batch_poll_seconds=_float(get("BATCH_POLL_SECONDS"), 30.0),
+        files_dir=get("FILES_DIR") or "proxy-files",
+        files_max_bytes_per_key=_int(get("FILES_MAX_BYTES_PER_KEY"), 1 << 30),
         metrics=(get("METRICS") or "on").lower() not in ("off", "false", "0", "no"),
         secrets=tuple(k for k in (*keys, *(urlsplit(get(name) or "").password or "" for name in
                                            ("REDIS_URL", "DATABASE_URL"))) if len(k) >= 4),

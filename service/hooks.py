@@ -91,7 +91,7 @@ async def begin() -> Response | None:
         proxy.exposure_checked = True
         server = request.scope.get("server") or ("127.0.0.1", 0)
         exposure.warn_if_exposed([server[0]], proxy.keys.required)
-    if request.path == "/health" or cors.allowed_preflight():
+    if request.path in ("/health", "/ready") or cors.allowed_preflight():
         return None
     if request.method == "GET" and dashboard.own_auth(request.path):
         return None  # the dashboard's link and cookie (dashboard.py): a browser sends no API key

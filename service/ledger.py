@@ -57,6 +57,7 @@ usage_ledger = Table(
     Column("latency_ms", Float, nullable=False),
     Column("stream", Boolean, nullable=False),
     Column("service_tier", String, nullable=False),        # standard, priority, flex or batch
+    Column("usage_source", String),                         # gemini or estimate (service/partial.py)
 )
 SUMMED = ("uncached_input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens",
           "web_search_requests")

@@ -51,6 +51,9 @@ class Metrics:
                                       ["model"], multiprocess_mode="mostrecent", registry=registry)
         self.pool_resting = Gauge("proxy_pool_resting_deployments", "Those of them resting after a rate limit",
                                   ["model"], multiprocess_mode="mostrecent", registry=registry)
+        self.partial_streams = Counter("proxy_partial_streams", "Streams that ended before Gemini's last chunk, "
+                                       "by what their output was booked from (gemini: its last usage report; "
+                                       "estimate: what was written)", ["source"], registry=registry)
         self.ledger_queued = Gauge("proxy_ledger_queued_rows", "Usage rows waiting for the database",
                                    multiprocess_mode="livesum", registry=registry)
         self.ledger_lost = Counter("proxy_ledger_lost_rows", "Usage rows lost (queue full, or database "
@@ -70,6 +73,8 @@ class Metrics:
         if searches:
             self.web_searches.labels(key, model).inc(searches)
         self.duration.labels("true" if fields.get("stream") else "false").observe(seconds)
+        if fields.get("partial"):
+            self.partial_streams.labels(fields.get("usage_source", "estimate")).inc()
         if fields.get("first_event_ms") is not None:
             self.first_event.observe(fields["first_event_ms"] / 1000)
 

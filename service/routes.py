@@ -2,29 +2,31 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from quart import Blueprint, Response, current_app, g, request
 
 import translator
 
-from . import sse, streaming, upstream, usage
+from . import compaction, sse, streaming, upstream, usage
 from .errors import JSON, new_id
+from .files import resolve_file_sources
 from .hooks import json_body
 from .logs import access_log
 from .threads import Turn, counted_request, open_turn
 
 routes = Blueprint("proxy", __name__)
+Translated = TypeVar("Translated")
 
 
 def _json(value: Any) -> Response:
     return Response(json.dumps(value, ensure_ascii=False), content_type=JSON)
 
 
-async def _translate(function: Callable[..., translator.UpstreamCall], body: Any,
-                     size: int | None = None) -> translator.UpstreamCall:
+async def _translate(function: Callable[..., Translated], body: Any, size: int | None = None) -> Translated:
     """Translate on the event loop, or, for a large request, in a worker thread (without the
     shared declaration cache), so that one huge request does not hold up every other client.
     ``size``: the request's, when it is not the body's (a thread continue)."""
@@ -38,18 +40,21 @@ async def _translate(function: Callable[..., translator.UpstreamCall], body: Any
         raise proxy.spec.errors.own.nested_too_deeply.error() from None
 
 
-def _job(call: translator.UpstreamCall, body: Any, message_id: str, turn: Turn) -> streaming.Job:
+def _job(call: translator.UpstreamCall, body: Any, message_id: str, turn: Turn,
+         fallbacks: tuple[translator.Fallback, ...], edits: translator.EditReport | None = None) -> streaming.Job:
     """The answer's job: a fallback model gets the request translated again (its facts and the
-    signatures it may see differ); a new stream translator per attempt (a thread turn's keep their events)."""
+    signatures it may see differ); a new stream translator per attempt (a thread turn's keep their events).
+    The request's own ``fallbacks`` (models that answer when one declines) are translated here too."""
     proxy = current_app.proxy
     estimate = translator.input_estimate(turn.size)
 
     def retarget(target: str) -> translator.UpstreamCall:
-        return translator.translate_request(body, proxy.spec, limits=proxy.limits, target=target)
+        return translator.translate_call(body, proxy.spec, limits=proxy.limits, target=target)
 
     return streaming.Job(call, retarget,
-                         turn.translators(lambda kind: kind(call, proxy.spec, message_id, input_estimate=estimate)),
-                         proxy.http)
+                         turn.translators(lambda kind: kind(call, proxy.spec, message_id, input_estimate=estimate,
+                                                            edits=edits)),
+                         proxy.http, fallbacks=fallbacks)
 
 
 @routes.route("/", methods=["HEAD", "GET"])
@@ -62,9 +67,16 @@ async def health() -> Response:
     return _json({"status": "ok"})
 
 
+@routes.get("/ready")
+async def ready() -> Response:
+    """Readiness: answered once the app serves (tables loaded, LiteLLM probed, clients and the ledger
+    opened); before that service.boot answers 503 with what is missing."""
+    return _json({"status": "ready"})
+
+
 @routes.post("/v1/messages")
 async def messages() -> Response:
-    body = await json_body()
+    body = await resolve_file_sources(await json_body())
     if isinstance(body, dict) and isinstance(body.get("model"), str):
         g.log["model"] = body["model"]
     proxy = current_app.proxy
@@ -72,32 +84,43 @@ async def messages() -> Response:
     if turn.kind:
         g.log["thread"] = turn.kind
     try:
-        call = await _translate(translator.translate_request, turn.body, turn.size)
+        message_id = new_id("msg_")
+        edited = await compaction.prepare(turn.body, proxy, message_id, turn.size)  # context_management edits
+        if edited.paused:  # pause_after_compaction: the answer is the compaction block alone
+            response, message = compaction.paused_answer(edited, message_id, turn.body.get("stream") is True,
+                                                         proxy.spec.context)
+            await turn.keep(message)
+            g.log.update(usage=translator.billed_usage(message["usage"], edited.report), stop=message["stop_reason"])
+            return response
+        call = await _translate(translator.translate_call, edited.body, turn.size)
         g.log.update(target=call.route.target, stream=call.stream)  # model: logged above
         g.client.check_model(call.route)
         if call.tools.left_out:
             g.log["tools_left_out"] = list(call.tools.left_out)
-        job = _job(call, turn.body, new_id("msg_"), turn)
+        fallbacks = await _translate(functools.partial(translator.plan_fallbacks, call=call), edited.body, turn.size)
+        job = _job(call, edited.body, message_id, turn, fallbacks, edited.report)
         if call.stream:
-            return await _stream(job, turn)
+            return await _stream(job, turn, edited.report)
         try:
             message = await streaming.complete(job, proxy.spec, proxy.settings, proxy.pool, proxy.lifecycle.live)
         finally:
-            g.log["answered_by"] = job.answered_by
+            g.log.update(answered_by=job.answered_by, service_tier=job.service_tier)
     except BaseException:
         await turn.end()
         raise
     await turn.keep(message)
-    g.log.update(usage=message["usage"], stop=message["stop_reason"])
+    g.log.update(usage=translator.billed_usage(message["usage"], edited.report), stop=message["stop_reason"])
     return _json(message)
 
 
-async def _stream(job: streaming.Job, turn: Turn) -> Response:
+async def _stream(job: streaming.Job, turn: Turn, edits: translator.EditReport | None = None) -> Response:
     proxy = current_app.proxy
     request_id, started, fields, client = g.request_id, g.started, g.log, g.client
 
     def done(outcome: dict) -> None:
-        seconds, ended = time.perf_counter() - started, {**fields, "answered_by": job.answered_by, **outcome}
+        seconds, ended = time.perf_counter() - started, {**fields, "answered_by": job.answered_by,
+                                                          "service_tier": job.service_tier, **outcome}
+        ended["usage"] = translator.billed_usage(ended.get("usage"), edits)  # a compaction call's tokens too
         access_log(request_id, "POST", "/v1/messages", 200, seconds, ended)
         usage.record(proxy, request_id, client, 200, seconds, ended)
 
@@ -115,14 +138,16 @@ async def _stream(job: streaming.Job, turn: Turn) -> Response:
 
 @routes.post("/v1/messages/count_tokens")
 async def count_tokens() -> Response:
-    body = await counted_request(await json_body(), current_app.proxy.threads, current_app.proxy.spec)
-    call = await _translate(translator.translate_count_tokens, body)
+    body = await counted_request(await resolve_file_sources(await json_body()), current_app.proxy.threads,
+                                 current_app.proxy.spec)
+    plan = translator.plan_edits(body, current_app.proxy.spec.context)  # context_management edits
+    call = await _translate(translator.translate_count_tokens, plan.body)
     g.log.update(model=call.route.requested, target=call.route.target)
     g.client.check_model(call.route)
     proxy = current_app.proxy
     tokens, source = await upstream.count_tokens(call, proxy.pool, proxy.settings, proxy.http)
     g.log.update(count_source=source)
-    return _json({"input_tokens": tokens})
+    return _json(translator.counted_tokens(plan, tokens))
 
 
 @routes.get("/v1/models")

@@ -13,19 +13,15 @@ import logging
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Iterator
 
-from translator import (AnthropicError, Spec, StreamProtocolError, StreamTranslator, UpstreamCall, collect,
-                        unusable_answer_error, usage)
+from translator import (AnthropicError, Fallback, Spec, StreamProtocolError, StreamTranslator, UpstreamCall, collect,
+                        unusable_answer_error)
 
-from . import upstream
+from . import partial, upstream
 from .config import Settings
 from .pool import Pool
 from .sse import PING, frame
 
 log = logging.getLogger("proxy")
-
-
-def translator_usage(stream: StreamTranslator) -> dict | None:
-    return usage(stream.raw_usage, searches=stream.searches) if stream.raw_usage is not None else None
 
 
 @dataclass
@@ -39,6 +35,17 @@ class Job:
     make_translator: Callable[[], StreamTranslator]
     http: Any
     answered_by: str | None = None
+    fallbacks: tuple[Fallback, ...] = ()   # the request's `fallbacks`: who answers when a model declines
+    service_tier: str | None = None        # the Gemini tier that served, when another than standard was asked
+
+
+@dataclass
+class Declined:
+    """Put between two models' chunks: the consumer, which translates, says whether the answer so far
+    declined (and so ``fallback`` answers on) by setting ``handed_over``."""
+
+    fallback: Fallback
+    handed_over: asyncio.Future
 
 
 class Head:
@@ -82,6 +89,8 @@ class UpstreamStream:
         self.ended = "client left"
         self.request_id: str | None = None
         self.live: set[UpstreamStream] | None = None         # streams a shutdown must end (service.lifecycle)
+        self.upstream: Any = None                            # the upstream answer being read, once open
+        self.sent_chars = self.framed_chars = 0              # answer written to the client / framed (partial.py)
 
     def open(self, retry_seconds: float) -> None:
         """Start reading; retries of the opening end ``retry_seconds`` from now."""
@@ -92,12 +101,34 @@ class UpstreamStream:
         # Opening (and its retries) happens in the reader too, so the grace period and the
         # pings also cover the wait for Gemini's first byte. Retries end with the grace period:
         # after it the headers are out and a 429 could no longer be a real 429.
-        opened = await upstream.open_answer(self.job.call, self.job.retarget, self.pool, self.spec, self.settings,
-                                            self.job.http, wait_until=self.grace_ends)
-        self.job.answered_by = opened.deployment.id
-        async with contextlib.aclosing(upstream.chunks(opened, self.settings)) as chunks:
-            async for chunk in chunks:
-                yield chunk
+        call, retarget = self.job.call, self.job.retarget
+        for fallback in (*self.job.fallbacks, None):
+            opened = await upstream.open_answer(call, retarget, self.pool, self.spec, self.settings,
+                                                self.job.http, wait_until=self.grace_ends)
+            self.job.answered_by = opened.deployment.id
+            self.job.service_tier = upstream.served_tier(opened)
+            self.upstream = opened.stream
+            async with contextlib.aclosing(upstream.chunks(opened, self.settings)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+            if fallback is None:
+                return
+            declined = Declined(fallback, asyncio.get_running_loop().create_future())
+            yield declined
+            if not await declined.handed_over:
+                return
+            log.info("%s declined; falling back to %s", call.route.target, fallback.call.route.target)
+            call, retarget = fallback.call, fallback.retarget
+
+    def _feed(self, item: Any) -> list[dict]:
+        """The events of one queued chunk; at a :class:`Declined`, the hand-over to the fallback, if the
+        answer so far declined."""
+        if type(item) is not Declined:
+            return self.translator.feed(item)
+        handing = self.translator.declined
+        if not item.handed_over.done():
+            item.handed_over.set_result(handing)
+        return self.translator.hand_over(item.fallback.call, item.fallback.model) if handing else []
 
     async def close(self) -> None:
         if self.reader is not None and not self.reader.done():
@@ -120,7 +151,7 @@ class UpstreamStream:
             except TimeoutError:
                 break
             if kind == "chunk":
-                head.events += self.translator.feed(item)
+                head.events += self._feed(item)
             elif kind == "error":
                 head.error = upstream.to_anthropic_error(item, self.spec, self.settings)
                 return head
@@ -140,12 +171,14 @@ class UpstreamStream:
             async for data in self._frames(head):
                 with self._write_deadline():
                     yield data
+                self.sent_chars = self.framed_chars
         finally:
             if self.live is not None:
                 self.live.discard(self)
             await self.close()
             if self.on_done:
-                self.on_done({"stop": self.ended, "usage": translator_usage(self.translator)})
+                booked = partial.booked_usage(self.translator, self.upstream, self.sent_chars)
+                self.on_done({"stop": self.ended, **booked})
 
     @contextlib.contextmanager
     def _write_deadline(self) -> Iterator[None]:
@@ -179,7 +212,7 @@ class UpstreamStream:
             while True:
                 kind, item = await self.queue.get()
                 if kind == "chunk":
-                    events += self.translator.feed(item)
+                    events += self._feed(item)
                 elif kind == "end":
                     return events
                 elif kind == "stop":
@@ -193,7 +226,7 @@ class UpstreamStream:
         # One write per batch of events: fewer sends through Hypercorn, same bytes. Chunks that
         # arrived together (a burst from Gemini, or a client that reads slower than it comes) go in
         # one write too.
-        yield b"".join(frame(event) for event in head.events)
+        yield b"".join(self._framed(head.events))
         if head.complete:
             return
         pending: tuple[str, Any] | None = None
@@ -206,7 +239,7 @@ class UpstreamStream:
                 parts: list[bytes] = []
                 while kind == "chunk":
                     try:
-                        parts += [frame(event) for event in self.translator.feed(item)]
+                        parts += self._framed(self._feed(item))
                     except StreamProtocolError as exc:
                         log.error("stream translation failed: %s", exc)
                         yield self._error_frame(AnthropicError(500, "api_error",
@@ -225,7 +258,7 @@ class UpstreamStream:
                     # Too late for a status or a quiet retry; an error event makes clients retry.
                     yield self._error_frame(error)
                     return
-                yield b"".join(frame(event) for event in self.translator.finish())
+                yield b"".join(self._framed(self.translator.finish()))
                 self.ended = self.translator.outcome.stop_reason
                 return
             elif kind == "stop":
@@ -234,6 +267,11 @@ class UpstreamStream:
             else:
                 yield self._error_frame(upstream.to_anthropic_error(item, self.spec, self.settings))
                 return
+
+    def _framed(self, events: list[dict]) -> list[bytes]:
+        """The events' frames, their answer counted as framed (sent once the write returns)."""
+        self.framed_chars += sum(partial.content_chars(event) for event in events)
+        return [frame(event) for event in events]
 
     async def _next(self) -> tuple[str, Any]:
         """The next queued item; ("ping", None) when none came for the ping interval."""

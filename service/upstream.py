@@ -110,6 +110,18 @@ async def open_stream(call: UpstreamCall, deployment: Deployment, settings: Sett
     return Opened(stream, first, call, deployment)
 
 
+def served_tier(opened: Opened) -> str | None:
+    """The Gemini service tier that serves an answer for which another than standard was asked: Gemini's
+    ``x-gemini-service-tier`` header when it says (``standard`` when it downgraded a priority call),
+    else the tier asked for; None when none was asked."""
+    asked = opened.call.kwargs.get("service_tier")
+    if asked is None:
+        return None
+    response = getattr(opened.stream, "response", None)  # a Gemini answer's HTTP response
+    said = response.headers.get("x-gemini-service-tier") if response is not None else None
+    return said.lower() if isinstance(said, str) and said else str(asked)
+
+
 async def _open_on_keys(call: UpstreamCall, pool: Pool, spec: Spec, settings: Settings, http: Any) -> Opened:
     """The call on the first of its model's keys that answers: a key that gets a 429 rests as long as
     Gemini said (a rejected key longer), and the next key is tried at once."""

@@ -29,4 +29,5 @@ def record(proxy: Any, request_id: str, client: Client | None, status: int, seco
             "output_tokens": usage.get("output_tokens", 0),
             "web_search_requests": (usage.get("server_tool_use") or {}).get("web_search_requests", 0),
             "stop_reason": fields.get("stop"), "status": status, "latency_ms": round(seconds * 1000, 1),
-            "stream": bool(fields.get("stream")), "service_tier": fields.get("service_tier") or "standard"})
+            "stream": bool(fields.get("stream")), "service_tier": fields.get("service_tier") or "standard",
+            "usage_source": fields.get("usage_source") or ("gemini" if fields.get("usage") else None)})

@@ -10,6 +10,8 @@ DELTA_FOR_BLOCK = {
     "tool_use": {"input_json_delta"},
     "server_tool_use": {"input_json_delta"},
     "web_search_tool_result": set(),
+    "web_fetch_tool_result": set(),
+    "fallback": set(),
 }
 TOOL_BLOCKS = ("tool_use", "server_tool_use")
 

@@ -198,7 +198,7 @@ def test_images_documents_and_tool_results_with_images(client, gemini):
     ({"type": "url", "url": "http://169.254.169.254/latest/meta-data"}, "must be a URL starting with https://"),
     ({"type": "url", "url": "https://example.com/cat.gif"}, "'image/gif' (told by the URL's extension)"),
     ({"type": "base64", "media_type": "image/png", "data": "not base64!!"}, "not valid base64"),
-    ({"type": "file", "file_id": "file_123"}, "this proxy does not offer the Files API"),
+    ({"type": "file", "file_id": "file_123"}, "File 'file_123' not found"),
 ])
 def test_images_gemini_cannot_take_are_clear_400s(client, gemini, source, fragment):
     with pytest.raises(anthropic.BadRequestError) as caught:

@@ -43,14 +43,6 @@ def preflight(url: str, origin: str, headers: list[str] = SDK_HEADERS) -> httpx.
 
 # --------------------------------------------------------------------------------------------- not offered
 @pytest.mark.parametrize(("method", "path", "table_path"), [
-    ("POST", "/v1/messages/batches", "/v1/messages/batches"),
-    ("GET", "/v1/messages/batches?limit=5", "/v1/messages/batches"),
-    ("GET", "/v1/messages/batches/msgbatch_01/results", "/v1/messages/batches"),
-    ("POST", "/v1/messages/batches/msgbatch_01/cancel?beta=true", "/v1/messages/batches"),
-    ("DELETE", "/v1/messages/batches/msgbatch_01", "/v1/messages/batches"),
-    ("POST", "/v1/files", "/v1/files"),
-    ("GET", "/v1/files/file_01/content", "/v1/files"),
-    ("DELETE", "/v1/files/file_01", "/v1/files"),
     ("POST", "/v1/complete", "/v1/complete"),
 ])
 def test_endpoints_not_offered_say_what_is_missing(proxy, method, path, table_path):
@@ -72,10 +64,8 @@ def test_only_the_named_paths_are_taken(proxy):
 
 def test_the_sdk_reports_what_is_not_offered(proxy):
     client = anthropic.Anthropic(base_url=proxy.url, api_key="sk", max_retries=0)
-    with pytest.raises(anthropic.NotFoundError, match=r"Message Batches API \(/v1/messages/batches\) is not offered"):
-        client.messages.batches.create(requests=[{"custom_id": "a", "params": BODY}])
-    with pytest.raises(anthropic.NotFoundError, match=r"Files API \(/v1/files\) is not offered"):
-        client.beta.files.list()
+    with pytest.raises(anthropic.NotFoundError, match=r"Text Completions API \(/v1/complete\) is not offered"):
+        client.post("/v1/complete", cast_to=object, body={"model": "claude-2.1", "prompt": "hi"})
 
 
 def test_a_row_of_the_table_is_an_endpoint_not_offered(tmp_path, make_proxy):
@@ -102,7 +92,7 @@ def _broken(tmp_path: Path, old: str, new: str) -> Path:
 
 @pytest.mark.parametrize(("old", "new", "place"), [
     ("type: not_found_error", "type: gone_error", "unsupported[0].type"),
-    ("path: /v1/files", "path: v1/files", "unsupported[1].path"),
+    ("path: /v1/complete", "path: v1/complete", "unsupported[0].path"),
     ("max_age_seconds: 600", "max_age_seconds: forever", "cors.max_age_seconds"),
 ])
 def test_a_broken_endpoints_table_is_named(tmp_path, old, new, place):
@@ -158,7 +148,7 @@ def test_a_named_origin_may_read_answers_and_errors(cors_proxy, gemini):
         stream.read()
     refused = httpx.post(cors_proxy.url + "/v1/messages", json=BODY, headers=origin)  # no key
     assert refused.status_code == 401 and refused.headers["access-control-allow-origin"] == origin["origin"]
-    missing = httpx.post(cors_proxy.url + "/v1/files", headers={**origin, "x-api-key": "proxy-key"})
+    missing = httpx.post(cors_proxy.url + "/v1/complete", headers={**origin, "x-api-key": "proxy-key"})
     assert missing.status_code == 404 and missing.headers["access-control-allow-origin"] == origin["origin"]
 
 

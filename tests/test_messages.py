@@ -91,7 +91,7 @@ def test_invalid_json_is_a_400(proxy):
     ({"model": "claude-sonnet-5", "max_tokens": "ten", "messages": [{"role": "user", "content": "hi"}]}, "max_tokens"),
     ({"model": "claude-sonnet-5", "max_tokens": 10, "messages": []}, "messages"),
     ({"model": "claude-sonnet-5", "max_tokens": 10, "messages": [{"role": "user", "content": [{"type": "hologram"}]}]},
-     "unknown content block type 'hologram'"),
+     "Input tag 'hologram' found using 'type'"),
     ({"model": "claude-sonnet-5", "max_tokens": 10, "messages": [{"role": "user", "content": [
         {"type": "tool_result", "tool_use_id": "toolu_missing", "content": "x"}]}]}, "toolu_missing"),
 ])

@@ -61,7 +61,8 @@ def test_every_thinking_kind_has_a_config():
 
 # What a tool of each server_tools action becomes, next to a function and alone.
 SERVER_ACTIONS = {"leave_out": {"with_function": "left out", "alone": "left out"},
-                  "google_search": {"with_function": "left out", "alone": "search grounding"}}
+                  "google_search": {"with_function": "left out", "alone": "search grounding"},
+                  "url_context": {"with_function": "left out", "alone": "url context"}}
 
 
 @pytest.mark.parametrize("action", sorted(values(tables.ServerToolAction)))
@@ -73,7 +74,8 @@ def test_every_server_tool_action_is_planned(action):
     for case, tool_list in (("with_function", [function, probe]), ("alone", [probe])):
         plan = tools.plan_tools(tool_list, None, table)
         became = ("left out" if "probe" in plan.left_out else
-                  "search grounding" if plan.tools and SPEC.tools.google_search_tool in plan.tools else "sent")
+                  "search grounding" if plan.tools and SPEC.tools.google_search_tool in plan.tools else
+                  "url context" if plan.tools and SPEC.tools.url_context_tool in plan.tools else "sent")
         assert became == SERVER_ACTIONS[action][case], (action, case)
 
 

@@ -484,7 +484,8 @@ SEARCH = {"type": "web_search_20250305", "name": "web_search", "max_uses": 5}
 def test_web_search_alone_becomes_google_search() -> None:
     fetch = {"type": "web_fetch_20250910", "name": "web_fetch"}
     plan = plan_tools([SEARCH, fetch], {"type": "tool", "name": "web_search"}, TABLE)
-    assert plan == ToolPlan([{"googleSearch": {}}], None, False, ("web_fetch",))
+    assert plan == ToolPlan([{"googleSearch": {}}, {"urlContext": {}}], None, False, (),
+                            grounding={"google_search": SEARCH, "url_context": fetch})
 
 
 def test_web_search_next_to_functions_is_left_out() -> None:

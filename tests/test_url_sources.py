@@ -128,8 +128,8 @@ def test_count_tokens_with_url_sources_opens_nothing(client, gemini, listener):
     ({"type": "image", "source": url_source("https://example.com/cat", media_type="application/pdf")},
      "'application/pdf' is not supported"),
     ({"type": "document", "source": {"type": "file", "file_id": "file_011CNha8iCJcU1wXNR6q4V8w"}},
-     "source.type: file sources (file_id) are not accepted: this proxy does not offer the Files API"),
-    ({"type": "image", "source": {"type": "file", "file_id": "file_1"}}, "does not offer the Files API"),
+     "content.0.source.file_id: File 'file_011CNha8iCJcU1wXNR6q4V8w' not found"),
+    ({"type": "image", "source": {"type": "file", "file_id": "file_1"}}, "File 'file_1' not found"),
 ])
 def test_url_and_file_sources_the_proxy_cannot_pass_on_are_400s(client, gemini, block, fragment):
     with pytest.raises(anthropic.BadRequestError) as caught:

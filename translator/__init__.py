@@ -5,6 +5,8 @@ objects), get plain data back.
 
     spec = load_spec()                                   # validates every YAML table
     call = translate_request(body, spec)                 # → call.kwargs for litellm.acompletion
+    call = translate_call(body, spec)                    # the same, with `speed` and web_fetch rules
+    hops = plan_fallbacks(body, spec, call=call)         # `fallbacks`: a Fallback per model, translated
     message, outcome = translate_response(resp, call, spec, "msg_1")
     stream = StreamTranslator(call, spec, "msg_1"); stream.start(); stream.feed(chunk); stream.finish()
     message = collect(events)                            # the events of a whole stream → its Message
@@ -18,11 +20,15 @@ the translator's own events (``TextDelta``, ``ToolCallStart``, ``Finish``, ...);
 keyed by their types. Everything else in this package is private: import ``translator`` only.
 """
 from .anthropic_types import parse_request
-from .chunks import (End, Finish, Grounding, TextDelta, ThinkingDelta, ToolCallDelta, ToolCallStart, Usage,
-                     read_chunk, response_chunk)
+from .chunks import (End, Finish, Grounding, HandOver, TextDelta, ThinkingDelta, ToolCallDelta, ToolCallStart,
+                     UrlContext, Usage, read_chunk, response_chunk)
 from .collect import collect, translate_response
+from .compaction import compacted_body, compaction_block, compaction_usage, summary_request, summary_text
+from .edits import EditPlan, counted_tokens, estimate as edits_estimate, plan_edits
+from .edit_report import EditReport, billed_usage
 from .decoding import decode_json, input_estimate
 from .errors import AnthropicError, map_upstream_error
+from .fallbacks import Fallback, plan_fallbacks, translate_call, with_speed
 from .request import UpstreamCall, translate_count_tokens, translate_request
 from .response import Outcome, unusable_answer_error, usage
 from .paging import page as model_page
@@ -33,6 +39,7 @@ from .stream import TRANSITIONS, StreamProtocolError, StreamTranslator
 from .threads import (HeldThread, KeptStreamTranslator, ThreadTurn, continued_request, kept_thread, read_thread,
                       thread_error, thread_turn)
 from .tools import DeclarationCache, ToolPlan
+from .web_fetch import domain_allowed, fetch_blocks
 from .usage_report import ReportQuery, cost_page, report_query, usage_page
 
 __all__ = [
@@ -44,4 +51,8 @@ __all__ = [
     "parse_request", "read_chunk", "read_thread", "resolve_model", "response_chunk", "thread_error", "thread_turn",
     "translate_count_tokens", "translate_request", "translate_response", "unusable_answer_error", "usage",
     "ReportQuery", "cost_page", "report_query", "usage_page",
+    "EditPlan", "EditReport", "billed_usage", "compacted_body", "counted_tokens", "compaction_block", "compaction_usage", "edits_estimate", "plan_edits",
+    "summary_request", "summary_text",
+    "Fallback", "HandOver", "UrlContext", "domain_allowed", "fetch_blocks", "plan_fallbacks", "translate_call",
+    "with_speed",
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import context
 from .spec import DEFAULT_SPEC_DIR
 from .tables import TABLE_MODELS, schema_text
 
@@ -16,9 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-schemas", action="store_true", help="write the schema files (else only check them)")
     args = parser.parse_args(argv)
     stale = []
-    for name in TABLE_MODELS:
+    texts = {name: schema_text(name) for name in TABLE_MODELS} | {context.NAME: context.schema_text()}
+    for name, text in texts.items():
         path = DEFAULT_SPEC_DIR / "schemas" / f"{name}.schema.json"
-        text = schema_text(name)
         if path.exists() and path.read_text(encoding="utf-8") == text:
             continue
         if args.write_schemas:

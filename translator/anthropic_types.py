@@ -15,7 +15,8 @@ Block = dict[str, Any]
 
 
 class _Open(BaseModel):
-    # Clients add fields over releases; unknown ones are accepted and ignored.
+    # Top-level and message fields are checked against conformance.yaml before this (translator/
+    # conformance.py); inside them, fields clients add over releases are accepted and ignored.
     model_config = ConfigDict(extra="allow", strict=True)
 
 
@@ -24,9 +25,18 @@ class TextBlock(_Open):
     text: StrictStr
 
 
+class TurnOutputConfig(BaseModel):
+    """A system message's per-turn output_config (``format`` stays top-level only)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None
+
+
 class Message(_Open):
     role: Literal["user", "assistant", "system"]
     content: Union[StrictStr, list[Block]]
+    clear_at: Literal["next_user_message", "never"] | None = None  # system messages only
+    output_config: TurnOutputConfig | None = None                 # system messages only
 
 
 class ThinkingEnabled(_Open):

@@ -57,6 +57,13 @@ class Grounding:
 
 
 @dataclass(frozen=True, slots=True)
+class UrlContext:
+    """Gemini's urlContextMetadata: the pages its URL context tool read (on any chunk, in pieces)."""
+
+    metadata: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Finish:
     """How the upstream says the answer ended: LiteLLM's finish reason and/or Gemini's own."""
 
@@ -79,7 +86,17 @@ class End:
     """The upstream answer is over (``StreamTranslator.finish``); never read from a chunk."""
 
 
-UpstreamEvent = ThinkingDelta | TextDelta | ToolCallStart | ToolCallDelta | Grounding | Finish | Usage | End
+@dataclass(frozen=True, slots=True)
+class HandOver:
+    """The model declined and the next of the request's ``fallbacks`` answers from here
+    (``StreamTranslator.hand_over``); never read from a chunk."""
+
+    call: Any       # the fallback's UpstreamCall
+    model: str      # its canonical id
+
+
+UpstreamEvent = (ThinkingDelta | TextDelta | ToolCallStart | ToolCallDelta | Grounding | UrlContext | Finish | Usage
+                 | End | HandOver)
 
 
 def field(obj: Any, name: str, default: Any = None) -> Any:
@@ -125,7 +142,7 @@ _NO_EXTRA = object()
 def read_chunk(chunk: Any) -> list[UpstreamEvent]:
     """The events of one LiteLLM chunk (a ``ModelResponseStream`` or the same as a dict), in the
     order the answer shows them: usage, then per choice its finish, thinking, text and tool calls,
-    then grounding. Raises nothing on odd chunks: absent or empty fields give no event."""
+    then grounding and URL context. Raises nothing on odd chunks: absent or empty fields give no event."""
     events: list[UpstreamEvent] = []
     top = fields(chunk)
     raw = top.get("usage")
@@ -154,6 +171,9 @@ def read_chunk(chunk: Any) -> list[UpstreamEvent]:
     grounding = top.get("vertex_ai_grounding_metadata")
     if grounding:
         events.append(Grounding(tuple(grounding)))
+    pages = top.get("vertex_ai_url_context_metadata")
+    if pages:
+        events.append(UrlContext(tuple(pages)))
     return events
 
 
@@ -182,4 +202,5 @@ def response_chunk(response: Any) -> dict[str, Any]:
                         "delta": {"reasoning_content": field(message, "reasoning_content"),
                                   "content": field(message, "content"), "tool_calls": calls}})
     return {"choices": choices, "usage": field(response, "usage"),
-            "vertex_ai_grounding_metadata": field(response, "vertex_ai_grounding_metadata")}
+            "vertex_ai_grounding_metadata": field(response, "vertex_ai_grounding_metadata"),
+            "vertex_ai_url_context_metadata": field(response, "vertex_ai_url_context_metadata")}

@@ -23,6 +23,7 @@ DELTAS: dict[str, tuple[str, str]] = {
     "thinking_delta": ("thinking", "append"),
     "signature_delta": ("signature", "replace"),
     "input_json_delta": ("partial_json", "append"),
+    "compaction_delta": ("content", "replace"),
 }
 
 
@@ -48,6 +49,8 @@ def collect(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
             _close(blocks[event["index"]])
         elif kind == "message_delta":
             message.update(event["delta"])
+            if "context_management" in event:
+                message["context_management"] = event["context_management"]
             message["usage"] = {**message["usage"], **event.get("usage", {})}
     if message is None:
         raise ValueError("no message_start event")

@@ -5,26 +5,23 @@ thinking from models.yaml, tools from tools.yaml; this module is the mechanism t
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import re
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
-from urllib.parse import urlsplit
+from typing import Any, Iterator, Mapping, cast
 
 from .anthropic_types import CountTokensRequest, MessagesRequest, parse_request
+from .conformance import _JSON_TYPES, check_block, check_counts, check_fields  # noqa: F401 (content.yaml's types)
 from .errors import AnthropicError, invalid_request
+from .media import MediaBudget, media_part
 from .output_format import output_schema
 from .routing import Route, resolve_model
 from .signatures import decode_tool_id, signature_for, signature_from_thinking
 from .spec import Spec
-from .tables import BlockRule, ContentLimits, UrlSources
+from .system_messages import check_system_message, cleared, turn_effort
+from .tables import BlockRule, ContentLimits
 from .thinking import thinking_config
-from .tools import DeclarationCache, ToolError, ToolPlan, check_tool_count, plan_tools
-
-# The Python type of each content.yaml ``requires`` field type.
-_JSON_TYPES = {"string": str, "object": dict, "array": list, "integer": int, "boolean": bool, "id": str}
+from .tool_changes import changed_tools, definition_place
+from .tools import DeclarationCache, ToolError, ToolPlan, plan_tools
 
 
 @dataclass(frozen=True)
@@ -40,27 +37,6 @@ class UpstreamCall:
 
 
 @dataclass
-class MediaBudget:
-    """Per-request allowance of inline images and documents (content.yaml ``limits``, which the
-    caller may override, e.g. from its configuration)."""
-
-    max_count: int
-    max_bytes: int
-    used: int = 0
-
-    @classmethod
-    def from_limits(cls, limits: ContentLimits) -> "MediaBudget":
-        return cls(limits.media_per_request, limits.media_bytes)
-
-    def take(self, size: int, where: str) -> None:
-        self.used += 1
-        if self.used > self.max_count:
-            raise invalid_request(f"{where}: too many images and documents in one request (at most {self.max_count}).")
-        if size > self.max_bytes:
-            raise invalid_request(f"{where}.data: {size} bytes of base64, more than the {self.max_bytes} allowed.")
-
-
-@dataclass
 class _Turn:
     role: str                                          # "user" or "assistant" after role mapping
     blocks: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # (block, where)
@@ -69,54 +45,6 @@ class _Turn:
 def _limits(spec: Spec, overrides: Mapping[str, int] | None) -> ContentLimits:
     limits = spec.content.limits
     return limits.model_copy(update=overrides) if overrides else limits
-
-
-def _field(value: Any, name: str) -> Any:
-    """A field of a request part, whether still a dict or already a validated model."""
-    return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
-
-
-def _check_counts(body: Any, spec: Spec, limits: ContentLimits) -> None:
-    """Refuse more tools, messages or content blocks than the tables allow, before any per-item
-    work: validating a message alone takes microseconds, and a body may hold a million."""
-    try:
-        check_tool_count(_field(body, "tools"), spec.tools)
-    except ToolError as exc:
-        raise invalid_request(str(exc)) from None
-    messages = _field(body, "messages")
-    if not isinstance(messages, list):
-        return
-    if len(messages) > limits.messages:
-        raise invalid_request(f"messages: {len(messages)} messages, more than the {limits.messages} allowed "
-                              "(content.yaml limits.messages).")
-    blocks = 0
-    for i, message in enumerate(messages):
-        content = _field(message, "content")
-        for j, block in enumerate(content if isinstance(content, list) else (content,)):
-            inner = block.get("content") if isinstance(block, dict) and block.get("type") == "tool_result" else None
-            blocks += 1 + (len(inner) if isinstance(inner, list) else 0)
-            if blocks > limits.content_blocks:
-                where = f"messages.{i}.content" + (f".{j}" if isinstance(content, list) else "")
-                raise invalid_request(f"{where}: more than the {limits.content_blocks} content blocks allowed in "
-                                      "one request, tool_result contents included (content.yaml limits.content_blocks).")
-
-
-def _check_block(block: Any, where: str, role: str, spec: Spec) -> BlockRule:
-    if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-        raise invalid_request(f"{where}: each content block must be an object with a string 'type'.")
-    rule = spec.content.blocks.get(block["type"])
-    if rule is None:
-        known = ", ".join(spec.content.blocks)
-        raise invalid_request(f"{where}.type: unknown content block type '{block['type']}' (known: {known}).")
-    if role not in rule.roles:
-        raise invalid_request(f"{where}: a '{block['type']}' block is not allowed in a '{role}' message.")
-    for name, kind in rule.requires.items():
-        value = block.get(name)
-        if not isinstance(value, _JSON_TYPES[kind]) or (kind == "integer" and isinstance(value, bool)):
-            raise invalid_request(f"{where}.{name}: Field required, of type {'string' if kind == 'id' else kind}.")
-        if kind == "id" and not re.fullmatch(spec.content.id_pattern, value):
-            raise invalid_request(f"{where}.{name}: String should match pattern '{spec.content.id_pattern}'.")
-    return rule
 
 
 def _flatten(value: Any) -> str:
@@ -133,20 +61,22 @@ def _turns(request: MessagesRequest | CountTokensRequest, spec: Spec) -> list[_T
     """Messages as turns of mapped roles, consecutive same-role messages merged."""
     turns: list[_Turn] = []
     roles = spec.roles.roles
+    hidden = cleared(request.messages)
     for i, message in enumerate(request.messages):
         rule = roles.get(message.role)
         if rule is None:
             raise invalid_request(f"messages.{i}.role: role '{message.role}' is not supported.")
+        check_system_message(message, f"messages.{i}")
         content = message.content
         if isinstance(content, str):
             blocks = [({"type": "text", "text": content}, f"messages.{i}.content")]
         else:
             blocks = [(b, f"messages.{i}.content.{j}") for j, b in enumerate(content)]
         for block, where in blocks:
-            _check_block(block, where, message.role, spec)
+            check_block(block, where, message.role, spec)
         if rule.wrap is not None:
             text = "\n\n".join(t for t in (_block_text(b, spec) for b, _ in blocks) if t)
-            if not text:
+            if not text or i in hidden:
                 continue
             blocks = [({"type": "text", "text": rule.wrap.format(text=text)}, f"messages.{i}.content")]
         if turns and turns[-1].role == rule.sent_as:
@@ -164,78 +94,13 @@ def _block_text(block: Mapping[str, Any], spec: Spec) -> str:
     return "\n".join(_flatten(block[f]) for f in fields if block.get(f) is not None)
 
 
-def _media_part(source: Any, where: str, block: str, spec: Spec, budget: MediaBudget) -> dict[str, Any]:
-    """An image or document ``source`` (base64 or url) as an OpenAI content part: LiteLLM makes base64
-    Gemini inlineData, and an https ``file_data`` with a ``format`` fileData, without opening the URL."""
-    if not isinstance(source, dict):
-        raise invalid_request(f"{where}: source must be an object.")
-    content, kind = spec.content, source.get("type")
-    allowed = content.image_media_types if block == "image" else content.document_media_types
-    refused = content.refused_sources.get(kind) if isinstance(kind, str) else None
-    if refused:
-        raise invalid_request(f"{where}.type: {refused}.")
-    if kind == "url":
-        return _url_part(source, where, allowed, content.url_sources.default_media_types[block],
-                         content.url_sources, budget)
-    if kind != "base64":
-        raise invalid_request(f"{where}.type: source type '{kind}' is not supported; use base64 or url.")
-    media_type, data = source.get("media_type"), source.get("data")
-    _check_media_type(media_type, where, allowed)
-    if not isinstance(data, str) or not data:
-        raise invalid_request(f"{where}.data: Field required, a non-empty base64 string.")
-    budget.take(len(data), where)
-    try:
-        base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        raise invalid_request(f"{where}.data: not valid base64.") from None
-    url = f"data:{media_type};base64,{data}"
-    if media_type.startswith("image/"):
-        return {"type": "image_url", "image_url": {"url": url}}
-    return {"type": "file", "file": {"file_data": url}}
-
-
-def _check_media_type(media_type: Any, where: str, allowed: tuple[str, ...], how: str = "") -> None:
-    if media_type not in allowed:
-        raise invalid_request(f"{where}.media_type: '{media_type}'{how} is not supported by Gemini "
-                              f"(supported: {', '.join(allowed)}).")
-
-
-def _url_part(source: Mapping[str, Any], where: str, allowed: tuple[str, ...], default: str, rules: UrlSources,
-              budget: MediaBudget) -> dict[str, Any]:
-    """A URL source as Gemini fileData, its media type told without fetching (content.yaml url_sources)."""
-    url = source.get("url")
-    if not isinstance(url, str) or not url:
-        raise invalid_request(f"{where}.url: Field required, a URL string.")
-    if len(url) > rules.max_length or not url.startswith(rules.prefixes) or not _plain_url(url):
-        raise invalid_request(f"{where}.url: must be a URL starting with {' or '.join(rules.prefixes)}, with a host "
-                              f"and no spaces, of at most {rules.max_length} characters.")
-    media_type = source.get("media_type")
-    how = ""
-    if media_type is None:
-        name = urlsplit(url).path.rpartition("/")[2]
-        extension = name.rpartition(".")[2].lower() if "." in name else ""
-        media_type = rules.extensions.get(extension, default)
-        how = " (told by the URL's extension)" if extension in rules.extensions else " (the default for URLs)"
-    _check_media_type(media_type, where, allowed, how)
-    budget.take(0, where)
-    return {"type": "file", "file": {"file_data": url, "format": media_type}}
-
-
-def _plain_url(url: str) -> bool:
-    try:
-        host = urlsplit(url).hostname
-    except ValueError:  # a malformed [IPv6] host
-        return False
-    return bool(host) and not any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url)
-
-
 def _text_parts(block: Mapping[str, Any], where: str, spec: Spec, budget: MediaBudget) -> Iterator[dict]:
     if block["text"]:
         yield {"type": "text", "text": block["text"]}
 
 
 def _image_parts(block: Mapping[str, Any], where: str, spec: Spec, budget: MediaBudget) -> Iterator[dict]:
-    yield _media_part(block["source"], f"{where}.source", "image", spec, budget)
+    yield media_part(block["source"], f"{where}.source", "image", spec, budget)
 
 
 def _document_parts(block: Mapping[str, Any], where: str, spec: Spec, budget: MediaBudget) -> Iterator[dict]:
@@ -251,7 +116,7 @@ def _document_parts(block: Mapping[str, Any], where: str, spec: Spec, budget: Me
     else:
         if heading:
             yield {"type": "text", "text": heading}
-        yield _media_part(source, f"{where}.source", "document", spec, budget)
+        yield media_part(source, f"{where}.source", "document", spec, budget)
 
 
 def _flattened_parts(block: Mapping[str, Any], where: str, spec: Spec, budget: MediaBudget) -> Iterator[dict]:
@@ -287,7 +152,7 @@ def _tool_message(block: Mapping[str, Any], where: str, call_id: str, spec: Spec
         allowed = spec.content.tool_result_content
         for j, inner in enumerate(content):
             inner_where = f"{where}.content.{j}"
-            rule = _check_block(inner, inner_where, "user", spec)
+            rule = check_block(inner, inner_where, "user", spec)
             if inner["type"] not in allowed:
                 raise invalid_request(f"{inner_where}: a '{inner['type']}' block is not allowed in tool_result content.")
             if isinstance(inner.get("source"), dict) and inner["source"].get("type") == "url":
@@ -428,12 +293,14 @@ def _system_text(request: MessagesRequest | CountTokensRequest, spec: Spec) -> s
 
 
 def _plan(request: MessagesRequest | CountTokensRequest, spec: Spec, cache: DeclarationCache | None) -> ToolPlan:
+    """The request's tools, changed by its mid-conversation tool_addition / tool_removal blocks."""
+    toolset = changed_tools(request.tools, request.messages, spec.tools)
     try:
-        return plan_tools(request.tools,
+        return plan_tools(toolset.tools,
                           request.tool_choice.model_dump(exclude_none=True) if request.tool_choice else None,
-                          spec.tools, cache)
+                          spec.tools, cache, toolset.offered)
     except ToolError as exc:
-        raise invalid_request(str(exc)) from None
+        raise invalid_request(definition_place(str(exc), toolset)) from None
 
 
 def translate_request(body: Any, spec: Spec, *, tool_cache: DeclarationCache | None = None,
@@ -445,8 +312,9 @@ def translate_request(body: Any, spec: Spec, *, tool_cache: DeclarationCache | N
     :class:`AnthropicError`: 400 ``invalid_request_error`` naming what is wrong, 404 ``not_found_error``
     for a model the proxy does not serve."""
     bounds = _limits(spec, limits)
-    _check_counts(body, spec, bounds)
-    request = body if isinstance(body, MessagesRequest) else parse_request(body, MessagesRequest)
+    check_counts(body, spec, bounds)
+    check_fields(body, spec)
+    request = body if isinstance(body, MessagesRequest) else cast(MessagesRequest, parse_request(body, MessagesRequest))
     route = resolve_model(request.model, spec.models, target)
     plan = _plan(request, spec, tool_cache)
     facts = route.facts
@@ -470,7 +338,7 @@ def translate_request(body: Any, spec: Spec, *, tool_cache: DeclarationCache | N
         if plan.calling_mode is not None:  # merged into Gemini's request body as it is (LiteLLM has no VALIDATED)
             kwargs["extra_body"] = {"toolConfig": {"functionCallingConfig": {"mode": plan.calling_mode}}}
     thinking = request.thinking.model_dump(exclude_none=True) if request.thinking else None
-    effort = request.output_config.effort if request.output_config else None
+    effort = turn_effort(request.messages, request.output_config.effort if request.output_config else None)
     config = thinking_config(thinking, effort, facts, spec.models, request.max_tokens)
     if config is not None:
         kwargs["thinkingConfig"] = config
@@ -490,7 +358,8 @@ def translate_count_tokens(body: Any, spec: Spec, *, tool_cache: DeclarationCach
     """The same translation for ``/v1/messages/count_tokens`` (no max_tokens, never streamed): an
     :class:`UpstreamCall`, or :class:`AnthropicError` raised as by :func:`translate_request`."""
     bounds = _limits(spec, limits)
-    _check_counts(body, spec, bounds)
+    check_counts(body, spec, bounds)
+    check_fields(body, spec)
     request = parse_request(body, CountTokensRequest)
     route = resolve_model(request.model, spec.models)
     plan = _plan(request, spec, tool_cache)

@@ -71,9 +71,9 @@ def stop_details(result: Outcome, table: StopReasonsTable, finish_reason: str | 
     return details
 
 
-def usage(raw: Usage | None, searches: int = 0) -> dict[str, Any]:
+def usage(raw: Usage | None, searches: int = 0, fetches: int = 0) -> dict[str, Any]:
     """Anthropic usage from LiteLLM's (zeros when there was none): input excludes cached tokens,
-    output includes thinking; ``searches`` web searches add ``server_tool_use``. Raises nothing."""
+    output includes thinking; web searches and fetches add ``server_tool_use``. Raises nothing."""
     raw = raw or Usage(0, 0, 0)
     out: dict[str, Any] = {
         "input_tokens": max(raw.prompt_tokens - raw.cached_tokens, 0),
@@ -83,8 +83,8 @@ def usage(raw: Usage | None, searches: int = 0) -> dict[str, Any]:
     }
     if raw.reasoning_tokens:  # Claude Code counts these as its thinking tokens
         out["output_tokens_details"] = {"thinking_tokens": raw.reasoning_tokens}
-    if searches:
-        out["server_tool_use"] = {"web_search_requests": searches, "web_fetch_requests": 0}
+    if searches or fetches:
+        out["server_tool_use"] = {"web_search_requests": searches, "web_fetch_requests": fetches}
     return out
 
 

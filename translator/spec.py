@@ -16,10 +16,11 @@ import jsonschema
 import pydantic
 import yaml
 
+from .context import ContextTable, load_context_table
 from .errors import AnthropicError
 from .routing import alias_chain
-from .tables import (TABLE_MODELS, ContentTable, ErrorsTable, ModelsTable, RolesTable, StopReasonsTable, Table,
-                     ThreadsTable, ToolsTable, json_schema)
+from .tables import (TABLE_MODELS, ConformanceTable, ContentTable, ErrorsTable, ModelsTable, RolesTable,
+                     StopReasonsTable, Table, ThreadsTable, ToolsTable, json_schema)
 
 # spec/ beside the package in a checkout; inside it in an installed wheel (pyproject.toml's force-include).
 _PACKAGED_SPEC_DIR = Path(__file__).resolve().parent / "spec"
@@ -42,6 +43,8 @@ class Spec:
     stop_reasons: StopReasonsTable
     errors: ErrorsTable
     threads: ThreadsTable
+    conformance: ConformanceTable
+    context: ContextTable  # context_management.yaml (translator/context.py)
 
 
 @lru_cache(maxsize=None)
@@ -132,4 +135,9 @@ def load_spec(spec_dir: Path | str = DEFAULT_SPEC_DIR, *, big_model: str | None 
     """
     spec_dir = Path(spec_dir)
     models = _models(spec_dir, big_model, small_model, provider_prefixes)
-    return Spec(models=models, **{name: load_table(name, spec_dir) for name in TABLES if name != "models"})
+    try:
+        context = load_context_table(spec_dir)
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
+    return Spec(models=models, context=context,
+                **{name: load_table(name, spec_dir) for name in TABLES if name != "models"})

@@ -163,6 +163,7 @@ class Facts(Table):
     sampling_params: bool
     structured_output_with_tools: bool  # JSON mode (a response schema) and tools in one request
     fallbacks: Annotated[tuple[Name, ...], UNIQUE] | Absent = None  # models to try when this one cannot answer
+    service_tiers: Annotated[tuple[ServiceTier, ...], UNIQUE] | Absent = None  # beyond standard
 
 
 class BudgetLevel(Table):
@@ -187,6 +188,16 @@ class Listing(Table):
     created_at: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")]
 
 
+class ServerFallbacks(Table):
+    """A request's ``fallbacks`` (server-side fallback on a refusal, beta server-side-fallback-2026-06-01):
+    how many entries it may name."""
+
+    max_entries: Positive
+
+
+ServiceTier = Literal["priority", "flex"]
+
+
 class ModelsTable(Table):
     """models.yaml: which model answers a requested name, and its facts."""
 
@@ -201,6 +212,8 @@ class ModelsTable(Table):
     models: Annotated[Mapping[str, Facts], Field(min_length=1)]
     thinking: ThinkingRules
     listing: Listing
+    server_fallbacks: ServerFallbacks
+    speed_tiers: Mapping[Name, ServiceTier]  # a request's `speed` → the Gemini tier it asks for (standard: none)
 
     def target_name(self, target: str) -> str:
         """An alias target: the model BIG_MODEL or SMALL_MODEL stands for, or the name itself."""
@@ -271,6 +284,7 @@ class ContentTable(Table):
     tool_error_key: Name
     tool_output_key: Name
     limits: ContentLimits
+    ignored_fields: Mapping[Name, Name] | Absent = None  # block.field → why the proxy leaves it out
 
 
 # --- tools.yaml ----------------------------------------------------------------------------------
@@ -282,7 +296,10 @@ KeywordKind = Literal["type", "nullable", "enum", "const_to_enum", "format", "it
                       "drop", "to_description"]
 ValueCheck = Literal["string", "number", "count", "boolean", "any"]
 MergeRule = Literal["union", "join", "intersect", "intersect_types", "max", "min"]
-ServerToolAction = Literal["leave_out", "google_search"]
+ServerToolAction = Literal["leave_out", "google_search", "url_context"]
+WebFetchErrorCode = Literal["invalid_tool_input", "url_too_long", "url_not_allowed", "url_not_in_prior_context",
+                            "url_not_accessible", "unsupported_content_type", "too_many_requests", "max_uses_exceeded",
+                            "unavailable", "content_too_large"]
 
 
 class ToolChoiceMap(Table):
@@ -321,6 +338,7 @@ class ToolLimits(Table):
     alternatives: Positive
     schema_nodes: Positive
     schema_size: Positive
+    tool_changes: Positive   # tool_addition and tool_removal blocks in one request's messages
 
 
 class DescriptionFormat(Table):
@@ -421,6 +439,9 @@ class ToolsTable(Table):
     server_tools: tuple[ServerTool, ...]
     unknown_tool_type: Literal["leave_out", "reject"]
     google_search_tool: Annotated[Mapping[str, Frozen], Field(min_length=1, max_length=1)]
+    url_context_tool: Annotated[Mapping[str, Frozen], Field(min_length=1, max_length=1)]
+    url_retrieval_errors: Mapping[Annotated[str, StringConstraints(pattern="^URL_RETRIEVAL_STATUS_[A-Z_]+$")],
+                                  WebFetchErrorCode]
 
 
 # --- stop_reasons.yaml ---------------------------------------------------------------------------
@@ -448,6 +469,14 @@ class ErrorText(Table):
         return AnthropicError(self.status, self.type, self.message.format(**fields))
 
 
+class FallbackOn(Table):
+    """Which refusals hand the turn to the request's next ``fallbacks`` model: Gemini's native reasons
+    (policy blocks, not recitation), else LiteLLM's finish reasons (a blocked prompt has no native one)."""
+
+    native: Annotated[tuple[Annotated[str, StringConstraints(pattern="^[A-Z_]+$")], ...], UNIQUE]
+    litellm: Annotated[tuple[Name, ...], UNIQUE]
+
+
 class StopReasonsTable(Table):
     """stop_reasons.yaml: how an answer ended → Anthropic ``stop_reason``."""
 
@@ -459,6 +488,7 @@ class StopReasonsTable(Table):
     refusal_details: RefusalDetails
     malformed_error: Annotated[ErrorText, _fills("reason")]
     malformed_retries: Annotated[int, Field(ge=0, le=3)]
+    fallback_on: FallbackOn
 
 
 # --- errors.yaml ---------------------------------------------------------------------------------
@@ -549,11 +579,41 @@ class ThreadsTable(Table):
     errors: ThreadErrors
 
 
+# --- conformance.yaml ----------------------------------------------------------------------------
+
+Status = Literal["native", "emulated", "ignored", "refused"]
+BetaHeader = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+-[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+FeatureName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+class Feature(Table):
+    """One request field or content block type of the Anthropic SDK, and what the proxy does with it."""
+
+    requires_when = {"status": {"refused": ("message",)}}
+    status: Status
+    how: Name                          # what the proxy does with it (native, emulated), or why not
+    message: Name | Absent = None      # refused: the 400's message
+    beta: BetaHeader | Absent = None   # the anthropic-beta value that enables it, named in refusals
+
+
+class ConformanceTable(Table):
+    """conformance.yaml: every request field, message field and content block type, by status."""
+
+    fields: Annotated[Mapping[FeatureName, Feature], Field(min_length=1)]
+    message_fields: Annotated[Mapping[FeatureName, Feature], _missing_keys("role", "content")]
+    blocks: Annotated[Mapping[FeatureName, Feature], Field(min_length=1)]
+    unknown_field: Annotated[str, _mentions("where", "name")]
+    unknown_block: Annotated[str, _mentions("where", "tag", "expected")]
+    refused: Annotated[str, _mentions("where", "message")]
+    beta_hint: Annotated[str, _mentions("beta", "name")]
+
+
 # --- the tables and their schemas ----------------------------------------------------------------
 
 TABLE_MODELS: Mapping[str, type[Table]] = MappingProxyType({
     "models": ModelsTable, "roles": RolesTable, "content": ContentTable, "tools": ToolsTable,
     "stop_reasons": StopReasonsTable, "errors": ErrorsTable, "threads": ThreadsTable,
+    "conformance": ConformanceTable,
 })
 
 

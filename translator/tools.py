@@ -37,6 +37,8 @@ class ToolPlan:
     # Gemini's functionCallingConfig.mode to send as it is instead of tool_choice (tools.yaml strict_tool_choice)
     calling_mode: str | None = None
     strict: Mapping[str, Any] = field(default_factory=dict)  # Gemini name → input_schema, of strict tools
+    # Server tools sent as Gemini grounding: tools.yaml action → the request's tool (max_uses, domains, ...)
+    grounding: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def to_gemini(self, name: str) -> str:
         """The name Gemini knows a tool by (history tool_use blocks, tool_choice)."""
@@ -58,8 +60,12 @@ class ToolPlan:
         return {gemini: anthropic for anthropic, gemini in self.aliases.items()}
 
 
+# Server tools Gemini runs itself (tools.yaml action → the tools.yaml entry of the Gemini tool sent).
+GROUNDING = {"google_search": "google_search_tool", "url_context": "url_context_tool"}
+
+
 class _Converted(NamedTuple):
-    action: str  # "function", "google_search" or "leave_out"
+    action: str  # "function", a GROUNDING action, or "leave_out"
     name: str
     tool: dict | None  # the LiteLLM tool, for functions
     cost: tuple[int, int] = (0, 0)  # schema nodes and size its conversion took (see _Budget)
@@ -100,8 +106,11 @@ class DeclarationCache:
 
 
 def plan_tools(tools: list[dict] | None, tool_choice: Mapping | None, table: ToolsTable,
-               cache: DeclarationCache | None = None) -> ToolPlan:
-    """Convert the request's ``tools`` and ``tool_choice`` with the tools ``table``."""
+               cache: DeclarationCache | None = None, offered: frozenset[str] | None = None) -> ToolPlan:
+    """Convert the request's ``tools`` and ``tool_choice`` with the tools ``table``.
+
+    ``offered`` (mid-conversation tool changes) names the tools sent to Gemini; the others are still
+    converted and aliased, so that history calls of a removed tool map to the same Gemini name."""
     check_tool_count(tools, table)
     dropped = table.dropped_tool_fields
     policy: _Policy | None = None
@@ -126,20 +135,24 @@ def plan_tools(tools: list[dict] | None, tool_choice: Mapping | None, table: Too
     if len(set(names)) != len(names):
         twice = sorted(n for n, times in Counter(names).items() if times > 1)
         raise ToolError(f"tools: tool names must be unique; repeated: {', '.join(twice)}")
+    aliases = _aliases([c.name for c in converted if c.action == "function"], table.names)
+    strict = _strict_schemas(converted, tools or (), aliases)
+    if offered is not None:
+        converted = [c for c in converted if c.name in offered]
+        names = [c.name for c in converted]
     functions = [c for c in converted if c.action == "function"]
-    aliases = _aliases([c.name for c in functions], table.names)
     sent = [c.tool if c.name not in aliases else _renamed(c.tool, aliases[c.name]) for c in functions]
     left_out = tuple(c.name for c in converted
-                     if c.action == "leave_out" or (c.action == "google_search" and functions))
-    if not functions and any(c.action == "google_search" for c in converted):
-        sent = [_thaw(table.google_search_tool)]
+                     if c.action == "leave_out" or (c.action in GROUNDING and functions))
+    grounding = {} if functions else {c.action: tool for c, tool in zip(converted, tools or ()) if c.action in GROUNDING}
+    if grounding:
+        sent = [_thaw(getattr(table, GROUNDING[action])) for action in GROUNDING if action in grounding]
     choice, disable_parallel = _tool_choice(tool_choice, table.tool_choice, names,
                                             [c.name for c in functions], aliases)
-    strict = _strict_schemas(converted, tools or (), aliases)
     mode = _strict_mode(tool_choice, table.strict_tool_choice) if strict else None
     return ToolPlan(tools=sent or None, tool_choice=choice if sent and mode is None else None,
                     disable_parallel=disable_parallel, left_out=left_out, aliases=aliases,
-                    calling_mode=mode, strict=strict)
+                    calling_mode=mode, strict=strict, grounding=grounding)
 
 
 def sanitize_schema(schema: Mapping, table: ToolsTable) -> dict:

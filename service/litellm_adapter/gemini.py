@@ -80,6 +80,7 @@ class GeminiParser:
         self.finish_reason: str | None = None    # Gemini's own (STOP, MAX_TOKENS, SAFETY, ...)
         self.blocked = False                     # Gemini refused the prompt (promptFeedback)
         self.grounding: list[Any] = []
+        self.url_context: list[Any] = []         # urlContextMetadata: the pages Gemini's URL context read
         self.usage_report: dict[str, Any] | None = None
 
     def parse(self, line: str) -> Any:
@@ -101,6 +102,7 @@ class GeminiParser:
         native = {"native_finish_reason": self.finish_reason} if self.finish_reason else {}
         usage = GEMINI._calculate_usage(completion_response=self.usage_report) if self.usage_report else None
         return last + [{"usage": usage, "vertex_ai_grounding_metadata": self.grounding,
+                        "vertex_ai_url_context_metadata": self.url_context,
                         "choices": [{"index": 0, "delta": None, "provider_specific_fields": native}]}]
 
     def complete(self) -> bool:
@@ -128,6 +130,7 @@ class GeminiParser:
         choices = []
         for number, candidate in enumerate(raw.get("candidates") or ()):
             self.grounding += [candidate["groundingMetadata"]] if candidate.get("groundingMetadata") else []
+            self.url_context += [candidate["urlContextMetadata"]] if candidate.get("urlContextMetadata") else []
             self.finish_reason = candidate.get("finishReason") or self.finish_reason
             if "content" in candidate or "finishReason" in candidate:
                 choices.append(self._choice(number, candidate))

@@ -6,6 +6,8 @@ Routes
 ``POST /{...}/models/{model}:streamGenerateContent`` (``?alt=sse``: ``data: {json}\\r\\n\\r\\n`` frames; without it a
 JSON array, like the real API)
 ``POST /{...}/models/{model}:countTokens`` (``{"contents": [...]}`` or ``{"generateContentRequest": {...}}``)
+The Batch API (``models/{m}:batchGenerateContent`` with inlined requests, ``batches/{id}`` get / ``:cancel`` /
+delete: ``batches.py``) and the Files API (resumable upload, ``files/{id}`` get / delete: ``files.py``), per key.
 Anything else (``cachedContents`` included) is logged and answered 404 in Google's error shape.
 
 Usage
@@ -51,6 +53,14 @@ Answer spec keys (all optional)::
       candidate (the last chunk when streamed), only when the request has a googleSearch tool, as Gemini does;
       grounding_alone="middle"|"last": streamed on a chunk with nothing else before the last one, or on a
       closing chunk of its own with an empty text part
+    url_context=[[url, status?], ...]: urlContextMetadata on the candidate (the last chunk when streamed), only when
+      the request has a urlContext tool; status defaults to URL_RETRIEVAL_STATUS_SUCCESS
+
+``fake.refuse(model, finish_reason="SAFETY" | prompt_blocked="PROHIBITED_CONTENT")``: that model (only it) refuses
+every generate call without taking a spec from the queue (other models answer from it); ``reset()`` ends it.
+Service tier: ``serviceTier`` must be one of Gemini's ServiceTier values (standard, flex, priority, or their
+SERVICE_TIER_* names); a priority call is answered with ``x-gemini-service-tier: priority`` on Gemini 3+ models and
+``standard`` elsewhere or when ``fake.priority_downgrade`` is set (recorded as ``service_tier``).
 
 Request record: method, path, model, action, query, headers (keys lower-cased), body (as sent), normalized (camelCase
 body, handy for callable specs), status, error, disconnected, cut (the fake aborted the stream), started_at,

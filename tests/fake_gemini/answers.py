@@ -74,6 +74,13 @@ def _grounding(spec: dict, parts: list[dict]) -> dict:
                                    "groundingChunkIndices": list(range(len(sources)))}] if sources and text else []}
 
 
+def _url_context(pages: list) -> dict:
+    """urlContextMetadata as Gemini sends it after its URL context tool read the pages of the prompt."""
+    return {"urlMetadata": [{"retrievedUrl": page[0],
+                             "urlRetrievalStatus": page[1] if len(page) > 1 else "URL_RETRIEVAL_STATUS_SUCCESS"}
+                            for page in pages]}
+
+
 class AnswerMixin:
     """FakeGemini's answer building.  Uses ``_cond``, ``issued_signatures`` and ``_spec_sigs`` (see SignatureMixin)
     and ``_new_signature`` to sign what it answers."""
@@ -174,6 +181,8 @@ class AnswerMixin:
             cand["finishMessage"] = spec["finish_message"]
         if spec.get("grounding"):
             cand["groundingMetadata"] = _grounding(spec["grounding"], parts)
+        if spec.get("url_context"):
+            cand["urlContextMetadata"] = _url_context(spec["url_context"])
         cand["index"] = 0
         return {"candidates": [cand], "usageMetadata": self._usage(parts, prompt_tokens, spec.get("usage")),
                 "modelVersion": model, "responseId": rid}
@@ -208,7 +217,7 @@ class AnswerMixin:
             chunks = [{"candidates": [c], **base}]
         last = chunks[-1]
         last["candidates"][0]["finishReason"] = cand["finishReason"]
-        for key in ("finishMessage", "groundingMetadata"):
+        for key in ("finishMessage", "groundingMetadata", "urlContextMetadata"):
             if key in cand:
                 last["candidates"][0][key] = cand[key]
         last["usageMetadata"] = full["usageMetadata"]

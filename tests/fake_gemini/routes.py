@@ -16,6 +16,8 @@ from typing import Any, Callable
 from aiohttp import web
 
 from .answers import AnswerMixin, prompt_token_count, with_structured_default
+from .batches import BatchMixin
+from .files import FilesMixin
 from .quotas import Quotas
 from .signatures import SignatureMixin
 from .validation import Reject, model_info, normalize, validate_count_tokens, validate_request
@@ -43,7 +45,7 @@ def _error_body(code: int, message: str, status: str | None = None, details=None
     return {"error": err}
 
 
-class FakeGemini(AnswerMixin, SignatureMixin):
+class FakeGemini(AnswerMixin, SignatureMixin, BatchMixin, FilesMixin):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, keep_log: bool = True, verbose: bool = False,
                  default_spec: dict | None = None, backlog: int = 128):
         self.host, self.port = host, port
@@ -61,19 +63,34 @@ class FakeGemini(AnswerMixin, SignatureMixin):
         self._runner: web.AppRunner | None = None
         self.base_url = self.root_url = ""
         self.quotas = Quotas()  # set by tests: valid keys, calls per window per key and per model
+        self.refusals: dict[str, dict] = {}  # model → the refusal spec it answers every call with (refuse())
+        self.priority_downgrade = False      # answer priority calls at standard (x-gemini-service-tier)
+        self.reset_batches()
+        self.reset_files()
 
     # ---------------------------------------------------------------- public API
     def enqueue(self, *specs: dict | Callable[[dict], dict]) -> None:
         with self._cond:
             self._queue.extend(specs)
 
+    def refuse(self, model: str, finish_reason: str = "SAFETY", prompt_blocked: str | None = None) -> None:
+        """Make ``model`` (only it) refuse every generate call: ``finish_reason`` on an empty candidate, or
+        the prompt blocked with ``prompt_blocked`` as its blockReason. Other models answer from the queue."""
+        spec = {"prompt_blocked": prompt_blocked} if prompt_blocked else {"finish_reason": finish_reason}
+        with self._cond:
+            self.refusals[model] = spec
+
     def reset(self) -> None:
         """An empty script and log, the quotas and the default answer the fake was started with."""
         with self._cond:
             self._queue.clear()
+            self.refusals.clear()
+            self.priority_downgrade = False
             self.quotas = Quotas()
             self.default_spec = self._started_with
             self.requests.clear()
+            self.reset_batches()
+            self.reset_files()
 
     def wait_for(self, predicate: Callable[[list], Any], timeout: float = 5.0) -> bool:
         def check():
@@ -135,6 +152,8 @@ class FakeGemini(AnswerMixin, SignatureMixin):
     # ---------------------------------------------------------------- server plumbing
     def make_app(self) -> web.Application:
         app = web.Application(client_max_size=512 * 1024 * 1024)
+        self.add_batch_routes(app)
+        self.add_file_routes(app)
         app.router.add_post(r"/{version:v1beta|v1alpha|v1}/models/{tail}", self._handle_model)
         app.router.add_route("*", "/{path:.*}", self._handle_other)
         return app
@@ -242,6 +261,7 @@ class FakeGemini(AnswerMixin, SignatureMixin):
                 return await self._count_tokens(request, rec, req, mi)
             validate_request(req, mi)
             self._check_signatures(req, mi, rec)
+            self.check_file_data(req, key)
             prompt_tokens = prompt_token_count(req)
         except Reject as e:
             return self._error(rec, e.code, e.message, e.status, e.details)
@@ -249,7 +269,7 @@ class FakeGemini(AnswerMixin, SignatureMixin):
         exhausted = self.quotas.take(key, model)
         if exhausted:
             return self._scripted_error(rec, exhausted)
-        spec = self._pop_spec(action)
+        spec = self.refusals.get(model) or self._pop_spec(action)
         if callable(spec):
             try:
                 spec = spec(rec)
@@ -270,11 +290,24 @@ class FakeGemini(AnswerMixin, SignatureMixin):
             return self._scripted_error(rec, spec["error"])
         if spec.get("grounding") and not any("googleSearch" in t for t in req.get("tools") or () if isinstance(t, dict)):
             spec = {k: v for k, v in spec.items() if k != "grounding"}  # Gemini grounds only when asked to search
+        if spec.get("url_context") and not any("urlContext" in t for t in req.get("tools") or () if isinstance(t, dict)):
+            spec = {k: v for k, v in spec.items() if k != "url_context"}  # pages are read only with the tool
+        headers = self._tier_header(req, mi, rec)
         if action == "generateContent":
             rec["status"] = 200
             return web.Response(body=json.dumps(self._build(spec, model, prompt_tokens), ensure_ascii=False).encode(),
-                                content_type="application/json", charset="utf-8")
-        return await self._stream(request, rec, spec, model, prompt_tokens)
+                                content_type="application/json", charset="utf-8", headers=headers)
+        return await self._stream(request, rec, spec, model, prompt_tokens, headers)
+
+    def _tier_header(self, req: dict, mi, rec: dict) -> dict:
+        """x-gemini-service-tier for a call that asked for priority: priority on the models that have it
+        (Gemini 3+), standard (a graceful downgrade) elsewhere or when ``priority_downgrade`` is set."""
+        tier = str(req.get("serviceTier", "")).lower().removeprefix("service_tier_")
+        if tier != "priority":
+            return {}
+        served = "priority" if mi.is3 and not self.priority_downgrade else "standard"
+        rec["service_tier"] = served
+        return {"x-gemini-service-tier": served}
 
     def _scripted_error(self, rec: dict, err: dict) -> web.Response:
         code = int(err.get("code", 500))
@@ -300,11 +333,11 @@ class FakeGemini(AnswerMixin, SignatureMixin):
 
 
     async def _stream(self, request: web.Request, rec: dict, spec: dict, model: str,
-                      prompt_tokens: int) -> web.StreamResponse:
+                      prompt_tokens: int, headers: dict | None = None) -> web.StreamResponse:
         chunks = self._stream_chunks(spec, model, prompt_tokens)
         sse = request.query.get("alt") == "sse"
         resp = web.StreamResponse(status=200, headers={
-            "Content-Type": "text/event-stream" if sse else "application/json; charset=UTF-8"})
+            "Content-Type": "text/event-stream" if sse else "application/json; charset=UTF-8", **(headers or {})})
         cut = spec.get("cut_after_chunks")
         bad = spec.get("malformed_chunk_after")
         delay = spec.get("chunk_delay_s") or 0

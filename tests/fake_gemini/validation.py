@@ -16,7 +16,10 @@ from typing import Any
 from . import schemas
 
 _TOP_KEYS = frozenset({"contents", "systemInstruction", "tools", "toolConfig", "generationConfig",
-                       "safetySettings", "cachedContent", "labels"})
+                       "safetySettings", "cachedContent", "labels", "serviceTier"})
+# GenerateContentRequest.service_tier (the ServiceTier enum, by its JSON names and its proto names)
+SERVICE_TIERS = frozenset({"standard", "flex", "priority", "SERVICE_TIER_UNSPECIFIED", "SERVICE_TIER_STANDARD",
+                           "SERVICE_TIER_FLEX", "SERVICE_TIER_PRIORITY"})
 _CONTENT_KEYS = frozenset({"role", "parts"})
 _PART_DATA = ("text", "inlineData", "fileData", "functionCall", "functionResponse", "executableCode",
               "codeExecutionResult")
@@ -345,6 +348,9 @@ def _check_tools(tools: Any) -> None:
         if not isinstance(tool, dict):
             raise Reject(f"Invalid value at '{tpath}'")
         _check_keys(tool, _TOOL_KEYS, tpath)
+        if "urlContext" in tool and tool["urlContext"] != {}:
+            raise _unknown(next(iter(tool["urlContext"])) if isinstance(tool["urlContext"], dict) else "urlContext",
+                           f"{tpath}.url_context")
         decls = tool.get("functionDeclarations")
         if decls is None:
             continue
@@ -533,6 +539,9 @@ def validate_request(req: dict, mi: ModelInfo, count_only: bool = False) -> None
             _check_part(p, f"system_instruction.parts[{j}]", mi)
     if "tools" in req:
         _check_tools(req["tools"])
+    if "serviceTier" in req and req["serviceTier"] not in SERVICE_TIERS:
+        raise Reject("Invalid value at 'service_tier' (type.googleapis.com/google.ai.generativelanguage.v1beta."
+                     f"ServiceTier), {json.dumps(req['serviceTier'])}")
     tc = req.get("toolConfig")
     if tc is not None:
         if not isinstance(tc, dict):
