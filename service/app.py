@@ -17,8 +17,10 @@ from quart import Quart
 import translator
 from translator import Spec
 
-from . import answers, batches, connections, context_cache, cors, errors, exposure, files, hooks, litellm_adapter
-from .config import Settings, load_settings, media_limits
+from . import (answers, batches, connections, context_cache, cors, errors, exposure, files, hooks, litellm_adapter,
+               reload)
+from .config import Settings, StartupFailed, credentials_problem, load_settings, media_limits
+from .dashboard import dashboard
 from .endpoints import load_endpoints, unsupported_routes
 from .keys import ClientKeys
 from .ledger import Ledger
@@ -31,6 +33,7 @@ from .report import reports, warn_unpriced
 from .routes import routes
 from .state import SharedState
 from .thread_store import Threads
+from .upstream import scrub
 from .threads import thread_store
 
 log = logging.getLogger("proxy")
@@ -58,15 +61,9 @@ class Proxy:
     context_cache: context_cache.Registry | None = None   # live Gemini context caches (REDIS_URL shares them)
 
 
-def load_tables(settings: Settings) -> Spec:
-    return translator.load_spec(settings.spec_dir or translator.DEFAULT_SPEC_DIR, big_model=settings.big_model,
-                                small_model=settings.small_model,
-                                provider_prefixes=settings.provider_prefixes or None)
-
-
 def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Quart:
     settings = settings or load_settings()
-    spec = spec or load_tables(settings)
+    spec = spec or reload.load_tables(settings)
     configure_logging(settings)
     connections.install()  # closed connections release their descriptor at once (connections.py)
     litellm_adapter.check()
@@ -81,13 +78,12 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     proxy.rate_limits = RateLimits(settings, state, on_refused=proxy.metrics.refused)
     proxy.context_cache = context_cache.registry(settings, state, list(spec.models.models))
     warn_unpriced(spec)
-    if not settings.gemini_api_keys:
-        log.warning("GEMINI_API_KEY is not set: requests for Gemini models will be answered with an error "
-                    "until it (or GEMINI_API_KEYS) is set in the environment or .env.")
 
     @app.while_serving
     async def serve_with_clients() -> AsyncGenerator[None, None]:
         """Each resource is closed where it is opened (last opened, first closed), after serving."""
+        if problem := credentials_problem(settings):
+            raise StartupFailed(problem)  # not a proxy whose every answer is a retryable 500
         proxy.exposure_checked = exposure.warn_if_exposed(exposure.hosts_of(exposure.binds_from_argv(sys.argv)),
                                                           proxy.keys.required)
         async with contextlib.AsyncExitStack() as opened:
@@ -98,10 +94,15 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
             opened.push_async_callback(state.close)  # pool rests, rate limits and threads still being written
             if settings.database_url.lower() != "off":
                 proxy.ledger = Ledger(settings, on_lost=proxy.metrics.lost_rows)
-                await proxy.ledger.start()
+                try:
+                    await proxy.ledger.start()
+                except Exception as error:  # noqa: BLE001 - one line naming the cause, not a traceback
+                    raise StartupFailed(f"the usage ledger (DATABASE_URL) cannot be opened: {type(error).__name__}: "
+                                        f"{scrub(str(error), settings.secrets)[:300]}") from error
                 opened.push_async_callback(proxy.ledger.close)
             proxy.lifecycle.install()
             opened.push_async_callback(proxy.lifecycle.close)  # first: the requests in flight end
+            reload.install(proxy)
             # What exists now (LiteLLM's modules and tables: ~400,000 objects) lives as long as the process.
             # Out of the collector's reach, a full collection takes microseconds instead of ~220 ms of CPU,
             # which busy workers paid every few thousand requests (bench/README.md).
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
     errors.register(app)
     app.register_blueprint(routes)
     app.register_blueprint(reports)
+    app.register_blueprint(dashboard)
     app.register_blueprint(unsupported_routes(endpoints))
     files.register(app)    # before batches: a batch's requests may name files
     batches.register(app)

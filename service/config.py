@@ -1,4 +1,5 @@
-"""Settings from the environment and ``.env`` (the environment wins).
+"""Settings from the environment and ``.env`` (the environment wins; ``ENV_FILE`` names another file, or
+``off`` for none, which the tests use so that a developer's ``.env`` does not reach the proxies they start).
 
 python-dotenv comes with LiteLLM already; it parses ``.env`` the way users expect (quotes,
 comments, ``export``), so the proxy does not carry its own parser.
@@ -115,8 +116,32 @@ def key_list(*values: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(keys))
 
 
-def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
+def env_file_path(environ: Mapping[str, str] | None = None) -> str | None:
+    """The settings file: ``ENV_FILE`` from ``environ`` or the process (``off``: none), else ``.env`` in the
+    working directory."""
+    name = (environ or {}).get("ENV_FILE", os.environ.get("ENV_FILE", ".env"))
+    return None if name.lower() in ("", "off", "none") else name
+
+
+class StartupFailed(RuntimeError):
+    """The proxy cannot serve (no credential, a database it cannot open): the message is the one line shown."""
+
+
+def credentials_problem(settings: Settings) -> str | None:
+    """Why the proxy cannot call Gemini with these settings, or None. The one place that knows the ways to
+    give a Gemini credential (a Vertex AI credential would be another)."""
+    if settings.gemini_api_keys:
+        return None
+    return ("no Gemini credential: set GEMINI_API_KEY (one Google AI Studio key) or GEMINI_API_KEYS (several, "
+            "comma-separated) in the environment or in .env (ENV_FILE names another file)")
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = "") -> Settings:
+    """Settings from ``environ`` (default: the process's) over ``env_file`` (default: :func:`env_file_path`;
+    None: no file)."""
     values: dict[str, str | None] = {}
+    if env_file == "":
+        env_file = env_file_path(environ)
     if env_file and Path(env_file).is_file():
         values.update(dotenv_values(env_file))
     values.update(os.environ if environ is None else environ)

@@ -10,7 +10,7 @@ from quart import Quart, Response, current_app, g, request
 import translator
 from translator import AnthropicError
 
-from . import cors, exposure, usage
+from . import cors, dashboard, exposure, usage
 from .errors import error_response, new_id
 from .logs import access_log
 
@@ -63,6 +63,17 @@ async def json_body() -> Any:
     return translator.decode_json(data, depth)
 
 
+def _requested_model(data: bytes) -> str | None:
+    """The ``model`` a refused message asked for, if its body is small enough to decode on the spot."""
+    if not data or len(data) > current_app.proxy.settings.offload_bytes:
+        return None
+    try:
+        model = translator.decode_json(data, current_app.proxy.settings.max_json_depth).get("model")
+    except (AnthropicError, AttributeError):
+        return None
+    return model if isinstance(model, str) else None
+
+
 def register(app: Quart) -> None:
     app.before_request(begin)
     app.after_request(end)
@@ -82,6 +93,8 @@ async def begin() -> Response | None:
         exposure.warn_if_exposed([server[0]], proxy.keys.required)
     if request.path in ("/health", "/ready") or cors.allowed_preflight():
         return None
+    if request.method == "GET" and dashboard.own_auth(request.path):
+        return None  # the dashboard's link and cookie (dashboard.py): a browser sends no API key
     g.client = proxy.keys.identify(client_keys())
     if g.client is None:
         return error_response(proxy.spec.errors.own.bad_api_key.error())
@@ -95,11 +108,13 @@ async def end(response: Response) -> Response:
     """The request id on every answer, an unread body drained, and the access-log line
     (streams write theirs when they end)."""
     response.headers["request-id"] = g.request_id
-    if not g.get("body_read"):  # an answer without reading the body (404, 405, ...): see read_body
+    if not g.get("body_read"):  # an answer without reading the body (404, 405, 429, ...): see read_body
         try:
-            await read_body()
+            data = await read_body()
         except AnthropicError:
-            pass
+            data = b""
+        if request.path == "/v1/messages" and "model" not in g.log:
+            g.log["model"] = _requested_model(data)  # a rate-limited row keeps the model it asked for
     if not g.log.get("stream") or response.status_code != 200:
         seconds = time.perf_counter() - g.started
         access_log(g.request_id, request.method, request.path, response.status_code, seconds, g.log)

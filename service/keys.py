@@ -7,12 +7,12 @@ file is looked at (one ``stat``) on every request and read again when it changed
 from it stops working at once, without a restart; a file that became unreadable or invalid keeps
 the keys last read, with an error in the log.
 
-``python -m service.keys add NAME [--rpm N] [--tpm N] [--model PATTERN ...]`` creates a key: it
+``gemini-proxy keys add NAME [--rpm N] [--tpm N] [--model PATTERN ...]`` (or ``python -m service.keys add ...``)
+creates a key: it
 prints the new secret once and appends the entry with its hash to the file.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import hmac
 import logging
@@ -30,7 +30,7 @@ import yaml
 
 from translator import DEFAULT_SPEC_DIR, AnthropicError, Route, SpecError
 
-from .config import Settings, load_settings
+from .config import Settings
 from .tables import read_checked
 
 log = logging.getLogger("proxy.keys")
@@ -164,7 +164,22 @@ def add_key(path: Path, name: str, rpm: int | None = None, tpm: int | None = Non
             models: list[str] | None = None) -> str:
     """Append a new key's entry to the file (created if missing, replaced atomically) and return the secret."""
     secret, entry = new_entry(name, rpm, tpm, models or [])
-    text = _appended(path.read_text(encoding="utf-8") if path.exists() else "", entry)
+    replace_keys_file(path, _appended(path.read_text(encoding="utf-8") if path.exists() else "", entry))
+    return secret
+
+
+def revoke_key(path: Path, name: str) -> None:
+    """Remove the key named ``name`` from the file (replaced atomically): it stops working at the next request."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    keys = list(document.get("keys") or [])
+    kept = [entry for entry in keys if entry.get("name") != name]
+    if len(kept) == len(keys):
+        raise SpecError(f"no key named {name!r} in {path}")
+    replace_keys_file(path, yaml.safe_dump({**document, "keys": kept}, sort_keys=False))
+
+
+def replace_keys_file(path: Path, text: str) -> None:
+    """Write the keys file anew in one step (the proxy never reads half a file), once ``text`` is valid."""
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -176,30 +191,12 @@ def add_key(path: Path, name: str, rpm: int | None = None, tpm: int | None = Non
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
-    return secret
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m service.keys", description="Client keys of the proxy.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    add = commands.add_parser("add", help="create a key: print its secret once, append its hash to the keys file")
-    add.add_argument("name")
-    add.add_argument("--rpm", type=int, help="requests per minute")
-    add.add_argument("--tpm", type=int, help="tokens per minute (input + output)")
-    add.add_argument("--model", action="append", dest="models", help="a model (fnmatch pattern) it may use")
-    add.add_argument("--file", help="the keys file (default: PROXY_KEYS_FILE)")
-    args = parser.parse_args(argv)
-    path = args.file or load_settings().proxy_keys_file
-    if not path:
-        parser.error("no keys file: set PROXY_KEYS_FILE or pass --file")
-    try:
-        secret = add_key(Path(path), args.name, args.rpm, args.tpm, args.models)
-    except SpecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"Key {args.name!r} added to {path}. Its secret, shown only this once:", file=sys.stderr)
-    print(secret)
-    return 0
+    """``python -m service.keys ...``: the same as ``gemini-proxy keys ...``."""
+    from .cli import main as cli
+    return cli(["keys", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

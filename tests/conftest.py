@@ -12,6 +12,12 @@ from typing import Callable, Iterator
 import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# Hermetic: the proxies the tests start read no .env (the checkout's may hold a team's PROXY_API_KEY) and
+# none of the proxy's settings a developer exported; each test gives the settings it means.
+os.environ["ENV_FILE"] = "off"
+for _name in ("PROXY_API_KEY", "PROXY_KEYS_FILE", "DATABASE_URL", "REDIS_URL", "SPEC_DIR", "BIG_MODEL", "SMALL_MODEL",
+              "GEMINI_API_KEY", "GEMINI_API_KEYS", "GEMINI_API_BASE", "PROVIDER_PREFIXES", "CORS_ORIGINS"):
+    os.environ.pop(_name, None)
 
 from tests.fake_gemini import FakeGemini  # noqa: E402
 from tests.servers import ProxyServer  # noqa: E402

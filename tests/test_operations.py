@@ -165,12 +165,12 @@ def test_retries_stop_at_the_configured_count_with_the_last_error(make_proxy, ge
     assert len([r for r in gemini.requests if r["action"]]) == 2
 
 
-def test_missing_gemini_key_is_a_clear_error(make_proxy, gemini):
-    proxy = make_proxy(GEMINI_API_KEY="")
-    response = _post(proxy)
-    assert response.status_code == 500
-    assert "GEMINI_API_KEY" in response.json()["error"]["message"]
-    assert not [r for r in gemini.requests if r["action"]]
+def test_without_a_gemini_credential_the_proxy_refuses_to_start(tmp_path):
+    """Not a proxy whose /health says ok while every answer is a retryable 500 (Claude Code retried for minutes)."""
+    server = HypercornProcess({"GEMINI_API_KEY": "", "LOG_LEVEL": "WARNING"}, directory=tmp_path)
+    with pytest.raises(RuntimeError, match="GEMINI_API_KEY") as refused:
+        server.start()
+    assert "GEMINI_API_KEYS" in str(refused.value)
 
 
 @pytest.mark.parametrize(("name", "value"), [("PING_INTERVAL_SECONDS", "0"), ("UPSTREAM_RETRIES", "-1"),

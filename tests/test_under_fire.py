@@ -123,12 +123,22 @@ async def _stream_text(url: str, spec_body: dict, started: asyncio.Event) -> byt
             return received
 
 
+async def _started(task: asyncio.Task, started: asyncio.Event) -> None:
+    """Until the stream has begun; a stream that failed first raises its error instead of waiting for ever."""
+    waiting = asyncio.create_task(started.wait())
+    await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if not started.is_set():
+        task.result()  # its error (a 401, a refused connection)
+        raise AssertionError("the stream ended before its first content_block_delta")
+
+
 async def _answers_during_shutdown(server: HypercornProcess, target: str, fake) -> tuple[list, bool]:
     short_started, long_started = asyncio.Event(), asyncio.Event()
     short = asyncio.create_task(_stream_text(server.url, body(stream=True), short_started))
-    await short_started.wait()
+    await _started(short, short_started)
     long = asyncio.create_task(_stream_text(server.url, body(stream=True), long_started))
-    await long_started.wait()
+    await _started(long, long_started)
     async with httpx.AsyncClient(timeout=30) as client:
         plain = asyncio.create_task(client.post(server.url + "/v1/messages", json=body()))
         assert await fake.wait_for_async(lambda reqs: len(reqs) == 3 and reqs[-1]["status"] == 200, timeout=10)

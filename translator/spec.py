@@ -23,7 +23,9 @@ from .routing import alias_chain
 from .tables import (TABLE_MODELS, ConformanceTable, ContentTable, ErrorsTable, ModelsTable, RolesTable,
                      StopReasonsTable, Table, ThreadsTable, ToolsTable, json_schema)
 
-DEFAULT_SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
+# spec/ beside the package in a checkout; inside it in an installed wheel (pyproject.toml's force-include).
+_PACKAGED_SPEC_DIR = Path(__file__).resolve().parent / "spec"
+DEFAULT_SPEC_DIR = _PACKAGED_SPEC_DIR if _PACKAGED_SPEC_DIR.is_dir() else Path(__file__).resolve().parent.parent / "spec"
 TABLES = tuple(TABLE_MODELS)
 FIELDS = {"context_management": "context"}   # a table whose Spec field is not its file name
 

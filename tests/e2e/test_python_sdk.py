@@ -14,6 +14,8 @@ import pytest
 from tests.fake_gemini import prompt_token_count
 from tests.sse_grammar import check_stream
 
+pytestmark = pytest.mark.e2e  # `-m "not e2e"` leaves the real clients out, this SDK with them
+
 BASH = {"name": "Bash", "description": "Run a shell command.",
         "input_schema": {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
                          "properties": {"command": {"type": "string"},
