@@ -9,7 +9,7 @@ import datetime
 import json
 import logging
 import re
-from typing import Any
+from typing import Any, AsyncGenerator
 
 from quart import Blueprint, Quart, Response, current_app, g, request
 from sqlalchemy import func, select, update
@@ -194,21 +194,19 @@ async def _poll_every_interval(app: Quart, closing: asyncio.Event) -> None:
 def register(app: Quart) -> None:
     """The routes, and (with a database) the engine and its background poll while the app serves."""
     app.register_blueprint(batches)
-    closing = asyncio.Event()
-    tasks: list[asyncio.Task] = []
 
-    @app.before_serving
-    async def start_batches() -> None:
+    @app.while_serving
+    async def run_batches() -> AsyncGenerator[None, None]:
+        """After the app's own resources open (the ledger's database): the engine and its poll."""
         proxy = app.proxy
         if proxy.ledger is None:
+            yield
             return
         app.batches = BatchEngine(proxy, proxy.ledger.engine, getattr(app, "files", None))
-        tasks.append(asyncio.get_running_loop().create_task(_poll_every_interval(app, closing)))
-
-    @app.after_serving
-    async def stop_batches() -> None:
+        closing = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(_poll_every_interval(app, closing))
+        yield
         closing.set()
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task

@@ -14,7 +14,7 @@ import datetime
 import mimetypes
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, AsyncGenerator, Iterator
 
 from quart import Blueprint, Quart, Response, current_app, g, request
 from sqlalchemy import delete, func, select
@@ -228,7 +228,9 @@ async def content(file_id: str) -> Response:
 def register(app: Quart) -> None:
     app.register_blueprint(files)
 
-    @app.before_serving
-    async def start_files() -> None:
+    @app.while_serving
+    async def open_files() -> AsyncGenerator[None, None]:
+        """After the app's own resources open (the ledger's database)."""
         if app.proxy.ledger is not None:
             app.files = FileStore(app.proxy, app.proxy.ledger.engine)
+        yield
