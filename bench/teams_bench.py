@@ -53,6 +53,7 @@ async def _in_process(directory: Path, rounds: int) -> dict[str, float]:
     identified by hash, admitted by rpm and tpm, the answer booked (ledger queue, metrics, tpm charge);
     and the ledger's write, per row, of a batch as the writer makes it."""
     from service.config import load_settings
+    from translator import load_spec
     from service.keys import ClientKeys
     from service.ledger import Ledger
     from service.metrics import Metrics
@@ -65,7 +66,7 @@ async def _in_process(directory: Path, rounds: int) -> dict[str, float]:
     settings = load_settings({"PROXY_KEYS_FILE": str(keys), "DATABASE_URL": f"sqlite:///{directory / 'micro.db'}",
                               "LEDGER_FLUSH_SECONDS": "3600"}, env_file=None)
     metrics = Metrics()
-    proxy = SimpleNamespace(metrics=metrics, rate_limits=RateLimits(settings), ledger=Ledger(settings))
+    proxy = SimpleNamespace(metrics=metrics, rate_limits=RateLimits(settings, refusal=load_spec().errors.own.over_rate_limit), ledger=Ledger(settings))
     await proxy.ledger.start()
     identify = ClientKeys(settings).identify
     fields = {"model": "claude-haiku-4-5", "stream": False, "answered_by": "gemini/gemini-3.8-flash@abcdef012345",

@@ -75,7 +75,8 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
                               media_limits(settings), Pool(settings, state), endpoints,
                               Lifecycle(spec.errors.own.shutting_down.error()), state)
     proxy.keys, proxy.metrics = ClientKeys(settings), Metrics(settings.metrics)
-    proxy.rate_limits = RateLimits(settings, state, on_refused=proxy.metrics.refused)
+    proxy.rate_limits = RateLimits(settings, state, refusal=spec.errors.own.over_rate_limit,
+                                   on_refused=proxy.metrics.refused)
     proxy.context_cache = context_cache.registry(settings, state, list(spec.models.models))
     warn_unpriced(spec)
 

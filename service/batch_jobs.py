@@ -53,7 +53,7 @@ class BatchEngine:
         for key in self.proxy.settings.gemini_api_keys:
             if key_tag(key) == tag:
                 return key
-        raise AnthropicError(500, "api_error", "The Gemini key this batch runs on is no longer configured.")
+        raise self.proxy.spec.errors.own.batch_key_gone.error()
 
     # ---------------------------------------------------------------- creation
     async def create(self, client: Client, requests: list[tuple[str, dict[str, Any]]]) -> str:
@@ -87,13 +87,11 @@ class BatchEngine:
     def _target(self, client: Client, params: dict[str, Any]) -> str:
         """The Gemini model a request runs on; its errors are the request's."""
         if params.get("stream"):
-            raise AnthropicError(400, "invalid_request_error", "params.stream: streaming is not supported in a "
-                                                               "Message Batch request.")
+            raise self.proxy.spec.errors.own.batch_stream.error()
         route = translator.resolve_model(params.get("model"), self.proxy.spec.models)
         client.check_model(route)
         if not route.target.startswith("gemini/"):
-            raise AnthropicError(400, "invalid_request_error", f"params.model: {params.get('model')!r} is not a "
-                                 "Gemini model; this proxy runs Message Batches on Gemini's Batch API only.")
+            raise self.proxy.spec.errors.own.batch_not_gemini.error(model=params.get("model"))
         return route.target
 
     async def _submit(self, batch_id: str, client: Client, target: str,
@@ -104,8 +102,7 @@ class BatchEngine:
         while pending:
             deployment = await pool.pick(target)
             if deployment is None:
-                error = AnthropicError(429, "rate_limit_error", "Every Gemini key of this proxy is at its batch "
-                                                                f"quota for {target}; retry later.")
+                error = self.proxy.spec.errors.own.batch_quota.error(model=target)
                 for row in pending:
                     _settle(row, errored(error))
                 break

@@ -53,8 +53,7 @@ def result_of(params: dict[str, Any], item: dict[str, Any] | None, state: str, p
     if item is None or not ("response" in item or "error" in item):
         if state in UNANSWERED:
             return {"type": UNANSWERED[state]}
-        return errored(AnthropicError(500, "api_error", f"The Gemini batch ended ({state}) without an answer "
-                                                        "for this request."))
+        return errored(spec.errors.own.batch_unanswered.error(state=state))
     if "error" in item:
         return errored(_gemini_error(item["error"], params, spec, settings))
     try:

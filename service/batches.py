@@ -15,7 +15,6 @@ from quart import Blueprint, Quart, Response, current_app, g, request
 from sqlalchemy import func, select, update
 
 import translator
-from translator import AnthropicError
 
 from .batch_jobs import BatchEngine, now_ms
 from .batch_tables import batch_requests, message_batches
@@ -44,8 +43,7 @@ def served(attribute: str, api: str) -> Any:
     """What serves ``api`` (an attribute of the app, set when there is a database), or the error saying why not."""
     found = getattr(current_app, attribute, None)
     if found is None:
-        raise AnthropicError(404, "not_found_error", f"The {api} needs the proxy's database, and DATABASE_URL is "
-                                                     "off: set it (sqlite:///PATH or postgresql://...).")
+        raise current_app.proxy.spec.errors.own.needs_database.error(api=api)
     return found
 
 
@@ -55,23 +53,21 @@ def engine() -> BatchEngine:
 
 def _requests(body: Any) -> list[tuple[str, dict[str, Any]]]:
     """The ``requests`` of a create body, checked as Anthropic checks them (params are checked per request)."""
-    requests = body.get("requests") if isinstance(body, dict) else None
+    requests, own = body.get("requests") if isinstance(body, dict) else None, current_app.proxy.spec.errors.own
     if not isinstance(requests, list) or not requests:
-        raise AnthropicError(400, "invalid_request_error", "requests: Field required, a non-empty list.")
+        raise own.batch_requests_missing.error()
     if len(requests) > MAX_REQUESTS:
-        raise AnthropicError(400, "invalid_request_error", f"requests: at most {MAX_REQUESTS} requests per batch.")
+        raise own.batch_too_many_requests.error(limit=MAX_REQUESTS)
     found, seen = [], set()
     for number, item in enumerate(requests):
         custom_id = item.get("custom_id") if isinstance(item, dict) else None
         params = item.get("params") if isinstance(item, dict) else None
         if not isinstance(custom_id, str) or not CUSTOM_ID.match(custom_id):
-            raise AnthropicError(400, "invalid_request_error", f"requests.{number}.custom_id: 1 to 64 letters, "
-                                                               "digits, hyphens and underscores.")
+            raise own.batch_custom_id_invalid.error(number=number)
         if custom_id in seen:
-            raise AnthropicError(400, "invalid_request_error", f"requests.{number}.custom_id: {custom_id!r} is "
-                                                               "used more than once; custom_ids must be unique.")
+            raise own.batch_custom_id_repeated.error(number=number, custom_id=custom_id)
         if not isinstance(params, dict):
-            raise AnthropicError(400, "invalid_request_error", f"requests.{number}.params: Field required, an object.")
+            raise own.batch_params_missing.error(number=number)
         seen.add(custom_id)
         found.append((custom_id, params))
     return found
@@ -82,7 +78,7 @@ async def _row(batch_id: str) -> dict[str, Any]:
     async with engine().engine.connect() as connection:
         row = (await connection.execute(select(message_batches).where(message_batches.c.id == batch_id))).mappings().first()
     if row is None or not (g.client.admin or row["key_name"] == g.client.name):
-        raise AnthropicError(404, "not_found_error", f"No Message Batch with id {batch_id!r}.")
+        raise current_app.proxy.spec.errors.own.batch_not_found.error(batch_id=batch_id)
     return dict(row)
 
 
@@ -161,8 +157,7 @@ async def cancel(batch_id: str) -> Response:
 async def remove(batch_id: str) -> Response:
     row = await _row(batch_id)
     if row["ended_ms"] is None:
-        raise AnthropicError(400, "invalid_request_error", f"Message Batch {batch_id} is still in progress: cancel "
-                                                           "it and wait until it has ended before deleting it.")
+        raise current_app.proxy.spec.errors.own.batch_in_progress.error(batch_id=batch_id)
     await engine().delete_gemini(batch_id)
     return _json({"id": batch_id, "type": "message_batch_deleted"})
 
@@ -170,8 +165,7 @@ async def remove(batch_id: str) -> Response:
 @batches.get("/v1/messages/batches/<batch_id>/results")
 async def results(batch_id: str) -> Response:
     if (await describe(await _row(batch_id)))["processing_status"] != "ended":
-        raise AnthropicError(400, "invalid_request_error", f"Message Batch {batch_id} has not ended yet: its results "
-                                                           "are available once processing_status is ended.")
+        raise current_app.proxy.spec.errors.own.batch_not_ended.error(batch_id=batch_id)
     async with engine().engine.connect() as connection:
         rows = await connection.execute(select(batch_requests.c.custom_id, batch_requests.c.result).where(
             batch_requests.c.batch_id == batch_id).order_by(batch_requests.c.position))

@@ -14,7 +14,6 @@ from typing import Any, Mapping
 
 from quart import Quart, Response, current_app, request
 
-from translator import AnthropicError
 
 from .errors import error_response
 
@@ -59,8 +58,7 @@ async def check_origin() -> Response | None:
     if origin is None:
         return None
     if _origin() is None:
-        return error_response(AnthropicError(403, "permission_error", f"Requests from the web origin "
-                                             f"{origin[:200]!r} are refused: it is not in CORS_ORIGINS."))
+        return error_response(current_app.proxy.spec.errors.own.origin_refused.error(origin=origin[:200]))
     return _preflight_answer() if allowed_preflight() else None
 
 

@@ -65,7 +65,7 @@ def _unauthorized() -> Response:
 async def login() -> Response:
     client = g.get("client")
     if client is None or not client.admin:
-        raise AnthropicError(403, "permission_error", "Only the proxy's admin key (PROXY_API_KEY) opens the dashboard.")
+        raise current_app.proxy.spec.errors.own.dashboard_admin_only.error()
     return Response(f'{{"url": "/dashboard/open/{_signed("link", LINK_SECONDS)}"}}', content_type=JSON)
 
 

@@ -51,8 +51,7 @@ class FileStore:
         async with self.engine.connect() as connection:
             row = (await connection.execute(select(stored_files).where(stored_files.c.id == file_id))).mappings().first()
         if row is None or not (client.admin or row["key_name"] == client.name):
-            raise AnthropicError(404, "not_found_error", f"File {file_id!r} not found: it does not exist, was "
-                                                         "deleted, or belongs to another API key.")
+            raise self.api.spec.errors.own.file_not_found.error(file_id=file_id)
         return dict(row)
 
     async def used_bytes(self, client: Client) -> int:
@@ -89,11 +88,11 @@ class FileStore:
         for where, block in file_sources(params):
             file_id = block["source"].get("file_id")
             if not isinstance(file_id, str):
-                raise AnthropicError(400, "invalid_request_error", f"{where}.file_id: Field required, a file id.")
+                raise self.api.spec.errors.own.file_id_missing.error(where=where)
             try:
                 row = await self.row(file_id, client)
             except AnthropicError as error:
-                raise AnthropicError(400, "invalid_request_error", f"{where}.file_id: {error.message}") from None
+                raise self.api.spec.errors.own.file_id_refused.error(where=where, reason=error.message) from None
             block["source"] = {"type": "url", "url": await self.gemini_uri(row, key), "media_type": row["mime_type"]}
         return params
 
@@ -147,9 +146,7 @@ async def resolve_file_sources(body: Any) -> Any:
     keys = proxy.settings.gemini_api_keys
     key = deployment.params.get("api_key") if deployment is not None else (keys[0] if keys else None)
     if not key or getattr(current_app, "files", None) is None:
-        raise AnthropicError(400, "invalid_request_error", "file sources (file_id) need a Gemini model and the "
-                                                           "proxy's database (DATABASE_URL): the file is kept there "
-                                                           "and sent through Gemini's Files API.")
+        raise proxy.spec.errors.own.files_need_database.error()
     return await store().resolved(body, g.client, key)
 
 
@@ -163,18 +160,17 @@ async def upload() -> Response:
     files_store, client = store(), g.client
     limit = current_app.proxy.settings.files_max_bytes_per_key
     room = min(MAX_FILE_BYTES, limit - await files_store.used_bytes(client))
-    too_large = AnthropicError(413, "request_too_large", f"The file does not fit: API key {client.name!r} may keep "
-                                                         f"{limit} bytes of files here (FILES_MAX_BYTES_PER_KEY), "
-                                                         f"{max(0, room)} are left; delete files to make room.")
+    own = current_app.proxy.spec.errors.own
+    too_large = own.file_too_large.error(key=client.name, limit=limit, left=max(0, room))
     if request.content_length is None:  # the bound is checked before reading (the SDK always sends a length)
-        raise AnthropicError(411, "invalid_request_error", "An upload needs a Content-Length header.")
+        raise own.upload_without_length.error()
     if request.content_length > room + 64 * 1024:
         raise too_large
     g.body_read = True
     form = await request.files
     part = form.get("file")
     if part is None:
-        raise AnthropicError(400, "invalid_request_error", "file: Field required (a multipart/form-data part).")
+        raise own.upload_without_file.error()
     data = part.read()
     if len(data) > room:
         raise too_large
@@ -220,9 +216,7 @@ async def remove(file_id: str) -> Response:
 @files.get("/v1/files/<file_id>/content")
 async def content(file_id: str) -> Response:
     await store().row(file_id, g.client)
-    raise AnthropicError(400, "invalid_request_error", f"File {file_id!r} is not downloadable: as on Anthropic, only "
-                         "files created by a tool can be downloaded, not uploaded ones.",
-                         details={"error_code": "file_not_downloadable"})
+    raise current_app.proxy.spec.errors.own.file_not_downloadable.error(file_id=file_id)
 
 
 def register(app: Quart) -> None:

@@ -71,7 +71,7 @@ class GeminiApi:
                                       data=json.dumps({"file": {"displayName": display_name}}).encode())
         upload_url = headers.get("X-Goog-Upload-URL")
         if not upload_url:
-            raise AnthropicError(502, "api_error", "Gemini's Files API did not answer an upload URL.")
+            raise self.spec.errors.own.no_upload_url.error()
         finish = {"X-Goog-Upload-Offset": "0", "X-Goog-Upload-Command": "upload, finalize",
                   "content-type": mime_type}
         answer, _ = await self._call("POST", upload_url, key, headers=finish, data=data)

@@ -22,7 +22,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import FixedWindowRateLimiter
 from quart import Response
 
-from translator import AnthropicError
+from translator import ErrorText
 
 from .config import Settings
 from .errors import error_response
@@ -39,9 +39,9 @@ def _rfc3339(epoch: float) -> str:
 class RateLimits:
     """Admits requests and charges tokens, per key name."""
 
-    def __init__(self, settings: Settings, state: SharedState | None = None,
+    def __init__(self, settings: Settings, state: SharedState | None = None, *, refusal: ErrorText,
                  on_refused: Callable[[str], None] = lambda name: None):
-        self.on_refused = on_refused
+        self.refusal, self.on_refused = refusal, on_refused  # refusal: errors.yaml's over_rate_limit
         self._own_state = state is None   # built here (a caller without an app): closed by close()
         self.state = state = state or SharedState(settings.redis_url)
         self.local = FixedWindowRateLimiter(MemoryStorage())
@@ -82,9 +82,8 @@ class RateLimits:
                                 f"anthropic-ratelimit-{kind}-remaining": str(max(0, stats.remaining)),
                                 f"anthropic-ratelimit-{kind}-reset": _rfc3339(stats.reset_time)})
         limit = f"{client.rpm} requests" if over == "requests" else f"{client.tpm} tokens"
-        response = error_response(AnthropicError(
-            429, "rate_limit_error", f"This API key ({client.name}) is over its rate limit of {limit} per minute.",
-            retry_after=max(1.0, resets[over] - time.time())))
+        response = error_response(self.refusal.error(key=client.name, limit=limit,
+                                                     retry_after=max(1.0, resets[over] - time.time())))
         response.headers.update(headers)
         return response
 

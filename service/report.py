@@ -14,7 +14,7 @@ from typing import Any
 from quart import Blueprint, Response, current_app, g, request
 
 import translator
-from translator import AnthropicError, ReportQuery
+from translator import ReportQuery
 
 from . import litellm_adapter
 from .errors import JSON
@@ -27,15 +27,14 @@ reports = Blueprint("reports", __name__)
 def _admin_only() -> None:
     client = g.get("client")
     if client is None or not client.admin:
-        raise AnthropicError(403, "permission_error", "Only the proxy's admin key (PROXY_API_KEY) may read this; "
-                                                      "client keys may not.")
+        raise current_app.proxy.spec.errors.own.admin_only.error()
 
 
 def _ledger() -> Ledger:
     _admin_only()
     ledger = current_app.proxy.ledger
     if ledger is None:
-        raise AnthropicError(404, "not_found_error", "The usage ledger is off (DATABASE_URL=off).")
+        raise current_app.proxy.spec.errors.own.ledger_off.error()
     return ledger
 
 
@@ -45,7 +44,7 @@ async def _totals(ledger: Ledger, query: ReportQuery, groups: tuple[str, ...]) -
         return await ledger.totals(query, groups)
     except Exception as exc:  # noqa: BLE001 - any database failure is the same answer
         log.error("usage report: the ledger's database failed (%s)", type(exc).__name__)
-        raise AnthropicError(500, "api_error", "The usage ledger's database did not answer; retry later.") from None
+        raise current_app.proxy.spec.errors.own.ledger_failed.error() from None
 
 
 def _args() -> dict[str, list[str]]:
@@ -90,6 +89,6 @@ async def metrics() -> Response:
     _admin_only()
     proxy = current_app.proxy
     if not proxy.metrics.enabled:
-        raise AnthropicError(404, "not_found_error", "Metrics are off (METRICS=off).")
+        raise proxy.spec.errors.own.metrics_off.error()
     body, content_type = await proxy.metrics.exposition(proxy.pool, len(proxy.ledger.rows) if proxy.ledger else 0)
     return Response(body, content_type=content_type)

@@ -242,8 +242,7 @@ class UpstreamStream:
                         parts += self._framed(self._feed(item))
                     except StreamProtocolError as exc:
                         log.error("stream translation failed: %s", exc)
-                        yield self._error_frame(AnthropicError(500, "api_error",
-                                                               "The upstream answer could not be translated."))
+                        yield self._error_frame(self.spec.errors.own.untranslatable_answer.error())
                         return
                     if self.queue.empty():
                         break

@@ -129,8 +129,8 @@ async def _open_on_keys(call: UpstreamCall, pool: Pool, spec: Spec, settings: Se
     while True:
         deployment = await pool.pick(target)
         if deployment is None:
-            raise AnthropicError(429, "rate_limit_error", f"Every key of this proxy is resting after a rate limit "
-                                 f"for {call.route.gemini_name}.", retry_after=await pool.shortest_rest([target]))
+            raise spec.errors.own.keys_resting.error(model=call.route.gemini_name,
+                                                     retry_after=await pool.shortest_rest([target]))
         try:
             return await open_stream(call, deployment, settings, http)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an Anthropic error

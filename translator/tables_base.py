@@ -66,9 +66,9 @@ def _mentions(*names: str) -> Rule:
 
 
 def _fills(*names: str) -> Rule:
-    """An error whose message may use only these placeholders (the code fills them in)."""
+    """An error whose message may use only these placeholders (the code fills them in, ``!r`` quotes one)."""
     allowed = "|".join(map(re.escape, names))
-    pattern = r"^(?:[^{}]|\{\{|\}\}" + (rf"|\{{(?:{allowed})\}}" if names else "") + ")*$"
+    pattern = r"^(?:[^{}]|\{\{|\}\}" + (rf"|\{{(?:{allowed})(?:!r)?\}}" if names else "") + ")*$"  # {name!r}: quoted
     return Rule({"properties": {"message": {"pattern": pattern}}},
                 lambda error: None if re.fullmatch(pattern, error.message, re.DOTALL)
                 else f"message may use only the placeholders {', '.join('{%s}' % n for n in names) or '(none)'}")

@@ -28,10 +28,13 @@ class ErrorText(Table):
     status: ErrorStatus
     type: ErrorType
     message: Name
+    error_code: Annotated[str, StringConstraints(pattern="^[a-z_]+$")] | Absent = None  # error.details.error_code
 
-    def error(self, **fields: Any) -> AnthropicError:
-        """The error, its message's placeholders filled in with ``fields``."""
-        return AnthropicError(self.status, self.type, self.message.format(**fields))
+    def error(self, *, retry_after: float | None = None, **fields: Any) -> AnthropicError:
+        """The error, its message's placeholders filled in with ``fields`` (``retry_after``: the wait to advise)."""
+        details = {"error_code": self.error_code} if self.error_code else None
+        return AnthropicError(self.status, self.type, self.message.format(**fields), retry_after=retry_after,
+                              details=details)
 
 
 class FallbackOn(Table):
@@ -85,6 +88,39 @@ class OwnErrors(Table):
     body_timeout: Annotated[ErrorText, _fills("seconds")]
     bad_api_key: Annotated[ErrorText, _fills()]
     shutting_down: Annotated[ErrorText, _fills()]
+    over_rate_limit: Annotated[ErrorText, _fills("key", "limit")]
+    keys_resting: Annotated[ErrorText, _fills("model")]
+    untranslatable_answer: Annotated[ErrorText, _fills()]
+    model_not_allowed: Annotated[ErrorText, _fills("model")]
+    origin_refused: Annotated[ErrorText, _fills("origin")]
+    admin_only: Annotated[ErrorText, _fills()]
+    dashboard_admin_only: Annotated[ErrorText, _fills()]
+    ledger_off: Annotated[ErrorText, _fills()]
+    ledger_failed: Annotated[ErrorText, _fills()]
+    metrics_off: Annotated[ErrorText, _fills()]
+    needs_database: Annotated[ErrorText, _fills("api")]
+    batch_requests_missing: Annotated[ErrorText, _fills()]
+    batch_too_many_requests: Annotated[ErrorText, _fills("limit")]
+    batch_custom_id_invalid: Annotated[ErrorText, _fills("number")]
+    batch_custom_id_repeated: Annotated[ErrorText, _fills("number", "custom_id")]
+    batch_params_missing: Annotated[ErrorText, _fills("number")]
+    batch_not_found: Annotated[ErrorText, _fills("batch_id")]
+    batch_in_progress: Annotated[ErrorText, _fills("batch_id")]
+    batch_not_ended: Annotated[ErrorText, _fills("batch_id")]
+    batch_key_gone: Annotated[ErrorText, _fills()]
+    batch_stream: Annotated[ErrorText, _fills()]
+    batch_not_gemini: Annotated[ErrorText, _fills("model")]
+    batch_quota: Annotated[ErrorText, _fills("model")]
+    batch_unanswered: Annotated[ErrorText, _fills("state")]
+    file_not_found: Annotated[ErrorText, _fills("file_id")]
+    file_id_missing: Annotated[ErrorText, _fills("where")]
+    file_id_refused: Annotated[ErrorText, _fills("where", "reason")]
+    files_need_database: Annotated[ErrorText, _fills()]
+    file_too_large: Annotated[ErrorText, _fills("key", "limit", "left")]
+    upload_without_length: Annotated[ErrorText, _fills()]
+    upload_without_file: Annotated[ErrorText, _fills()]
+    file_not_downloadable: Annotated[ErrorText, _fills("file_id")]
+    no_upload_url: Annotated[ErrorText, _fills()]
 
 
 class FrameworkErrors(Table):
