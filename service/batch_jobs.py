@@ -89,7 +89,7 @@ class BatchEngine:
         if params.get("stream"):
             raise self.proxy.spec.errors.own.batch_stream.error()
         route = translator.resolve_model(params.get("model"), self.proxy.spec.models)
-        client.check_model(route)
+        client.check_model(route, self.proxy.spec.errors.own.model_not_allowed)
         if not route.target.startswith("gemini/"):
             raise self.proxy.spec.errors.own.batch_not_gemini.error(model=params.get("model"))
         return route.target

@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from translator import DEFAULT_SPEC_DIR, AnthropicError, Route, SpecError
+from translator import DEFAULT_SPEC_DIR, ErrorText, Route, SpecError
 
 from .config import Settings
 from .tables import read_checked
@@ -48,11 +48,12 @@ class Client:
     models: tuple[str, ...] = ()
     service_tier: str | None = None   # the Gemini tier its requests ask for (flex: background work at half price)
 
-    def check_model(self, route: Route) -> None:
-        """Refuse a model outside the key's ``models`` (matched as the client names it, or as it resolves)."""
+    def check_model(self, route: Route, refusal: ErrorText) -> None:
+        """Refuse a model outside the key's ``models`` (matched as the client names it, or as it resolves)
+        with ``refusal`` (errors.yaml's model_not_allowed)."""
         names = (route.requested, route.target, route.gemini_name)
         if self.models and not any(fnmatchcase(name, pattern) for pattern in self.models for name in names):
-            raise AnthropicError(403, "permission_error", f"This API key may not use the model {route.requested!r}.")
+            raise refusal.error(model=route.requested)
 
 
 ADMIN = Client("admin", admin=True)
