@@ -18,7 +18,7 @@ import translator
 
 from .batch_jobs import BatchEngine, now_ms
 from .batch_tables import batch_requests, message_batches
-from .errors import JSON
+from .errors import JSON, own_errors
 from .hooks import json_body
 
 log = logging.getLogger("proxy.batches")
@@ -43,7 +43,7 @@ def served(attribute: str, api: str) -> Any:
     """What serves ``api`` (an attribute of the app, set when there is a database), or the error saying why not."""
     found = getattr(current_app, attribute, None)
     if found is None:
-        raise current_app.proxy.spec.errors.own.needs_database.error(api=api)
+        raise own_errors().needs_database.error(api=api)
     return found
 
 
@@ -53,7 +53,7 @@ def engine() -> BatchEngine:
 
 def _requests(body: Any) -> list[tuple[str, dict[str, Any]]]:
     """The ``requests`` of a create body, checked as Anthropic checks them (params are checked per request)."""
-    requests, own = body.get("requests") if isinstance(body, dict) else None, current_app.proxy.spec.errors.own
+    requests, own = body.get("requests") if isinstance(body, dict) else None, own_errors()
     if not isinstance(requests, list) or not requests:
         raise own.batch_requests_missing.error()
     if len(requests) > MAX_REQUESTS:
@@ -78,7 +78,7 @@ async def _row(batch_id: str) -> dict[str, Any]:
     async with engine().engine.connect() as connection:
         row = (await connection.execute(select(message_batches).where(message_batches.c.id == batch_id))).mappings().first()
     if row is None or not (g.client.admin or row["key_name"] == g.client.name):
-        raise current_app.proxy.spec.errors.own.batch_not_found.error(batch_id=batch_id)
+        raise own_errors().batch_not_found.error(batch_id=batch_id)
     return dict(row)
 
 
@@ -157,7 +157,7 @@ async def cancel(batch_id: str) -> Response:
 async def remove(batch_id: str) -> Response:
     row = await _row(batch_id)
     if row["ended_ms"] is None:
-        raise current_app.proxy.spec.errors.own.batch_in_progress.error(batch_id=batch_id)
+        raise own_errors().batch_in_progress.error(batch_id=batch_id)
     await engine().delete_gemini(batch_id)
     return _json({"id": batch_id, "type": "message_batch_deleted"})
 
@@ -165,7 +165,7 @@ async def remove(batch_id: str) -> Response:
 @batches.get("/v1/messages/batches/<batch_id>/results")
 async def results(batch_id: str) -> Response:
     if (await describe(await _row(batch_id)))["processing_status"] != "ended":
-        raise current_app.proxy.spec.errors.own.batch_not_ended.error(batch_id=batch_id)
+        raise own_errors().batch_not_ended.error(batch_id=batch_id)
     async with engine().engine.connect() as connection:
         rows = await connection.execute(select(batch_requests.c.custom_id, batch_requests.c.result).where(
             batch_requests.c.batch_id == batch_id).order_by(batch_requests.c.position))

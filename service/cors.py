@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from quart import Quart, Response, current_app, request
 
 
-from .errors import error_response
+from .errors import error_response, own_errors
 
 
 def _origin() -> str | None:
@@ -58,7 +58,7 @@ async def check_origin() -> Response | None:
     if origin is None:
         return None
     if _origin() is None:
-        return error_response(current_app.proxy.spec.errors.own.origin_refused.error(origin=origin[:200]))
+        return error_response(own_errors().origin_refused.error(origin=origin[:200]))
     return _preflight_answer() if allowed_preflight() else None
 
 

@@ -23,7 +23,7 @@ from translator import AnthropicError
 
 from .dashboard_data import Usage, fold, model_prices, recent, seconds, summary
 from .dashboard_svg import stacked_bars
-from .errors import JSON
+from .errors import JSON, own_errors
 
 dashboard = Blueprint("dashboard", __name__)
 COOKIE = "gemini_proxy_dashboard"
@@ -65,7 +65,7 @@ def _unauthorized() -> Response:
 async def login() -> Response:
     client = g.get("client")
     if client is None or not client.admin:
-        raise current_app.proxy.spec.errors.own.dashboard_admin_only.error()
+        raise own_errors().dashboard_admin_only.error()
     return Response(f'{{"url": "/dashboard/open/{_signed("link", LINK_SECONDS)}"}}', content_type=JSON)
 
 

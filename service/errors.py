@@ -9,7 +9,7 @@ import uuid
 from quart import Quart, Response, current_app, g
 from werkzeug.exceptions import HTTPException
 
-from translator import AnthropicError
+from translator import AnthropicError, OwnErrors
 
 log = logging.getLogger("proxy")
 JSON = "application/json"
@@ -25,6 +25,11 @@ def error_response(error: AnthropicError, request_id: str | None = None) -> Resp
     if error.retry_after is not None:
         response.headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))  # never too early
     return response
+
+
+def own_errors() -> OwnErrors:
+    """errors.yaml's ``own`` errors, as the app serving this request loaded them."""
+    return current_app.proxy.spec.errors.own
 
 
 def register(app: Quart) -> None:

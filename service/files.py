@@ -25,7 +25,7 @@ from translator import AnthropicError
 from .batch_jobs import now_ms
 from .batch_tables import gemini_files, stored_files
 from .batches import _json, rfc3339, served
-from .errors import new_id
+from .errors import new_id, own_errors
 from .gemini_api import GeminiApi
 from .keys import Client
 from .pool import key_tag
@@ -160,7 +160,7 @@ async def upload() -> Response:
     files_store, client = store(), g.client
     limit = current_app.proxy.settings.files_max_bytes_per_key
     room = min(MAX_FILE_BYTES, limit - await files_store.used_bytes(client))
-    own = current_app.proxy.spec.errors.own
+    own = own_errors()
     too_large = own.file_too_large.error(key=client.name, limit=limit, left=max(0, room))
     if request.content_length is None:  # the bound is checked before reading (the SDK always sends a length)
         raise own.upload_without_length.error()
@@ -216,7 +216,7 @@ async def remove(file_id: str) -> Response:
 @files.get("/v1/files/<file_id>/content")
 async def content(file_id: str) -> Response:
     await store().row(file_id, g.client)
-    raise current_app.proxy.spec.errors.own.file_not_downloadable.error(file_id=file_id)
+    raise own_errors().file_not_downloadable.error(file_id=file_id)
 
 
 def register(app: Quart) -> None:

@@ -17,7 +17,7 @@ import translator
 from translator import ReportQuery
 
 from . import litellm_adapter
-from .errors import JSON
+from .errors import JSON, own_errors
 from .ledger import Ledger
 
 log = logging.getLogger("proxy.report")
@@ -27,14 +27,14 @@ reports = Blueprint("reports", __name__)
 def _admin_only() -> None:
     client = g.get("client")
     if client is None or not client.admin:
-        raise current_app.proxy.spec.errors.own.admin_only.error()
+        raise own_errors().admin_only.error()
 
 
 def _ledger() -> Ledger:
     _admin_only()
     ledger = current_app.proxy.ledger
     if ledger is None:
-        raise current_app.proxy.spec.errors.own.ledger_off.error()
+        raise own_errors().ledger_off.error()
     return ledger
 
 
@@ -44,7 +44,7 @@ async def _totals(ledger: Ledger, query: ReportQuery, groups: tuple[str, ...]) -
         return await ledger.totals(query, groups)
     except Exception as exc:  # noqa: BLE001 - any database failure is the same answer
         log.error("usage report: the ledger's database failed (%s)", type(exc).__name__)
-        raise current_app.proxy.spec.errors.own.ledger_failed.error() from None
+        raise own_errors().ledger_failed.error() from None
 
 
 def _args() -> dict[str, list[str]]:

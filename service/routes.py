@@ -12,7 +12,7 @@ from quart import Blueprint, Response, current_app, g, request
 import translator
 
 from . import compaction, context_cache, sse, streaming, tiers, upstream, usage
-from .errors import JSON, new_id
+from .errors import JSON, new_id, own_errors
 from .files import resolve_file_sources
 from .hooks import json_body
 from .logs import access_log
@@ -95,7 +95,7 @@ async def messages() -> Response:
             return response
         call = await _translate(translator.translate_call, edited.body, turn.size)
         g.log.update(target=call.route.target, stream=call.stream)  # model: logged above
-        g.client.check_model(call.route, current_app.proxy.spec.errors.own.model_not_allowed)
+        g.client.check_model(call.route, own_errors().model_not_allowed)
         call = tiers.with_tier(call, turn.body, g.client, g.log)
         if call.tools.left_out:
             g.log["tools_left_out"] = list(call.tools.left_out)
@@ -145,7 +145,7 @@ async def count_tokens() -> Response:
     plan = translator.plan_edits(body, current_app.proxy.spec.context)  # context_management edits
     call = await _translate(translator.translate_count_tokens, plan.body)
     g.log.update(model=call.route.requested, target=call.route.target)
-    g.client.check_model(call.route, current_app.proxy.spec.errors.own.model_not_allowed)
+    g.client.check_model(call.route, own_errors().model_not_allowed)
     proxy = current_app.proxy
     tokens, source = await upstream.count_tokens(call, proxy.pool, proxy.settings, proxy.http)
     g.log.update(count_source=source)

@@ -37,7 +37,7 @@ from .prices import PricesTable, cache_worth_growing, gemini_service_tier, price
 from .routing import Route, model_entry, model_list, resolve_model
 from .signatures import decode_tool_id, encode_tool_id
 from .spec import DEFAULT_SPEC_DIR, Spec, SpecError, load_spec
-from .tables import ErrorText
+from .tables import ErrorText, OwnErrors
 from .stream import TRANSITIONS, StreamProtocolError, StreamTranslator
 from .threads import (HeldThread, KeptStreamTranslator, ThreadTurn, continued_request, kept_thread, read_thread,
                       thread_error, thread_turn)
@@ -60,5 +60,5 @@ __all__ = [
     "with_speed",
     "CACHE_LOOKBACK", "CacheAsk", "CacheChoice", "cache_ask", "choose_cache", "content_counts", "prefix_keys", "prefix_sizes",
     "PricesTable", "cache_worth_growing", "gemini_service_tier", "price_on", "rates", "unpriced_models",
-    "ErrorText",
+    "ErrorText", "OwnErrors",
 ]
