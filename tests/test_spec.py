@@ -66,6 +66,8 @@ def _broken_copy(tmp_path: Path, name: str, old: str, new: str) -> Path:
     ("stop_reasons", "malformed_retries: 1", "malformed_retries: 1\nretries: 2",
      ["(document root)", "('retries' was unexpected)"]),
     ("errors", "{limit} bytes.", "{max} bytes.", ["own.body_too_large.message", "does not match"]),
+    ("errors", "File {file_id!r} not found", "File {file_id!s} not found", ["own.file_not_found.message", "does not match"]),
+    ("errors", "with id {batch_id!r}.", "with id {id!r}.", ["own.batch_not_found.message", "does not match"]),
     ("errors", "retry_backoff: {first_seconds: 0.5", "retry_backoff: {first_seconds: 0",
      ["retry_backoff.first_seconds", "less than or equal to the minimum of 0"]),
     # a YAML number key: JSON Schema cannot bound it, the model does
@@ -96,3 +98,11 @@ def test_an_upstream_status_no_rule_names_maps_by_the_statuses_table():
     error = map_upstream_error(errors, class_names=["APIError"], status=403, message="denied")
     assert (error.status, error.type) == (500, "api_error") and "proxy's Gemini credentials" in error.message
     assert map_upstream_error(errors, class_names=[], status=418, message="x").status == 500  # unlisted: default
+
+
+def test_an_own_error_quotes_with_r_and_carries_its_error_code():
+    own = load_spec().errors.own
+    error = own.file_not_downloadable.error(file_id="file_'1")
+    assert error.message.startswith('File "file_\'1" is not downloadable')
+    assert error.details == {"error_code": "file_not_downloadable"} and own.file_not_found.error(file_id="f").details is None
+    assert own.over_rate_limit.error(key="k", limit="5 tokens", retry_after=2.5).retry_after == 2.5
