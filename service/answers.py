@@ -17,7 +17,7 @@ import aiohttp
 import certifi
 from yarl import URL
 
-from . import litellm_adapter
+from . import litellm_adapter, vertex
 from .config import GEMINI_API_BASE, Settings
 
 ERROR_BODY_BYTES = 65536  # of an error answer, kept for its message (Gemini's are a few hundred bytes)
@@ -102,7 +102,16 @@ class GeminiAnswer:
 
 async def open_gemini(http: aiohttp.ClientSession, kwargs: dict[str, Any], params: dict[str, Any]) -> GeminiAnswer:
     """POST the call; an HTTP error is raised as the LiteLLM exception it maps to."""
-    request = litellm_adapter.gemini_request(kwargs, params["api_key"], params.get("api_base"))
+    return await send(http, litellm_adapter.gemini_request(kwargs, params["api_key"], params.get("api_base")))
+
+
+async def open_vertex(http: aiohttp.ClientSession, kwargs: dict[str, Any], params: dict[str, Any]) -> GeminiAnswer:
+    """The same call on Vertex AI (service.vertex: its credentials and URL), read as Gemini's."""
+    return await send(http, await vertex.request(http, kwargs, params))
+
+
+async def send(http: aiohttp.ClientSession, request: litellm_adapter.GeminiRequest) -> GeminiAnswer:
+    """POST a Gemini request on the pooled client; an HTTP error is raised as LiteLLM's exception."""
     try:
         response = await http.post(request.url, data=request.body, headers=request.headers)
     except (aiohttp.ClientError, OSError) as exc:
@@ -157,7 +166,7 @@ async def _open_litellm(http: aiohttp.ClientSession, kwargs: dict[str, Any], par
 
 # The engines providers.yaml's rows name: how a deployment's answer is opened.
 ENGINES: dict[str, Callable[[aiohttp.ClientSession, dict[str, Any], dict[str, Any]], Awaitable[Any]]] = {
-    "gemini": open_gemini, "litellm": _open_litellm}
+    "gemini": open_gemini, "vertex": open_vertex, "litellm": _open_litellm}
 
 
 async def open_answer(http: aiohttp.ClientSession, kwargs: dict[str, Any], engine: str, params: dict[str, Any]) -> Any:

@@ -14,6 +14,8 @@ from typing import Mapping
 
 from dotenv import dotenv_values
 
+from . import vertex_settings
+
 
 DEFAULT_DATABASE_URL = "sqlite:///proxy-usage.db"  # in the working directory
 
@@ -33,6 +35,8 @@ GEMINI_API_BASE = "https://generativelanguage.googleapis.com/v1beta"  # when GEM
 class Settings:
     gemini_api_keys: tuple[str, ...] = field(default=(), repr=False)  # GEMINI_API_KEYS ∪ GEMINI_API_KEY
     gemini_api_base: str = ""
+    vertexai_deployments: tuple[str, ...] = field(default=(), repr=False)  # service.vertex.deployments
+    vertexai_api_base: str = ""             # VERTEXAI_API_BASE: replaces Vertex's regional/global host
     anthropic_api_key: str = ""
     proxy_api_key: str = ""
     big_model: str = ""
@@ -117,10 +121,12 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     values.update(os.environ if environ is None else environ)
     get = values.get
     gemini = key_list(get("GEMINI_API_KEYS"), get("GEMINI_API_KEY"))
-    keys = (*gemini, get("ANTHROPIC_API_KEY") or "", get("PROXY_API_KEY") or "")
+    keys = (*gemini, *vertex_settings.secrets(get), get("ANTHROPIC_API_KEY") or "", get("PROXY_API_KEY") or "")
     return _checked(Settings(
         gemini_api_keys=gemini,
         gemini_api_base=(get("GEMINI_API_BASE") or "").rstrip("/"),
+        vertexai_deployments=vertex_settings.deployments(get),
+        vertexai_api_base=(get("VERTEXAI_API_BASE") or "").rstrip("/"),
         anthropic_api_key=keys[-2],
         proxy_api_key=keys[-1],
         big_model=get("BIG_MODEL") or "",

@@ -26,6 +26,7 @@ from litellm.types.router import Deployment, RouterRateLimitError as NoDeploymen
 from .gemini import (GeminiParser, GeminiRequest, connection_error, gemini_body, gemini_request,  # noqa: E402
                      http_error)
 from .probes import RELIED_ON  # noqa: E402
+from .vertex import count_tokens_body as vertex_count_body, vertex_request, vertex_url  # noqa: E402
 
 VERSION = importlib.metadata.version("litellm")
 TESTED_WITH = "1.110.2"
@@ -35,7 +36,8 @@ litellm.suppress_debug_info = True
 litellm.num_retries = 0
 
 __all__ = ["Deployment", "GeminiParser", "GeminiRequest", "LiteLLMMoved", "NoDeployment", "Router", "VERSION", "acompletion",
-           "check", "connection_error", "gemini_body", "gemini_request", "http_error", "prices", "token_counter"]
+           "check", "connection_error", "gemini_body", "gemini_request", "http_error", "prices", "token_counter",
+           "vertex_count_body", "vertex_request", "vertex_url"]
 
 
 class LiteLLMMoved(RuntimeError):

@@ -38,19 +38,19 @@ class GeminiRequest:
     optional_params: dict[str, Any]  # LiteLLM's mapped parameters, which its stream reader consults
 
 
-def gemini_body(kwargs: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+def gemini_body(kwargs: dict[str, Any], provider: str = "gemini") -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Gemini's model name, LiteLLM's mapped parameters and the generateContent body for
     ``litellm.acompletion``'s ``kwargs``, built by LiteLLM's own parameter mapping and message and
-    tool transformation (the same body serves countTokens)."""
+    tool transformation (the same body serves countTokens); ``provider`` "vertex_ai" for Vertex's."""
     model = kwargs["model"].split("/", 1)[1]
     params = {k: v for k, v in kwargs.items() if k not in ("model", "stream", "stream_options")}
-    optional = get_optional_params(model=model, custom_llm_provider="gemini", stream=True,
+    optional = get_optional_params(model=model, custom_llm_provider=provider, stream=True,
                                    stream_options={"include_usage": True}, **params)
     optional.pop("stream", None)
     # A list of its own: LiteLLM pops the system messages out of the one it is given, and the same
     # call is built again for a retry, the next key or a fallback (acompletion leaves it whole too).
     body = transform_request_body(messages=list(kwargs["messages"]), model=model, optional_params=dict(optional),
-                                  custom_llm_provider="gemini", litellm_params={}, cached_content=None)
+                                  custom_llm_provider=cast(Any, provider), litellm_params={}, cached_content=None)
     return model, optional, cast(dict[str, Any], body)
 
 
