@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import weakref
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
@@ -19,6 +20,8 @@ import aiohttp
 import google.auth
 import google.auth.exceptions
 import google.auth.transport.requests
+import google.oauth2.credentials
+import google.oauth2.service_account
 
 from . import litellm_adapter
 from .vertex_settings import DEFAULT_LOCATION
@@ -59,7 +62,7 @@ class TokenSource:
         try:
             if self.credentials is None:
                 if self.path:
-                    credentials, project = google.auth.load_credentials_from_file(self.path, scopes=SCOPES)
+                    credentials, project = _load_file(self.path)
                 else:
                     credentials, project = google.auth.default(scopes=SCOPES)
                 self.credentials, self.project = credentials, self.project or project or ""
@@ -70,6 +73,19 @@ class TokenSource:
         except (google.auth.exceptions.GoogleAuthError, OSError, ValueError) as exc:
             raise VertexCredentialsError(f"Vertex AI credentials {self.path or '(application default)'} could "
                                          f"not give an access token: {_first_line(exc)}") from None
+
+
+def _load_file(path: str) -> tuple[Any, str]:
+    """A credential file of a type the proxy expects (google-auth's advice: load by type, so a file
+    of another kind cannot make the proxy run an external command or reach other hosts)."""
+    info = json.loads(Path(path).read_text())
+    if info.get("type") == "service_account":
+        credentials = google.oauth2.service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+        return credentials, info.get("project_id", "")
+    if info.get("type") == "authorized_user":
+        credentials = google.oauth2.credentials.Credentials.from_authorized_user_info(info, scopes=SCOPES)
+        return credentials, info.get("quota_project_id", "")
+    raise ValueError(f"its type {info.get('type')!r} is not service_account or authorized_user")
 
 
 class VertexCredentialsError(Exception):
