@@ -37,7 +37,8 @@ def vertex(vertex_server: FakeVertex, tmp_path: Path) -> FakeVertex:
     return vertex_server
 
 
-def vertex_proxy(make_proxy, vertex: FakeVertex, model: str = PRO, **extra: str):
+def vertex_proxy(make_proxy, vertex: FakeVertex, model: str = FLASH, **extra: str):
+    """A proxy whose big model is on Vertex (flash: no fallbacks in models.yaml, so Vertex answers or fails)."""
     return make_proxy(PROVIDER_PREFIXES="gemini/,vertex_ai/", VERTEXAI_API_BASE=vertex.root_url,
                       BIG_MODEL=f"vertex_ai/{model}", **extra)
 
@@ -67,11 +68,13 @@ def test_a_service_account_answers_with_one_token_for_many_requests(make_proxy, 
     assert first.status_code == second.status_code == 200, first.text
     if stream:
         check_stream(first.text)
-        assert "Hello there." in first.text
+        deltas = [json.loads(line[6:])["delta"] for line in first.text.splitlines()
+                  if line.startswith("data: ") and '"content_block_delta"' in line]
+        assert "".join(d.get("text", "") for d in deltas) == "Hello there."
     else:
         assert [b["type"] for b in first.json()["content"]] == ["thinking", "text"]
     paths = {r["path"] for r in answered(vertex)}
-    assert paths == {f"/v1/projects/proj-a/locations/us-central1/publishers/google/models/{PRO}:streamGenerateContent"}
+    assert paths == {f"/v1/projects/proj-a/locations/us-central1/publishers/google/models/{FLASH}:streamGenerateContent"}
     assert vertex.token_requests == 1   # cached, not fetched per request
     assert all(c.get("role") in ("user", "model") for r in answered(vertex) for c in r["body"]["contents"])
 
@@ -89,7 +92,7 @@ def test_express_keys_use_the_global_route_without_a_project(make_proxy, vertex)
     proxy = vertex_proxy(make_proxy, vertex, VERTEXAI_API_KEY=EXPRESS_KEY)
     assert post(proxy, body()).status_code == 200
     (call,) = answered(vertex)
-    assert call["path"] == f"/v1/publishers/google/models/{PRO}:streamGenerateContent"
+    assert call["path"] == f"/v1/publishers/google/models/{FLASH}:streamGenerateContent"
     assert call["headers"]["x-goog-api-key"] == EXPRESS_KEY and "authorization" not in call["headers"]
     assert vertex.token_requests == 0
 
@@ -149,7 +152,7 @@ def test_refused_credentials_are_the_proxys_error_without_secrets(make_proxy, ve
         extra, status = {"VERTEXAI_API_KEY": "vertex-wrong-key-0123456789"}, 401
     proxy = vertex_proxy(make_proxy, vertex, **extra)
     answer = post(proxy, body())
-    assert answer.status_code == 500 and answer.json()["error"]["type"] == "api_error"
+    assert answer.status_code == 500 and answer.json()["error"]["type"] == "api_error", answer.text
     assert [r["status"] for r in vertex.requests if r["action"]] == [status]
     assert "vertex-wrong-key" not in answer.text and "ya29." not in answer.text
 
