@@ -40,7 +40,6 @@ class TokenSource:
     def __init__(self, path: str, project: str, clock: Callable[[], datetime] = _utcnow):
         self.path, self.project, self.clock = path, project, clock
         self.credentials: Any = None
-        self.refreshes = 0
         self._lock = asyncio.Lock()
 
     def _fresh(self) -> bool:
@@ -61,13 +60,13 @@ class TokenSource:
         """In a worker thread: load the credential (once), then fetch a new token."""
         try:
             if self.credentials is None:
+                project: str | None
                 if self.path:
                     credentials, project = _load_file(self.path)
                 else:
                     credentials, project = google.auth.default(scopes=SCOPES)
                 self.credentials, self.project = credentials, self.project or project or ""
             self.credentials.refresh(google.auth.transport.requests.Request())
-            self.refreshes += 1
         except google.auth.exceptions.TransportError as exc:
             raise ConnectionError(f"Vertex AI's token endpoint could not be reached ({type(exc).__name__}).") from None
         except (google.auth.exceptions.GoogleAuthError, OSError, ValueError) as exc:
