@@ -4,6 +4,7 @@ Vertex's 401/403/429 — against tests/fake_vertex, which shares the fake Gemini
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
@@ -30,7 +31,8 @@ def vertex_server() -> Iterator[FakeVertex]:
 @pytest.fixture
 def vertex(vertex_server: FakeVertex, tmp_path: Path) -> FakeVertex:
     vertex_server.reset()
-    vertex_server.public_keys.clear(), vertex_server.projects.clear(), vertex_server.tokens.clear()
+    for registry in (vertex_server.public_keys, vertex_server.projects, vertex_server.tokens):
+        registry.clear()
     vertex_server.express_keys = {EXPRESS_KEY}
     vertex_server.token_lifetime, vertex_server.token_requests = 3600, 0
     vertex_server.accounts = tmp_path  # type: ignore[attr-defined]
@@ -86,6 +88,28 @@ def test_a_token_near_its_expiry_is_replaced_before_use(make_proxy, vertex):
         assert post(proxy, body()).status_code == 200
     assert vertex.token_requests == 3
     assert len({r["headers"]["authorization"] for r in answered(vertex)}) == 3
+
+
+def test_concurrent_first_requests_share_one_token_fetch(make_proxy, vertex):
+    proxy = vertex_proxy(make_proxy, vertex, GOOGLE_APPLICATION_CREDENTIALS=account(vertex))
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(lambda _: post(proxy, body()).status_code, range(6)))
+    assert statuses == [200] * 6
+    assert vertex.token_requests == 1   # one refresh at a time; the others waited for it
+
+
+def test_application_default_credentials_found_by_google_auth(make_proxy, vertex, monkeypatch, tmp_path):
+    """No credential named: google.auth.default() finds gcloud's ADC file (a service account's here,
+    so that its token_uri can be the fake's; a user login's always goes to oauth2.googleapis.com)."""
+    adc = tmp_path / "gcloud"
+    adc.mkdir()
+    Path(account(vertex, projects=("proj-u",))).rename(adc / "application_default_credentials.json")
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(adc))
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    proxy = vertex_proxy(make_proxy, vertex, VERTEXAI_PROJECT="proj-u")
+    assert post(proxy, body()).status_code == 200
+    (call,) = answered(vertex)
+    assert call["path"].startswith("/v1/projects/proj-u/locations/global/") and vertex.token_requests == 1
 
 
 def test_express_keys_use_the_global_route_without_a_project(make_proxy, vertex):
