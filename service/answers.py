@@ -107,7 +107,9 @@ async def open_gemini(http: aiohttp.ClientSession, kwargs: dict[str, Any], param
 
 async def open_vertex(http: aiohttp.ClientSession, kwargs: dict[str, Any], params: dict[str, Any]) -> GeminiAnswer:
     """The same call on Vertex AI (service.vertex: its credentials and URL), read as Gemini's."""
-    return await send(http, await vertex.request(http, kwargs, params))
+    answer = await send(http, await vertex.request(http, kwargs, params))
+    answer.parser.platform = "vertex_ai/"
+    return answer
 
 
 async def send(http: aiohttp.ClientSession, request: litellm_adapter.GeminiRequest) -> GeminiAnswer:

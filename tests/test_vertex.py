@@ -192,3 +192,25 @@ def test_a_jwt_signed_by_another_key_gets_no_token(make_proxy, vertex):
     assert answer.status_code == 500 and "invalid_grant" in answer.json()["error"]["message"]
     assert "PRIVATE KEY" not in answer.text
     assert vertex.token_requests == 1 and not [r for r in vertex.requests if r["action"]]
+
+
+def test_a_tool_loop_falling_back_from_vertex_to_ai_studio_keeps_each_ones_signatures(make_proxy, vertex, gemini):
+    """The same model on both: Vertex's signature is Vertex's own, so AI Studio gets the placeholder
+    it accepts (the fake Gemini refuses signatures it did not issue), and Vertex its own back."""
+    proxy = make_proxy(PROVIDER_PREFIXES="gemini/,vertex_ai/", VERTEXAI_API_BASE=vertex.root_url,
+                       GOOGLE_APPLICATION_CREDENTIALS=account(vertex), BIG_MODEL=f"vertex_ai/{FLASH},gemini/{FLASH}")
+    vertex.enqueue({"thinking": "I will list.", "tool_calls": [("Bash", {"command": "ls"})]})
+    ask = body(tools=[BASH])
+    first = post(proxy, ask).json()
+    tool_use = next(b for b in first["content"] if b["type"] == "tool_use")
+    follow = {**ask, "messages": [ask["messages"][0], {"role": "assistant", "content": first["content"]},
+                                  {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use["id"],
+                                                                "content": "a b"}]}]}
+    vertex.quotas = Quotas(per_key=0, window_s=30)
+    gemini.enqueue({"text": "Two files."})
+    assert post(proxy, follow).status_code == 200
+    assert gemini.requests[-1]["status"] == 200 and gemini.requests[-1]["used_dummy_signature"]
+    vertex.quotas = Quotas()   # another replica, where Vertex is not resting
+    vertex.enqueue({"text": "Two files."})
+    assert post(vertex_proxy(make_proxy, vertex, GOOGLE_APPLICATION_CREDENTIALS=account(vertex)), follow).status_code == 200
+    assert vertex.requests[-1]["status"] == 200 and not vertex.requests[-1]["used_dummy_signature"]

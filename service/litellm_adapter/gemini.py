@@ -85,6 +85,7 @@ class GeminiParser:
         self.blocked = False                     # Gemini refused the prompt (promptFeedback)
         self.grounding: list[Any] = []
         self.usage_report: dict[str, Any] | None = None
+        self.platform = ""                       # "vertex_ai/" on Vertex: its signatures are its own (Route.signer)
 
     def parse(self, line: str) -> Any:
         """The chunk of one line, or None (a blank line, a fragment held back)."""
@@ -135,7 +136,8 @@ class GeminiParser:
             self.finish_reason = candidate.get("finishReason") or self.finish_reason
             if "content" in candidate or "finishReason" in candidate:
                 choices.append(self._choice(number, candidate))
-        return {"model": _served_model_name(raw.get("modelVersion")), "choices": choices}
+        served = _served_model_name(raw.get("modelVersion"))
+        return {"model": served and self.platform + served, "choices": choices}
 
     def _choice(self, number: int, candidate: dict[str, Any]) -> dict[str, Any]:
         """One candidate as LiteLLM's streaming choice, by LiteLLM's own part readers."""
