@@ -42,6 +42,7 @@ class RateLimits:
     def __init__(self, settings: Settings, state: SharedState | None = None,
                  on_refused: Callable[[str], None] = lambda name: None):
         self.on_refused = on_refused
+        self._own_state = state is None   # built here (a caller without an app): closed by close()
         self.state = state = state or SharedState(settings.redis_url)
         self.local = FixedWindowRateLimiter(MemoryStorage())
         self.shared: FixedWindowRateLimiter | None = None
@@ -94,3 +95,8 @@ class RateLimits:
             return
         self.state.spawn(self._run(
             lambda limiter: limiter.hit(RateLimitItemPerMinute(tpm), "tokens", client.name, cost=used)))
+
+    async def close(self) -> None:
+        """Wait for the charges still being counted (the app closes the state it shares itself)."""
+        if self._own_state:
+            await self.state.close()

@@ -114,7 +114,7 @@ class HypercornProcess:
                                         cwd=ROOT, env={**os.environ, **ledger, **env}, start_new_session=True,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
-    def start(self, timeout: float = 60) -> "HypercornProcess":
+    def start(self, timeout: float = 180) -> "HypercornProcess":  # LiteLLM 1.110 starts slower on a busy box
         deadline = time.monotonic() + timeout
         while True:
             try:
