@@ -214,3 +214,20 @@ def test_a_tool_loop_falling_back_from_vertex_to_ai_studio_keeps_each_ones_signa
     vertex.enqueue({"text": "Two files."})
     assert post(vertex_proxy(make_proxy, vertex, GOOGLE_APPLICATION_CREDENTIALS=account(vertex)), follow).status_code == 200
     assert vertex.requests[-1]["status"] == 200 and not vertex.requests[-1]["used_dummy_signature"]
+
+
+def test_the_environment_names_vertex_deployments_and_hides_express_keys():
+    from service.config import load_settings
+    from service.vertex_settings import has_credentials
+
+    pooled = load_settings({"VERTEXAI_CREDENTIALS": "/a.json,/b.json", "VERTEXAI_PROJECT": "p1 p2",
+                            "VERTEXAI_LOCATION": "europe-west4"}, None)
+    assert [json.loads(d) for d in pooled.vertexai_deployments] == [
+        {"credentials": path, "project": project, "location": "europe-west4"}
+        for path in ("/a.json", "/b.json") for project in ("p1", "p2")]
+    express = load_settings({"VERTEXAI_API_KEY": EXPRESS_KEY}, None)
+    assert [json.loads(d) for d in express.vertexai_deployments] == [{"api_key": EXPRESS_KEY}]
+    assert EXPRESS_KEY in express.secrets and EXPRESS_KEY not in repr(express)
+    adc = load_settings({}, None)
+    assert [json.loads(d) for d in adc.vertexai_deployments] == [{"credentials": "", "project": "", "location": "global"}]
+    assert has_credentials({"VERTEXAI_PROJECT": "p"}.get) and not has_credentials({}.get)
