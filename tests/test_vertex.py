@@ -231,3 +231,23 @@ def test_the_environment_names_vertex_deployments_and_hides_express_keys():
     adc = load_settings({}, None)
     assert [json.loads(d) for d in adc.vertexai_deployments] == [{"credentials": "", "project": "", "location": "global"}]
     assert has_credentials({"VERTEXAI_PROJECT": "p"}.get) and not has_credentials({}.get)
+
+
+def test_vertex_hosts_by_location_and_express_mode():
+    from service.litellm_adapter import vertex_url
+
+    assert vertex_url(FLASH, "countTokens", "p", "us-central1", None) == (
+        f"https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1/publishers/google/models/{FLASH}:countTokens")
+    assert vertex_url(FLASH, "streamGenerateContent", "p", "global", None) == (
+        f"https://aiplatform.googleapis.com/v1/projects/p/locations/global/publishers/google/models/{FLASH}"
+        ":streamGenerateContent?alt=sse")
+    assert vertex_url(FLASH, "countTokens", None, "global", None) == (
+        f"https://aiplatform.googleapis.com/v1/publishers/google/models/{FLASH}:countTokens")
+
+
+def test_count_tokens_in_express_mode(make_proxy, vertex):
+    proxy = vertex_proxy(make_proxy, vertex, VERTEXAI_API_KEY=EXPRESS_KEY)
+    vertex.enqueue({"action": "countTokens", "total_tokens": 77})
+    assert post(proxy, body(), "/v1/messages/count_tokens").json() == {"input_tokens": 77}
+    (call,) = [r for r in vertex.requests if r["action"] == "countTokens"]
+    assert call["path"] == f"/v1/publishers/google/models/{FLASH}:countTokens" and call["status"] == 200
