@@ -17,7 +17,7 @@ import aiohttp
 import certifi
 from yarl import URL
 
-from . import context_cache, litellm_adapter
+from . import context_cache, litellm_adapter, vertex
 from .config import GEMINI_API_BASE, Settings
 
 ERROR_BODY_BYTES = 65536  # of an error answer, kept for its message (Gemini's are a few hundred bytes)
@@ -100,12 +100,33 @@ class GeminiAnswer:
         self.response.close()
 
 
+class CacheGone(Exception):
+    """Gemini no longer knows the context cache the call named (service.context_cache dropped it)."""
+
+
 async def open_gemini(http: aiohttp.ClientSession, kwargs: dict[str, Any], params: dict[str, Any],
                       cached: bool = True) -> GeminiAnswer:
     """POST the call (naming a context cache where service.context_cache says so; one Gemini no longer
     knows is dropped and the call sent again without it); an HTTP error is raised as the LiteLLM
     exception it maps to."""
     request = await context_cache.gemini_request(http, kwargs, params, cached)
+    try:
+        return await send(http, request, gone=lambda status, text: context_cache.gone(request, status, text))
+    except CacheGone:
+        return await open_gemini(http, kwargs, params, cached=False)
+
+
+async def open_vertex(http: aiohttp.ClientSession, kwargs: dict[str, Any], params: dict[str, Any]) -> GeminiAnswer:
+    """The same call on Vertex AI (service.vertex: its credentials and URL), read as Gemini's."""
+    answer = await send(http, await vertex.request(http, kwargs, params))
+    answer.parser.platform = "vertex_ai/"
+    return answer
+
+
+async def send(http: aiohttp.ClientSession, request: litellm_adapter.GeminiRequest,
+               gone: Callable[[int, str], Awaitable[bool]] | None = None) -> GeminiAnswer:
+    """POST a Gemini request on the pooled client; an HTTP error is raised as LiteLLM's exception
+    (:class:`CacheGone` where ``gone`` says the error is a context cache Gemini no longer knows)."""
     try:
         response = await http.post(request.url, data=request.body, headers=request.headers)
     except (aiohttp.ClientError, OSError) as exc:
@@ -117,8 +138,8 @@ async def open_gemini(http: aiohttp.ClientSession, kwargs: dict[str, Any], param
             text = ""
         finally:
             response.close()
-        if await context_cache.gone(request, response.status, text):
-            return await open_gemini(http, kwargs, params, cached=False)
+        if gone is not None and await gone(response.status, text):
+            raise CacheGone
         raise litellm_adapter.http_error(request, response.status, text, response.headers)
     return GeminiAnswer(response, request)
 
@@ -162,7 +183,7 @@ async def _open_litellm(http: aiohttp.ClientSession, kwargs: dict[str, Any], par
 
 # The engines providers.yaml's rows name: how a deployment's answer is opened.
 ENGINES: dict[str, Callable[[aiohttp.ClientSession, dict[str, Any], dict[str, Any]], Awaitable[Any]]] = {
-    "gemini": open_gemini, "litellm": _open_litellm}
+    "gemini": open_gemini, "vertex": open_vertex, "litellm": _open_litellm}
 
 
 async def open_answer(http: aiohttp.ClientSession, kwargs: dict[str, Any], engine: str, params: dict[str, Any]) -> Any:

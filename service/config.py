@@ -15,6 +15,8 @@ from typing import Mapping
 
 from dotenv import dotenv_values
 
+from . import vertex_settings
+
 
 DEFAULT_DATABASE_URL = "sqlite:///proxy-usage.db"  # in the working directory
 
@@ -34,6 +36,9 @@ GEMINI_API_BASE = "https://generativelanguage.googleapis.com/v1beta"  # when GEM
 class Settings:
     gemini_api_keys: tuple[str, ...] = field(default=(), repr=False)  # GEMINI_API_KEYS ∪ GEMINI_API_KEY
     gemini_api_base: str = ""
+    vertexai_deployments: tuple[str, ...] = field(default=(), repr=False)  # service.vertex.deployments
+    vertexai_api_base: str = ""             # VERTEXAI_API_BASE: replaces Vertex's regional/global host
+    vertexai_named: bool = False            # the environment names a Vertex credential (vertex_settings)
     anthropic_api_key: str = ""
     proxy_api_key: str = ""
     big_model: str = ""
@@ -129,11 +134,15 @@ class StartupFailed(RuntimeError):
 
 def credentials_problem(settings: Settings) -> str | None:
     """Why the proxy cannot call Gemini with these settings, or None. The one place that knows the ways to
-    give a Gemini credential (a Vertex AI credential would be another)."""
-    if settings.gemini_api_keys:
+    give a Gemini credential: AI Studio keys, or a Vertex AI credential (unless PROVIDER_PREFIXES leaves
+    vertex_ai/ out)."""
+    vertex_on = not settings.provider_prefixes or "vertex_ai/" in settings.provider_prefixes
+    if settings.gemini_api_keys or (settings.vertexai_named and vertex_on):
         return None
     return ("no Gemini credential: set GEMINI_API_KEY (one Google AI Studio key) or GEMINI_API_KEYS (several, "
-            "comma-separated) in the environment or in .env (ENV_FILE names another file)")
+            "comma-separated) in the environment or in .env (ENV_FILE names another file), or a Vertex AI "
+            "credential (GOOGLE_APPLICATION_CREDENTIALS, VERTEXAI_CREDENTIALS, VERTEXAI_PROJECT or VERTEXAI_API_KEY; "
+            "README: Vertex AI)")
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = "") -> Settings:
@@ -147,10 +156,13 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     values.update(os.environ if environ is None else environ)
     get = values.get
     gemini = key_list(get("GEMINI_API_KEYS"), get("GEMINI_API_KEY"))
-    keys = (*gemini, get("ANTHROPIC_API_KEY") or "", get("PROXY_API_KEY") or "")
+    keys = (*gemini, *vertex_settings.secrets(get), get("ANTHROPIC_API_KEY") or "", get("PROXY_API_KEY") or "")
     return _checked(Settings(
         gemini_api_keys=gemini,
         gemini_api_base=(get("GEMINI_API_BASE") or "").rstrip("/"),
+        vertexai_deployments=vertex_settings.deployments(get),
+        vertexai_api_base=(get("VERTEXAI_API_BASE") or "").rstrip("/"),
+        vertexai_named=vertex_settings.has_credentials(get),
         anthropic_api_key=keys[-2],
         proxy_api_key=keys[-1],
         big_model=get("BIG_MODEL") or "",

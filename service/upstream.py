@@ -14,7 +14,7 @@ from quart import current_app, has_app_context
 
 from translator import AnthropicError, Spec, UpstreamCall, input_estimate, map_upstream_error
 
-from . import answers, litellm_adapter
+from . import answers, litellm_adapter, vertex
 from .config import GEMINI_API_BASE, Settings
 from .pool import Deployment, Pool
 
@@ -209,6 +209,8 @@ async def count_tokens(call: UpstreamCall, pool: Pool, settings: Settings, http:
     if deployment is not None:
         try:
             async with asyncio.timeout(settings.first_byte_timeout_seconds):
+                if deployment.engine == "vertex":
+                    return await vertex.count_tokens(http, call.kwargs, deployment.params), "gemini"
                 return await _gemini_count(call, deployment, settings, http), "gemini"
         except Exception as exc:  # noqa: BLE001 - any failure falls back to the estimate
             log.warning("Gemini countTokens failed (%s); using the local estimate",

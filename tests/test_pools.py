@@ -200,6 +200,6 @@ def test_the_provider_table_says_which_engine_and_keys_serve_a_target(tmp_path):
         "keys: gemini_api_keys", "keys: gemini_keys"))
     with pytest.raises(SpecError, match="'gemini_keys' is not a setting"):
         load_providers(settings, broken)
-    (broken / "providers.yaml").write_text("providers: {gemini/: {engine: vertex}}\ndefault: {engine: litellm}\n")
+    (broken / "providers.yaml").write_text("providers: {gemini/: {engine: bedrock}}\ndefault: {engine: litellm}\n")
     with pytest.raises(SpecError, match="providers.yaml: at providers.gemini/.engine"):
         load_providers(settings, broken)

@@ -320,7 +320,7 @@ def translate_request(body: Any, spec: Spec, *, tool_cache: DeclarationCache | N
     facts = route.facts
     kwargs: dict[str, Any] = {
         "model": route.target,
-        "messages": _openai_messages(request, spec, plan, MediaBudget.from_limits(bounds), route.gemini_name),
+        "messages": _openai_messages(request, spec, plan, MediaBudget.from_limits(bounds), route.signer),
         # max_tokens 0 (a cache pre-warm) still needs one token from Gemini, which refuses 0.
         "max_tokens": max(1, min(request.max_tokens, facts.max_output_tokens)),
     }
@@ -364,7 +364,7 @@ def translate_count_tokens(body: Any, spec: Spec, *, tool_cache: DeclarationCach
     route = resolve_model(request.model, spec.models)
     plan = _plan(request, spec, tool_cache)
     kwargs: dict[str, Any] = {"model": route.target,
-                              "messages": _openai_messages(request, spec, plan, MediaBudget.from_limits(bounds), route.gemini_name)}
+                              "messages": _openai_messages(request, spec, plan, MediaBudget.from_limits(bounds), route.signer)}
     if plan.tools:
         kwargs["tools"] = plan.tools
     return UpstreamCall(route, kwargs, False, plan, 0)

@@ -21,6 +21,13 @@ class Route:
         return self.target.split("/", 1)[-1]
 
     @property
+    def signer(self) -> str:
+        """Whose thought signatures a call to ``target`` carries: the Gemini name for AI Studio (as
+        before providers), the whole target for another platform serving the same models (Vertex AI:
+        ``vertex_ai/gemini-3.1-pro-preview``), whose signatures are its own."""
+        return self.target.removeprefix("gemini/")
+
+    @property
     def targets(self) -> tuple[str, ...]:
         """The whole chain: the target, then its fallbacks."""
         return (self.target, *self.fallbacks)

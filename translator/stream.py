@@ -130,7 +130,7 @@ class StreamTranslator:
             self._step(chunk, events)
             return events
         if self._issuer is None:
-            self._issuer = str(field(chunk, "model") or self.call.route.gemini_name).split("/", 1)[-1]
+            self._issuer = str(field(chunk, "model") or self.call.route.signer).removeprefix("gemini/")
         for event in read_chunk(chunk):
             self._step(event, events)
         return events
@@ -243,7 +243,7 @@ class StreamTranslator:
         self._delta({"type": "signature_delta", "signature": thinking_signature(self._tagged(signature))}, events)
 
     def _tagged(self, signature: str | None) -> str | None:
-        return tag_signature(signature, self._issuer or self.call.route.gemini_name)
+        return tag_signature(signature, self._issuer or self.call.route.signer)
 
     def _do_open_text(self, payload: Any, events: list[Event]) -> None:
         self._open({"type": "text", "text": ""}, events)

@@ -42,19 +42,19 @@ class GeminiRequest:
     cache_ttl: int = 0               # its TTL in seconds (5 minutes or 1 hour, as Anthropic reports writes)
 
 
-def gemini_body(kwargs: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+def gemini_body(kwargs: dict[str, Any], provider: str = "gemini") -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Gemini's model name, LiteLLM's mapped parameters and the generateContent body for
     ``litellm.acompletion``'s ``kwargs``, built by LiteLLM's own parameter mapping and message and
-    tool transformation (the same body serves countTokens)."""
+    tool transformation (the same body serves countTokens); ``provider`` "vertex_ai" for Vertex's."""
     model = kwargs["model"].split("/", 1)[1]
     params = {k: v for k, v in kwargs.items() if k not in ("model", "stream", "stream_options")}
-    optional = get_optional_params(model=model, custom_llm_provider="gemini", stream=True,
+    optional = get_optional_params(model=model, custom_llm_provider=provider, stream=True,
                                    stream_options={"include_usage": True}, **params)
     optional.pop("stream", None)
     # A list of its own: LiteLLM pops the system messages out of the one it is given, and the same
     # call is built again for a retry, the next key or a fallback (acompletion leaves it whole too).
     body = transform_request_body(messages=list(kwargs["messages"]), model=model, optional_params=dict(optional),
-                                  custom_llm_provider="gemini", litellm_params={}, cached_content=None)
+                                  custom_llm_provider=cast(Any, provider), litellm_params={}, cached_content=None)
     return model, optional, cast(dict[str, Any], body)
 
 
@@ -119,6 +119,7 @@ class GeminiParser:
         self.grounding: list[Any] = []
         self.url_context: list[Any] = []         # urlContextMetadata: the pages Gemini's URL context read
         self.usage_report: dict[str, Any] | None = None
+        self.platform = ""                       # "vertex_ai/" on Vertex: its signatures are its own (Route.signer)
 
     def parse(self, line: str) -> Any:
         """The chunk of one line, or None (a blank line, a fragment held back)."""
@@ -174,7 +175,8 @@ class GeminiParser:
             self.finish_reason = candidate.get("finishReason") or self.finish_reason
             if "content" in candidate or "finishReason" in candidate:
                 choices.append(self._choice(number, candidate))
-        return {"model": _served_model_name(raw.get("modelVersion")), "choices": choices}
+        served = _served_model_name(raw.get("modelVersion"))
+        return {"model": served and self.platform + served, "choices": choices}
 
     def _choice(self, number: int, candidate: dict[str, Any]) -> dict[str, Any]:
         """One candidate as LiteLLM's streaming choice, by LiteLLM's own part readers."""

@@ -258,6 +258,11 @@ class FakeGemini(AnswerMixin, SignatureMixin, BatchMixin, FilesMixin):
             body = json.loads(raw) if raw else None
         except ValueError:
             return self._error(rec, 400, "Invalid JSON payload received. Unexpected token.")
+        return await self._respond(request, rec, model, action, key, body)
+
+    async def _respond(self, request: web.Request, rec: dict, model: str, action: str, key: str,
+                      body: Any) -> web.StreamResponse:
+        """Validate and answer an authorised call (shared with the fake Vertex, tests/fake_vertex)."""
         rec["body"] = body
         mi = model_info(model)
         try:
