@@ -164,3 +164,40 @@ def test_a_flex_key_asks_gemini_for_flex_and_the_cost_report_halves_its_price(ma
     costs = httpx.get(proxy.url + "/v1/organizations/cost_report", headers={"x-api-key": "admin-key"},
                       params={"starting_at": day, "group_by[]": "description"}).json()["data"][0]["results"]
     assert {c["service_tier"] for c in costs} == {"flex", "standard"}
+
+
+def test_a_prompt_over_200k_tokens_is_priced_at_the_models_long_context_rates():
+    totals = [sums(DEC_31, "gemini/gemini-2.5-pro", uncached_input_tokens=1_000_000, output_tokens=1_000_000,
+                   cache_read_input_tokens=1_000_000) | {"long_context": False},
+              sums(DEC_31, "gemini/gemini-2.5-pro", uncached_input_tokens=1_000_000, output_tokens=1_000_000,
+                   cache_read_input_tokens=1_000_000) | {"long_context": True},
+              sums(DEC_31, "gemini/gemini-2.5-flash", uncached_input_tokens=1_000_000) | {"long_context": True}]
+    page = translator.cost_page(described(DEC_31, 1), totals, SPEC.prices, {})
+    found = [(i["model"], i["token_type"], i["amount"], i["context_window"]) for i in page["data"][0]["results"]]
+    assert found == [
+        ("gemini/gemini-2.5-flash", "uncached_input_tokens", "30", "200k-1M"),   # no long-context tier: its price
+        ("gemini/gemini-2.5-pro", "uncached_input_tokens", "125", "0-200k"),
+        ("gemini/gemini-2.5-pro", "cache_read_input_tokens", "12.5", "0-200k"),
+        ("gemini/gemini-2.5-pro", "output_tokens", "1000", "0-200k"),
+        ("gemini/gemini-2.5-pro", "uncached_input_tokens", "250", "200k-1M"),   # $2.50 / M above 200k
+        ("gemini/gemini-2.5-pro", "cache_read_input_tokens", "25", "200k-1M"),
+        ("gemini/gemini-2.5-pro", "output_tokens", "1500", "200k-1M")]
+    flex = translator.rates(SPEC.prices, "gemini-3-pro-preview", date(2026, 12, 1), "flex", long_context=True)
+    assert flex.per_token["uncached_input_tokens"] == Decimal("2") / 1_000_000   # $4.00 / M, half
+
+
+def test_a_request_whose_prompt_is_over_200k_tokens_is_booked_and_priced_as_long_context(make_proxy, gemini):
+    import httpx
+    proxy = make_proxy(PROXY_API_KEY="admin-key", BIG_MODEL="gemini-2.5-pro")
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+    gemini.enqueue({"text": "long", "usage": {"promptTokenCount": 250_000, "candidatesTokenCount": 1000}},
+                   {"text": "short", "usage": {"promptTokenCount": 200_000, "candidatesTokenCount": 1000}})
+    for _ in range(2):
+        answer = httpx.post(proxy.url + "/v1/messages", json=body, headers={"x-api-key": "admin-key"}, timeout=30)
+        assert answer.status_code == 200, answer.text
+    day = time.strftime("%Y-%m-%dT00:00:00Z", time.gmtime())
+    costs = httpx.get(proxy.url + "/v1/organizations/cost_report", headers={"x-api-key": "admin-key"},
+                      params={"starting_at": day, "group_by[]": "description"}).json()["data"][0]["results"]
+    found = {(c["context_window"], c["token_type"]): c["amount"] for c in costs}
+    assert found == {("0-200k", "uncached_input_tokens"): "25", ("0-200k", "output_tokens"): "1",       # $1.25, $10
+                     ("200k-1M", "uncached_input_tokens"): "62.5", ("200k-1M", "output_tokens"): "1.5"}   # $2.50, $15
