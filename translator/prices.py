@@ -100,7 +100,8 @@ def _per_token(value: float | None) -> Decimal | None:
 
 def _own_prices(price: Price | None, long_context: bool) -> dict[str, float | None]:
     """The entry's input, output and cache_read; a long-context request's where the entry has them."""
-    own: dict[str, float | None] = {rate: getattr(price, rate) if price else None for rate in ("input", "output", "cache_read")}
+    own: dict[str, float | None] = {rate: getattr(price, rate) if price else None
+                                    for rate in ("input", "output", "cache_read")}
     above = price.above_long_context if price and long_context else None
     if above is not None:
         own.update({rate: getattr(above, rate) for rate in own if getattr(above, rate) is not None})
