@@ -4,7 +4,8 @@ the alias's (models.yaml).
 A key or an alias marked ``service_tier: flex`` (background agents, evaluations) has its Gemini calls
 ask for Flex inference, at half the standard price; a request with ``service_tier: standard_only``
 stays at standard. The request's word comes first, then the key's, then the alias's. The tier is
-asked for through LiteLLM's ``service_tier`` (Gemini ``serviceTier``), and the ledger books it, so the cost report applies prices.yaml's discount.
+asked for through LiteLLM's ``service_tier`` (Gemini ``serviceTier``), and the ledger books it, so the
+cost report applies prices.yaml's discount.
 """
 from __future__ import annotations
 
