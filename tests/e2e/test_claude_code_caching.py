@@ -25,13 +25,10 @@ TOKEN_FIELDS = ("uncached_input_tokens", "cache_creation_input_tokens", "cache_r
 
 
 def _bash_session(gemini) -> None:
-    """ROUNDS Bash calls, each printing a few hundred lines, then an answer."""
-    def answer(record: dict) -> dict:
-        done = sum(1 for c in record["normalized"]["contents"] for p in c["parts"] if "functionResponse" in p)
-        if done >= ROUNDS:
-            return {"text": "All printed."}
-        return {"tool_calls": [("Bash", {"command": f"seq {done} 300", "description": "Print numbers"})]}
-    gemini.enqueue(*[answer] * (ROUNDS + 1))
+    """ROUNDS Bash calls, each printing a few hundred lines, then an answer (a list, not counted from the
+    contents: with a cache named, the earlier turns are in the cache, not in the call)."""
+    gemini.enqueue(*[{"tool_calls": [("Bash", {"command": f"seq {n} 300", "description": "Print numbers"})]}
+                     for n in range(ROUNDS)], {"text": "All printed."})
 
 
 def _billed(proxy) -> tuple[dict[str, int], Decimal, Decimal]:
@@ -61,7 +58,6 @@ def test_explicit_caching_reads_claude_codes_prefix_from_the_cache_and_costs_les
                      "--allowedTools", "Bash")
         assert_ok(run)
         calls = model_calls(gemini)
-        assert len(function_responses(calls[-1])) == 1 and len(calls) >= ROUNDS + 1
         billed[mode] = (*_billed(proxy), len(calls), sum(1 for r in gemini.requests if "cachedContents" in r["path"]
                                                          and r["method"] == "POST"))
     print(f"\n[e2e] Claude Code {ROUNDS} Bash rounds on {MODEL}, tokens and cost by spec/prices.yaml:")
