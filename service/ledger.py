@@ -58,6 +58,7 @@ usage_ledger = Table(
     Column("stream", Boolean, nullable=False),
     Column("service_tier", String, nullable=False),        # standard, priority, flex or batch
     Column("usage_source", String),                         # gemini or estimate (service/partial.py)
+    Column("long_context", Boolean, nullable=False),        # the prompt was over prices.yaml's long_context_tokens
 )
 SUMMED = ("uncached_input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens",
           "web_search_requests")
@@ -195,10 +196,10 @@ class Ledger:
 
     async def totals(self, query: ReportQuery, groups: tuple[str, ...]) -> list[dict[str, Any]]:
         """Sums per bucket of the query's page, and per ``groups`` (api_key_id: the key's name; model: the model
-        that answered, else the one asked for)."""
+        that answered, else the one asked for; long_context: the cost report's long-context prices)."""
         columns = {"api_key_id": usage_ledger.c.key_name,
                    "model": func.coalesce(usage_ledger.c.answered_by, usage_ledger.c.model),
-                   "service_tier": usage_ledger.c.service_tier}
+                   "service_tier": usage_ledger.c.service_tier, "long_context": usage_ledger.c.long_context}
         width_ms = query.width * 1000
         bucket = ((usage_ledger.c.time_ms // width_ms) * query.width).label("bucket")
         grouped = [columns[group].label(group) for group in groups]

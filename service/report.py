@@ -66,7 +66,7 @@ async def usage_report() -> Response:
 async def cost_report() -> Response:
     ledger = _ledger()
     query = translator.report_query(_args(), time.time(), cost=True)
-    totals = await _totals(ledger, query, ("model", "service_tier"))
+    totals = await _totals(ledger, query, ("model", "service_tier", "long_context"))
     proxy = current_app.proxy
     storage = await proxy.context_cache.storage(query.start, query.end)
     models = {str(row["model"]) for row in [*totals, *storage]}

@@ -8,6 +8,9 @@ from typing import Any, Mapping
 
 from .keys import Client
 
+# Gemini's prompt (what its long-context price tier counts): the uncached, written and read input tokens.
+PROMPT_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
 
 def record(proxy: Any, request_id: str, client: Client | None, status: int, seconds: float,
            fields: Mapping[str, Any]) -> None:
@@ -19,6 +22,7 @@ def record(proxy: Any, request_id: str, client: Client | None, status: int, seco
     model = answered.rsplit("@", 1)[0] if answered else None   # the deployment id without its key tag
     proxy.metrics.answered(client.name, model, status, seconds, fields)
     proxy.rate_limits.charge(client, usage.get("input_tokens", 0) + usage.get("output_tokens", 0))
+    prompt = sum(usage.get(name, 0) for name in PROMPT_FIELDS)
     if proxy.ledger is not None:
         proxy.ledger.add({
             "time_ms": int((time.time() - seconds) * 1000), "request_id": request_id, "key_name": client.name,
@@ -30,4 +34,5 @@ def record(proxy: Any, request_id: str, client: Client | None, status: int, seco
             "web_search_requests": (usage.get("server_tool_use") or {}).get("web_search_requests", 0),
             "stop_reason": fields.get("stop"), "status": status, "latency_ms": round(seconds * 1000, 1),
             "stream": bool(fields.get("stream")), "service_tier": fields.get("service_tier") or "standard",
-            "usage_source": fields.get("usage_source") or ("gemini" if fields.get("usage") else None)})
+            "usage_source": fields.get("usage_source") or ("gemini" if fields.get("usage") else None),
+            "long_context": prompt > proxy.spec.prices.long_context_tokens})

@@ -300,6 +300,9 @@ def test_breakpoints_map_to_whole_gemini_contents_before_an_unanswered_call():
     calls = [{"role": "user"}, {"role": "model", "parts": [{"functionCall": {"name": "f"}}]}, {"role": "user"}]
     assert translator.content_counts(ask, calls) == [(0, 300), (1, 3600), (1, 300), (1, 300)]
     assert translator.content_counts(ask, [{"role": "model"}]) == []               # does not line up: no cache
+    # Claude Code's tool result followed by a reminder text: one message sent as two user contents.
+    split = [{"role": "user"}, {"role": "user"}, {"role": "model"}, {"role": "user"}, {"role": "user"}]
+    assert translator.content_counts(ask, split) == [(0, 300), (2, 3600), (3, 300), (4, 300)]
     assert translator.cache_ask({"messages": [{"role": "user", "content": "x"}]}, ROLES) is None
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from datetime import date
 from decimal import Decimal
@@ -164,3 +165,88 @@ def test_a_flex_key_asks_gemini_for_flex_and_the_cost_report_halves_its_price(ma
     costs = httpx.get(proxy.url + "/v1/organizations/cost_report", headers={"x-api-key": "admin-key"},
                       params={"starting_at": day, "group_by[]": "description"}).json()["data"][0]["results"]
     assert {c["service_tier"] for c in costs} == {"flex", "standard"}
+
+
+def test_a_prompt_over_200k_tokens_is_priced_at_the_models_long_context_rates():
+    totals = [sums(DEC_31, "gemini/gemini-2.5-pro", uncached_input_tokens=1_000_000, output_tokens=1_000_000,
+                   cache_read_input_tokens=1_000_000) | {"long_context": False},
+              sums(DEC_31, "gemini/gemini-2.5-pro", uncached_input_tokens=1_000_000, output_tokens=1_000_000,
+                   cache_read_input_tokens=1_000_000) | {"long_context": True},
+              sums(DEC_31, "gemini/gemini-2.5-flash", uncached_input_tokens=1_000_000) | {"long_context": True}]
+    page = translator.cost_page(described(DEC_31, 1), totals, SPEC.prices, {})
+    found = [(i["model"], i["token_type"], i["amount"], i["context_window"]) for i in page["data"][0]["results"]]
+    assert found == [
+        ("gemini/gemini-2.5-flash", "uncached_input_tokens", "30", "200k-1M"),   # no long-context tier: its price
+        ("gemini/gemini-2.5-pro", "uncached_input_tokens", "125", "0-200k"),
+        ("gemini/gemini-2.5-pro", "cache_read_input_tokens", "12.5", "0-200k"),
+        ("gemini/gemini-2.5-pro", "output_tokens", "1000", "0-200k"),
+        ("gemini/gemini-2.5-pro", "uncached_input_tokens", "250", "200k-1M"),   # $2.50 / M above 200k
+        ("gemini/gemini-2.5-pro", "cache_read_input_tokens", "25", "200k-1M"),
+        ("gemini/gemini-2.5-pro", "output_tokens", "1500", "200k-1M")]
+    flex = translator.rates(SPEC.prices, "gemini-3-pro-preview", date(2026, 12, 1), "flex", long_context=True)
+    assert flex.per_token["uncached_input_tokens"] == Decimal("2") / 1_000_000   # $4.00 / M, half
+
+
+def test_a_request_whose_prompt_is_over_200k_tokens_is_booked_and_priced_as_long_context(make_proxy, gemini):
+    import httpx
+    proxy = make_proxy(PROXY_API_KEY="admin-key", BIG_MODEL="gemini-2.5-pro")
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+    gemini.enqueue({"text": "long", "usage": {"promptTokenCount": 250_000, "candidatesTokenCount": 1000}},
+                   {"text": "short", "usage": {"promptTokenCount": 200_000, "candidatesTokenCount": 1000}})
+    for _ in range(2):
+        answer = httpx.post(proxy.url + "/v1/messages", json=body, headers={"x-api-key": "admin-key"}, timeout=30)
+        assert answer.status_code == 200, answer.text
+    day = time.strftime("%Y-%m-%dT00:00:00Z", time.gmtime())
+    costs = httpx.get(proxy.url + "/v1/organizations/cost_report", headers={"x-api-key": "admin-key"},
+                      params={"starting_at": day, "group_by[]": "description"}).json()["data"][0]["results"]
+    found = {(c["context_window"], c["token_type"]): c["amount"] for c in costs}
+    assert found == {("0-200k", "uncached_input_tokens"): "25", ("0-200k", "output_tokens"): "1",       # $1.25, $10
+                     ("200k-1M", "uncached_input_tokens"): "62.5", ("200k-1M", "output_tokens"): "1.5"}   # $2.50, $15
+
+
+def test_an_alias_marked_flex_routes_its_requests_at_flex_and_a_direct_model_name_does_not(tmp_path):
+    models = yaml.safe_load((translator.DEFAULT_SPEC_DIR / "models.yaml").read_text())
+    models["aliases"][0]["service_tier"] = "flex"   # haiku
+    (tmp_path / "models.yaml").write_text(yaml.safe_dump(models))
+    for name in translator.spec.TABLES:
+        if name != "models":
+            (tmp_path / f"{name}.yaml").write_text((translator.DEFAULT_SPEC_DIR / f"{name}.yaml").read_text())
+    table = load_spec(tmp_path).models
+    assert translator.resolve_model("claude-haiku-4-5", table).service_tier == "flex"
+    assert translator.resolve_model("claude-sonnet-4-5", table).service_tier is None
+    assert translator.resolve_model("gemini-3.8-flash", table).service_tier is None
+    models["aliases"][0]["service_tier"] = "priority"
+    (tmp_path / "models.yaml").write_text(yaml.safe_dump(models))
+    with pytest.raises(SpecError, match="models.yaml"):
+        load_spec(tmp_path)
+
+
+def test_a_flex_alias_asks_gemini_for_flex_unless_the_key_or_the_request_says_otherwise(make_proxy, gemini, tmp_path):
+    import httpx
+    spec = tmp_path / "spec"
+    shutil.copytree(translator.DEFAULT_SPEC_DIR, spec)
+    models = yaml.safe_load((spec / "models.yaml").read_text())
+    for alias in models["aliases"]:
+        alias.update({"service_tier": "flex"} if alias["contains"] == "haiku" else {})
+    (spec / "models.yaml").write_text(yaml.safe_dump(models))
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("keys:\n  - {name: agent, key: sk-background-agent-0001, service_tier: flex}\n"
+                    "  - {name: human, key: sk-interactive-user-0002}\n")
+    proxy = make_proxy(PROXY_API_KEY="admin-key", PROXY_KEYS_FILE=str(keys), SPEC_DIR=str(spec),
+                       SMALL_MODEL="gemini-3.8-flash", BIG_MODEL="gemini-3.8-flash")
+    human, agent = {"x-api-key": "sk-interactive-user-0002"}, {"x-api-key": "sk-background-agent-0001"}
+    sent = [("claude-haiku-4-5", human, {}),                                # the alias: flex
+            ("claude-haiku-4-5", human, {"service_tier": "standard_only"}),  # the request says otherwise
+            ("claude-sonnet-4-5", human, {}),                               # an alias without a tier
+            ("gemini-3.8-flash", human, {}),                                # no alias at all
+            ("claude-sonnet-4-5", agent, {})]                               # the key's flex
+    for model, headers, extra in sent:
+        body = {"model": model, "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}], **extra}
+        answer = httpx.post(proxy.url + "/v1/messages", json=body, headers=headers, timeout=30)
+        assert answer.status_code == 200, answer.text
+    assert [r["body"].get("serviceTier") for r in gemini.requests if r["action"]] == ["flex", None, None, None, "flex"]
+    day = time.strftime("%Y-%m-%dT00:00:00Z", time.gmtime())
+    usage = httpx.get(proxy.url + "/v1/organizations/usage_report/messages", headers={"x-api-key": "admin-key"},
+                      params={"starting_at": day, "group_by[]": ["service_tier", "api_key_id"]}).json()
+    booked = {(r["api_key_id"], r["service_tier"]) for r in usage["data"][0]["results"]}
+    assert booked == {("human", "flex"), ("human", "standard"), ("agent", "flex")}

@@ -61,20 +61,24 @@ def cache_ask(body: Any, sent_as: Mapping[str, str]) -> CacheAsk | None:
 
 def content_counts(ask: CacheAsk, contents: Sequence[Mapping[str, Any]]) -> list[tuple[int, int]]:
     """Each breakpoint as (Gemini contents before and at it, TTL). ``roles``: each Anthropic message's role
-    as sent ("user" or "assistant"); consecutive messages of one role become one Gemini content, so a
-    breakpoint inside such a run holds only the runs before it. Empty when the body does not line up
-    with the messages (then nothing is cached); never the whole body (a generate call needs contents)."""
+    as sent ("user" or "assistant"); a run of consecutive messages of one role becomes a run of Gemini
+    contents of that role (one content, or several when the translation splits it, as a tool result
+    followed by text), so a breakpoint inside such a run holds only the runs before it. Empty when the
+    body does not line up with the messages (then nothing is cached); never the whole body (a generate
+    call needs contents)."""
     roles = ask.roles
     runs = [role for number, role in enumerate(roles) if number == 0 or roles[number - 1] != role]
     gemini_roles = ["user" if content.get("role", "user") == "user" else "assistant" for content in contents]
-    if runs != gemini_roles or not contents:
+    ends = [n + 1 for n, role in enumerate(gemini_roles) if n + 1 == len(gemini_roles) or gemini_roles[n + 1] != role]
+    if runs != [gemini_roles[end - 1] for end in ends] or not contents:
         return []
     counted = []
     for messages, ttl in ask.breakpoints:
         messages = min(messages, len(roles))
         closed = messages == len(roles) or messages == 0 or roles[messages] != roles[messages - 1]
         whole = sum(1 for n in range(1, messages) if roles[n] != roles[n - 1]) + (1 if messages else 0)
-        n = min(whole if closed else whole - 1, len(contents) - 1)
+        held = whole if closed else whole - 1
+        n = min(ends[held - 1] if held else 0, len(contents) - 1)
         while n and _calls_functions(contents[n - 1]):   # a call's answer must come in the same part of the body
             n -= 1
         counted.append((n, ttl))

@@ -98,18 +98,30 @@ def _per_token(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(str(value)) / MILLION
 
 
+def _own_prices(price: Price | None, long_context: bool) -> dict[str, float | None]:
+    """The entry's input, output and cache_read; a long-context request's where the entry has them."""
+    own: dict[str, float | None] = {rate: getattr(price, rate) if price else None
+                                    for rate in ("input", "output", "cache_read")}
+    above = price.above_long_context if price and long_context else None
+    if above is not None:
+        own.update({rate: getattr(above, rate) for rate in own if getattr(above, rate) is not None})
+    return own
+
+
 def rates(table: PricesTable, model: str, day: date, tier: str,
-          litellm: Mapping[str, float] | None = None) -> Rates:
+          litellm: Mapping[str, float] | None = None, long_context: bool = False) -> Rates:
     """The model's rates on ``day`` in ``tier``: prices.yaml's, each missing one from ``litellm`` (USD per
-    token, in the ledger's field names); the tier's multiplier applies to every token price."""
+    token, in the ledger's field names); the tier's multiplier applies to every token price. ``long_context``:
+    the request's prompt was over ``long_context_tokens``, priced ``above_long_context`` where the entry has it."""
     price = price_on(table, model, day)
+    own_prices = _own_prices(price, long_context)
     fallback = litellm or {}
     own_tiers = (price.tiers if price else None) or {}
     factor = next((t[k] for t in (own_tiers, table.tiers) for k in t if k == tier), 1.0)   # the entry's, else the table's
     multiplier = Decimal(str(factor))
     each: dict[str, Decimal] = {}
     for rate in ("input", "output", "cache_read"):
-        own = _per_token(getattr(price, rate)) if price else None
+        own = _per_token(own_prices[rate])
         borrowed = fallback.get(LITELLM_FIELDS[rate])
         if own is not None or borrowed is not None:
             each[rate] = own if own is not None else Decimal(str(borrowed))

@@ -15,6 +15,7 @@ class Route:
     target: str               # LiteLLM model string, e.g. "gemini/gemini-3.8-flash"
     facts: Facts              # max_output_tokens, thinking, levels, sampling_params, ...
     fallbacks: tuple[str, ...] = ()  # LiteLLM models to try, in order, when ``target`` cannot answer
+    service_tier: str | None = None  # the tier of the alias the request came through (models.yaml), if any
 
     @property
     def gemini_name(self) -> str:
@@ -116,19 +117,20 @@ def resolve_model(requested: str, table: ModelsTable, target: str | None = None)
     if target not in route.fallbacks:
         raise ValueError(f"{target} is not a fallback of {route.target}")
     rest = route.fallbacks[route.fallbacks.index(target) + 1:]
-    return Route(requested, target, _facts(target, table), rest)
+    return Route(requested, target, _facts(target, table), rest, route.service_tier)
 
 
 def _resolved(requested: str, table: ModelsTable) -> Route:
     name = _unsuffixed(requested, table)
     target = _target(name, table)
     named: tuple[str, ...] = ()
+    tier = None
     if target is None:
         lowered = name.lower()
         for alias in table.aliases:
             if alias.contains in lowered:
                 target, *rest = alias_chain(table.target_name(alias.target), table)
-                named = tuple(rest)
+                named, tier = tuple(rest), alias.service_tier
                 break
     if target is None:
         aliases = ", ".join(f"*{a.contains}*" for a in table.aliases)
@@ -136,7 +138,7 @@ def _resolved(requested: str, table: ModelsTable) -> Route:
                              f"model: {requested} is not served by this proxy. Use a Claude model name "
                              f"matching {aliases}, a listed Gemini model (see GET /v1/models), or a name "
                              f"after an enabled provider prefix ({_enabled(table)}).")
-    return Route(requested, target, _facts(target, table), _chain(target, named, table))
+    return Route(requested, target, _facts(target, table), _chain(target, named, table), tier)
 
 
 def model_list(table: ModelsTable) -> list[dict[str, Any]]:

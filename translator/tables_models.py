@@ -22,6 +22,9 @@ class Defaults(Table):
 class Alias(Table):
     contains: Name
     target: Name
+    # The Gemini tier the alias's requests ask for (flex: background work at half price) unless the
+    # client's key or the request says otherwise (README: Service tiers).
+    service_tier: Literal["flex"] | Absent = None
 
 
 def _reversed_range(pair: tuple[int, int]) -> str | None:

@@ -168,21 +168,27 @@ def _cents(amount: Decimal) -> str:
     return f"{(amount * 100).normalize():f}" if amount else "0"
 
 
+def _context_window(row: Mapping[str, Any]) -> str | None:
+    """Anthropic's context_window of a row the ledger grouped by ``long_context`` (None when it did not)."""
+    return None if row.get("long_context") is None else ("200k-1M" if row["long_context"] else "0-200k")
+
+
 def _item(row: Mapping[str, Any], cost_type: str, token_type: str | None, usd: Decimal | None,
           tier: str) -> dict[str, Any]:
     what = token_type or cost_type
     return {"amount": usd, "currency": "USD", "cost_type": cost_type, "token_type": token_type, "model": row["model"],
             "description": f"{row['model']} usage - {what}" + ("" if usd is not None else
                            " - unpriced (no price in spec/prices.yaml or LiteLLM's map)"),
-            "service_tier": tier, "context_window": None, "workspace_id": None}
+            "service_tier": tier, "context_window": _context_window(row), "workspace_id": None}
 
 
 def _costs(row: Mapping[str, Any], table: PricesTable, litellm: Mapping[str, float]) -> list[dict[str, Any]]:
-    """The cost items of one model's sums in one tier on one day, at the prices in force that day; a part
-    without a price is an item of its own with no amount (unpriced), never zero."""
+    """The cost items of one model's sums in one tier on one day, at the prices in force that day (the
+    long-context prices for the requests whose prompt was over the table's threshold); a part without a
+    price is an item of its own with no amount (unpriced), never zero."""
     tier = row.get("service_tier") or "standard"
     day = datetime.fromtimestamp(row["bucket"], timezone.utc).date()
-    found = rates(table, str(row["model"]), day, tier, litellm)
+    found = rates(table, str(row["model"]), day, tier, litellm, bool(row.get("long_context")))
     items = [_item(row, "tokens", TOKEN_TYPES[field], None if rate is None else rate * row[field], tier)
              for field, rate in found.per_token.items() if row[field]]
     if row["web_search_requests"]:
@@ -201,12 +207,14 @@ def _storage(row: Mapping[str, Any], table: PricesTable) -> dict[str, Any]:
 
 def cost_page(query: ReportQuery, totals: Iterable[Mapping[str, Any]], table: PricesTable,
               litellm: Mapping[str, Mapping[str, float]], storage: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
-    """The cost report page from the ledger's sums per bucket, ``model`` and ``service_tier``, priced by
+    """The cost report page from the ledger's sums per bucket, ``model``, ``service_tier`` and ``long_context``
+    (the prompt was over prices.yaml's long_context_tokens; absent: it was not), priced by
     prices.yaml (``table``) on each bucket's day, and LiteLLM's map (``litellm``: USD per token, per model)
     where the table has no price; ``storage``: explicit caches' token-hours per bucket and model, a line
     of their own. Amounts are in cents; an unpriced part has a null amount and says so."""
     items: dict[int, list[dict[str, Any]]] = {}
-    for row in sorted(totals, key=lambda r: (r["bucket"], str(r["model"]), str(r.get("service_tier")))):
+    for row in sorted(totals, key=lambda r: (r["bucket"], str(r["model"]), str(r.get("service_tier")),
+                                             bool(r.get("long_context")))):
         items.setdefault(row["bucket"], []).extend(_costs(row, table, litellm.get(str(row["model"]), {})))
     for row in sorted(storage, key=lambda r: (r["bucket"], str(r["model"]))):
         if query.start <= row["bucket"] < query.end and row["token_hours"]:
