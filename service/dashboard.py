@@ -16,11 +16,12 @@ import time
 from html import escape
 from typing import Any
 
-from quart import Blueprint, Response, current_app, g, redirect, request
+from quart import Blueprint, Response, g, redirect, request
 
 import translator
 from translator import AnthropicError
 
+from .current import current_app
 from .dashboard_data import Usage, fold, model_prices, recent, seconds, summary
 from .dashboard_svg import stacked_bars
 from .errors import JSON

@@ -6,10 +6,12 @@ import json
 import logging
 import uuid
 
-from quart import Quart, Response, current_app, g
+from quart import Response, g
 from werkzeug.exceptions import HTTPException
 
 from translator import AnthropicError
+
+from .current import ProxyApp, current_app
 
 log = logging.getLogger("proxy")
 JSON = "application/json"
@@ -27,7 +29,7 @@ def error_response(error: AnthropicError, request_id: str | None = None) -> Resp
     return response
 
 
-def register(app: Quart) -> None:
+def register(app: ProxyApp) -> None:
     """The error handlers: the proxy's own errors, the framework's (404, 405, ...), and crashes, each
     shaped by errors.yaml (``framework``, ``own.internal``)."""
 

@@ -16,12 +16,13 @@ import os
 from pathlib import Path
 from typing import Any, AsyncGenerator, Iterator
 
-from quart import Blueprint, Quart, Response, current_app, g, request
+from quart import Blueprint, Response, g, request
 from sqlalchemy import delete, func, select
 
 import translator
 from translator import AnthropicError
 
+from .current import ProxyApp, current_app
 from .batch_jobs import now_ms
 from .batch_tables import gemini_files, stored_files
 from .batches import _json, rfc3339, served
@@ -225,7 +226,7 @@ async def content(file_id: str) -> Response:
                          details={"error_code": "file_not_downloadable"})
 
 
-def register(app: Quart) -> None:
+def register(app: ProxyApp) -> None:
     app.register_blueprint(files)
 
     @app.while_serving

@@ -7,10 +7,11 @@ import json
 import time
 from typing import Any, Callable, TypeVar
 
-from quart import Blueprint, Response, current_app, g, request
+from quart import Blueprint, Response, g, request
 
 import translator
 
+from .current import current_app
 from . import compaction, context_cache, sse, streaming, tiers, upstream, usage
 from .errors import JSON, new_id
 from .files import resolve_file_sources

@@ -10,10 +10,11 @@ import random
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable
 
-from quart import current_app, has_app_context
+from quart import has_app_context
 
 from translator import AnthropicError, Spec, UpstreamCall, input_estimate, map_upstream_error
 
+from .current import current_app
 from . import answers, litellm_adapter
 from .config import GEMINI_API_BASE, Settings
 from .pool import Deployment, Pool
