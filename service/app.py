@@ -50,14 +50,14 @@ class Proxy:
     endpoints: Mapping[str, Any]     # endpoints.yaml: endpoints not offered, CORS policy
     lifecycle: Lifecycle
     state: SharedState               # Redis (REDIS_URL) or the process: rests, rate limits, threads, caches
+    keys: ClientKeys                 # the admin key and the client keys (PROXY_KEYS_FILE)
+    rate_limits: RateLimits
+    metrics: Metrics
+    context_cache: context_cache.Registry   # live Gemini context caches (REDIS_URL shares them)
     http: Any = None                 # the aiohttp client every Gemini call goes through, open while serving
     threads: Threads | None = None   # message threads (in process, or Redis with REDIS_URL), while serving
-    keys: ClientKeys | None = None   # the admin key and the client keys (PROXY_KEYS_FILE)
-    rate_limits: RateLimits | None = None
-    metrics: Metrics | None = None
     ledger: Ledger | None = None     # the usage ledger (DATABASE_URL), while serving; None when off
     exposure_checked: bool = False
-    context_cache: context_cache.Registry | None = None   # live Gemini context caches (REDIS_URL shares them)
 
 
 def create_app(settings: Settings | None = None, spec: Spec | None = None) -> ProxyApp:
@@ -70,13 +70,12 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Pr
     app.config["MAX_CONTENT_LENGTH"] = None  # hooks.read_body() enforces the limit, and drains what is over it
     endpoints = load_endpoints(settings.spec_dir or translator.DEFAULT_SPEC_DIR)
     state = SharedState(settings.redis_url)
+    keys, metrics = ClientKeys(settings), Metrics(settings.metrics)
     app.proxy = proxy = Proxy(settings, spec, translator.DeclarationCache(spec.tools.declaration_cache_size),
                               media_limits(settings), Pool(settings, state), endpoints,
-                              Lifecycle(spec.errors.own.shutting_down.error()), state)
-    keys, metrics = ClientKeys(settings), Metrics(settings.metrics)
-    proxy.keys, proxy.metrics = keys, metrics
-    proxy.rate_limits = RateLimits(settings, state, on_refused=metrics.refused)
-    proxy.context_cache = context_cache.registry(settings, state, list(spec.models.models))
+                              Lifecycle(spec.errors.own.shutting_down.error()), state, keys,
+                              RateLimits(settings, state, on_refused=metrics.refused), metrics,
+                              context_cache.registry(settings, state, list(spec.models.models)))
     warn_unpriced(spec)
 
     @app.while_serving
