@@ -203,6 +203,7 @@ def register(app: ProxyApp) -> None:
         if proxy.ledger is None:
             yield
             return
+        assert proxy.ledger.engine is not None  # the app's while_serving started the ledger before this one
         app.batches = BatchEngine(proxy, proxy.ledger.engine, getattr(app, "files", None))
         closing = asyncio.Event()
         task = asyncio.get_running_loop().create_task(_poll_every_interval(app, closing))

@@ -17,6 +17,7 @@ from html import escape
 from typing import Any
 
 from quart import Blueprint, Response, g, redirect, request
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 import translator
 from translator import AnthropicError
@@ -71,7 +72,7 @@ async def login() -> Response:
 
 
 @dashboard.get("/dashboard/open/<token>")
-async def open_link(token: str) -> Response:
+async def open_link(token: str) -> Response | WerkzeugResponse:  # quart.redirect's type is Werkzeug's
     now = time.time()
     for used, until in list(_used_links.items()):
         if until < now:

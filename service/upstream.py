@@ -8,7 +8,7 @@ import json
 import logging
 import random
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncGenerator, Awaitable, Callable
 
 from quart import has_app_context
 
@@ -173,7 +173,7 @@ class UpstreamStreamCut(Exception):
     """The upstream stream ended before the answer did (mapped in errors.yaml)."""
 
 
-async def chunks(opened: Opened, settings: Settings) -> AsyncIterator[Any]:
+async def chunks(opened: Opened, settings: Settings) -> AsyncGenerator[Any, None]:
     """The answer's chunks, each within the idle timeout; an answer that stops short is an error."""
     stream = opened.stream
     try:
