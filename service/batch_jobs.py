@@ -91,7 +91,10 @@ class BatchEngine:
         if params.get("stream"):
             raise AnthropicError(400, "invalid_request_error", "params.stream: streaming is not supported in a "
                                                                "Message Batch request.")
-        route = translator.resolve_model(params.get("model"), self.proxy.spec.models)
+        model = params.get("model")
+        if not isinstance(model, str):
+            raise AnthropicError(400, "invalid_request_error", "params.model: Field required, a model name (a string).")
+        route = translator.resolve_model(model, self.proxy.spec.models)
         client.check_model(route)
         if not route.target.startswith("gemini/"):
             raise AnthropicError(400, "invalid_request_error", f"params.model: {params.get('model')!r} is not a "
