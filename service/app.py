@@ -12,14 +12,13 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, AsyncGenerator, Mapping
 
-from quart import Quart
-
 import translator
 from translator import Spec
 
 from . import (answers, batches, connections, context_cache, cors, errors, exposure, files, hooks, litellm_adapter,
                reload)
 from .config import Settings, StartupFailed, credentials_problem, load_settings, media_limits
+from .current import ProxyApp
 from .dashboard import dashboard
 from .endpoints import load_endpoints, unsupported_routes
 from .keys import ClientKeys
@@ -51,33 +50,33 @@ class Proxy:
     endpoints: Mapping[str, Any]     # endpoints.yaml: endpoints not offered, CORS policy
     lifecycle: Lifecycle
     state: SharedState               # Redis (REDIS_URL) or the process: rests, rate limits, threads, caches
+    keys: ClientKeys                 # the admin key and the client keys (PROXY_KEYS_FILE)
+    rate_limits: RateLimits
+    metrics: Metrics
+    context_cache: context_cache.Registry   # live Gemini context caches (REDIS_URL shares them)
     http: Any = None                 # the aiohttp client every Gemini call goes through, open while serving
     threads: Threads | None = None   # message threads (in process, or Redis with REDIS_URL), while serving
-    keys: ClientKeys | None = None   # the admin key and the client keys (PROXY_KEYS_FILE)
-    rate_limits: RateLimits | None = None
-    metrics: Metrics | None = None
     ledger: Ledger | None = None     # the usage ledger (DATABASE_URL), while serving; None when off
     exposure_checked: bool = False
-    context_cache: context_cache.Registry | None = None   # live Gemini context caches (REDIS_URL shares them)
 
 
-def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Quart:
+def create_app(settings: Settings | None = None, spec: Spec | None = None) -> ProxyApp:
     settings = settings or load_settings()
     spec = spec or reload.load_tables(settings)
     configure_logging(settings)
     connections.install()  # closed connections release their descriptor at once (connections.py)
     litellm_adapter.check()
-    app = Quart(__name__)
+    app = ProxyApp(__name__)
     app.config["MAX_CONTENT_LENGTH"] = None  # hooks.read_body() enforces the limit, and drains what is over it
     endpoints = load_endpoints(settings.spec_dir or translator.DEFAULT_SPEC_DIR)
     state = SharedState(settings.redis_url)
+    keys, metrics = ClientKeys(settings), Metrics(settings.metrics)
     app.proxy = proxy = Proxy(settings, spec, translator.DeclarationCache(spec.tools.declaration_cache_size),
                               media_limits(settings), Pool(settings, state), endpoints,
-                              Lifecycle(spec.errors.own.shutting_down.error()), state)
-    proxy.keys, proxy.metrics = ClientKeys(settings), Metrics(settings.metrics)
-    proxy.rate_limits = RateLimits(settings, state, refusal=spec.errors.own.over_rate_limit,
-                                   on_refused=proxy.metrics.refused)
-    proxy.context_cache = context_cache.registry(settings, state, list(spec.models.models))
+                              Lifecycle(spec.errors.own.shutting_down.error()), state, keys,
+                              RateLimits(settings, state, refusal=spec.errors.own.over_rate_limit,
+                                         on_refused=metrics.refused), metrics,
+                              context_cache.registry(settings, state, list(spec.models.models)))
     warn_unpriced(spec)
 
     @app.while_serving
@@ -86,15 +85,15 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Qu
         if problem := credentials_problem(settings):
             raise StartupFailed(problem)  # not a proxy whose every answer is a retryable 500
         proxy.exposure_checked = exposure.warn_if_exposed(exposure.hosts_of(exposure.binds_from_argv(sys.argv)),
-                                                          proxy.keys.required)
+                                                          keys.required)
         async with contextlib.AsyncExitStack() as opened:
-            opened.callback(proxy.metrics.close)
+            opened.callback(metrics.close)
             proxy.http = answers.http_client(settings)
             opened.push_async_callback(proxy.http.close)
             proxy.threads = thread_store(settings, state)
             opened.push_async_callback(state.close)  # pool rests, rate limits and threads still being written
             if settings.database_url.lower() != "off":
-                proxy.ledger = Ledger(settings, on_lost=proxy.metrics.lost_rows)
+                proxy.ledger = Ledger(settings, on_lost=metrics.lost_rows)
                 try:
                     await proxy.ledger.start()
                 except Exception as error:  # noqa: BLE001 - one line naming the cause, not a traceback

@@ -58,10 +58,12 @@ class BatchEngine:
     # ---------------------------------------------------------------- creation
     async def create(self, client: Client, requests: list[tuple[str, dict[str, Any]]]) -> str:
         batch_id, created = new_id("msgbatch_"), now_ms()
-        rows, groups = [], defaultdict(list)
+        rows: list[dict[str, Any]] = []
+        groups: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
         for position, (custom_id, params) in enumerate(requests):
-            row = {"batch_id": batch_id, "position": position, "custom_id": custom_id, "params": params,
-                   "gemini_batch": None, "gemini_index": None, "result_type": None, "result": None}
+            row: dict[str, Any] = {"batch_id": batch_id, "position": position, "custom_id": custom_id,
+                                   "params": params, "gemini_batch": None, "gemini_index": None, "result_type": None,
+                                   "result": None}
             rows.append(row)
             try:
                 groups[self._target(client, params)].append(row)
@@ -88,7 +90,10 @@ class BatchEngine:
         """The Gemini model a request runs on; its errors are the request's."""
         if params.get("stream"):
             raise self.proxy.spec.errors.own.batch_stream.error()
-        route = translator.resolve_model(params.get("model"), self.proxy.spec.models)
+        model = params.get("model")
+        if not isinstance(model, str):
+            raise self.proxy.spec.errors.own.batch_model_missing.error()
+        route = translator.resolve_model(model, self.proxy.spec.models)
         client.check_model(route, self.proxy.spec.errors.own.model_not_allowed)
         if not route.target.startswith("gemini/"):
             raise self.proxy.spec.errors.own.batch_not_gemini.error(model=params.get("model"))
@@ -97,7 +102,7 @@ class BatchEngine:
     async def _submit(self, batch_id: str, client: Client, target: str,
                       rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The rows' Gemini batches, each on one key; a key at its batch quota (429) hands over to the next."""
-        pool, jobs, pending = self.proxy.pool, [], rows
+        pool, jobs, pending = self.proxy.pool, list[dict[str, Any]](), rows
         built: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
         while pending:
             deployment = await pool.pick(target)
@@ -271,7 +276,7 @@ def _first_chunk(pairs: list[tuple[dict[str, Any], dict[str, Any]]],
                  limit: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """The longest run of inlined requests from the start whose JSON stays under ``limit`` bytes (at least one:
     Gemini refuses a larger one itself, which is that request's error)."""
-    size, chunk = 200, []
+    size, chunk = 200, list[tuple[dict[str, Any], dict[str, Any]]]()
     for pair in pairs:
         size += len(json.dumps(pair[1], ensure_ascii=False).encode()) + 1
         if chunk and size > limit:

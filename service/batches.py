@@ -11,11 +11,12 @@ import logging
 import re
 from typing import Any, AsyncGenerator
 
-from quart import Blueprint, Quart, Response, current_app, g, request
+from quart import Blueprint, Response, g, request
 from sqlalchemy import func, select, update
 
 import translator
 
+from .current import ProxyApp, current_app
 from .batch_jobs import BatchEngine, now_ms
 from .batch_tables import batch_requests, message_batches
 from .errors import JSON, own_errors
@@ -173,7 +174,7 @@ async def results(batch_id: str) -> Response:
     return Response("".join(lines), content_type="application/x-jsonl")
 
 
-async def _poll_every_interval(app: Quart, closing: asyncio.Event) -> None:
+async def _poll_every_interval(app: ProxyApp, closing: asyncio.Event) -> None:
     """The background poll, so that results are ready before anyone asks."""
     while not closing.is_set():
         with contextlib.suppress(TimeoutError):
@@ -185,7 +186,7 @@ async def _poll_every_interval(app: Quart, closing: asyncio.Event) -> None:
                 log.exception("polling Gemini batches failed")
 
 
-def register(app: Quart) -> None:
+def register(app: ProxyApp) -> None:
     """The routes, and (with a database) the engine and its background poll while the app serves."""
     app.register_blueprint(batches)
 
@@ -196,6 +197,7 @@ def register(app: Quart) -> None:
         if proxy.ledger is None:
             yield
             return
+        assert proxy.ledger.engine is not None  # the app's while_serving started the ledger before this one
         app.batches = BatchEngine(proxy, proxy.ledger.engine, getattr(app, "files", None))
         closing = asyncio.Event()
         task = asyncio.get_running_loop().create_task(_poll_every_interval(app, closing))

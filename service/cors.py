@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from quart import Quart, Response, current_app, request
+from quart import Response, request
 
 
+from .current import ProxyApp, current_app
 from .errors import error_response, own_errors
 
 
@@ -72,7 +73,7 @@ async def add_headers(response: Response) -> Response:
     return response
 
 
-def register(app: Quart) -> None:
+def register(app: ProxyApp) -> None:
     """The origin check always; the CORS headers when CORS_ORIGINS names an origin. After
     ``hooks.register``: request ids and authentication come first."""
     app.before_request(check_origin)

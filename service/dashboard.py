@@ -16,11 +16,13 @@ import time
 from html import escape
 from typing import Any
 
-from quart import Blueprint, Response, current_app, g, redirect, request
+from quart import Blueprint, Response, g, redirect, request
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 import translator
 from translator import AnthropicError
 
+from .current import current_app
 from .dashboard_data import Usage, fold, model_prices, recent, seconds, summary
 from .dashboard_svg import stacked_bars
 from .errors import JSON, own_errors
@@ -70,7 +72,7 @@ async def login() -> Response:
 
 
 @dashboard.get("/dashboard/open/<token>")
-async def open_link(token: str) -> Response:
+async def open_link(token: str) -> Response | WerkzeugResponse:  # quart.redirect's type is Werkzeug's
     now = time.time()
     for used, until in list(_used_links.items()):
         if until < now:

@@ -82,6 +82,7 @@ async def recent(ledger: Ledger, since: int, now: float, limit: int = 20) -> dic
     routes = (select(table.c.model, table.c.answered_by, func.count().label("requests"))
               .where(table.c.time_ms >= start, table.c.answered_by.is_not(None))
               .group_by(table.c.model, table.c.answered_by))
+    assert ledger.engine is not None  # the dashboard reads while serving, after Ledger.start()
     async with ledger.engine.connect() as connection:
         return {"errors": [dict(row._mapping) for row in await connection.execute(errors)],
                 "routes": [dict(row._mapping) for row in await connection.execute(routes)]}

@@ -20,6 +20,7 @@ def stacked_bars(title: str, buckets: list[int], series: dict[str, dict[int, flo
              f' aria-label="{escape(title)}"><title>{escape(title)}</title>',
              f'<text x="0" y="12" font-size="11">{escape(_number(top))} {escape(unit)}</text>',
              f'<line x1="{LEFT}" y1="{HEIGHT - BOTTOM}" x2="{WIDTH}" y2="{HEIGHT - BOTTOM}" stroke="#888"/>']
+    base: float
     for index, bucket in enumerate(buckets):
         x, base = LEFT + index * slot + 2, HEIGHT - BOTTOM
         for colour, name in zip(_cycle(len(names)), names):

@@ -4,7 +4,7 @@ policy that ``cors.py`` applies."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, NoReturn
 
 from quart import Blueprint
 
@@ -25,7 +25,7 @@ def unsupported_routes(table: Mapping[str, Any]) -> Blueprint:
     """A route per endpoint not offered (and one for what is under it, with ``subpaths``), any method."""
     routes = Blueprint("unsupported", __name__)
     for index, entry in enumerate(table["unsupported"]):
-        async def not_offered(rest: str = "", entry: Mapping[str, Any] = entry) -> None:
+        async def not_offered(rest: str = "", entry: Mapping[str, Any] = entry) -> NoReturn:
             raise AnthropicError(entry["status"], entry["type"], entry["message"])
 
         rules = [entry["path"]] + ([entry["path"] + "/<path:rest>"] if entry["subpaths"] else [])

@@ -6,10 +6,12 @@ import json
 import logging
 import uuid
 
-from quart import Quart, Response, current_app, g
+from quart import Response, g
 from werkzeug.exceptions import HTTPException
 
 from translator import AnthropicError, OwnErrors
+
+from .current import ProxyApp, current_app
 
 log = logging.getLogger("proxy")
 JSON = "application/json"
@@ -32,7 +34,7 @@ def own_errors() -> OwnErrors:
     return current_app.proxy.spec.errors.own
 
 
-def register(app: Quart) -> None:
+def register(app: ProxyApp) -> None:
     """The error handlers: the proxy's own errors, the framework's (404, 405, ...), and crashes, each
     shaped by errors.yaml (``framework``, ``own.internal``)."""
 

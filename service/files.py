@@ -16,12 +16,13 @@ import os
 from pathlib import Path
 from typing import Any, AsyncGenerator, Iterator
 
-from quart import Blueprint, Quart, Response, current_app, g, request
+from quart import Blueprint, Response, g, request
 from sqlalchemy import delete, func, select
 
 import translator
 from translator import AnthropicError
 
+from .current import ProxyApp, current_app
 from .batch_jobs import now_ms
 from .batch_tables import gemini_files, stored_files
 from .batches import _json, rfc3339, served
@@ -219,7 +220,7 @@ async def content(file_id: str) -> Response:
     raise own_errors().file_not_downloadable.error(file_id=file_id)
 
 
-def register(app: Quart) -> None:
+def register(app: ProxyApp) -> None:
     app.register_blueprint(files)
 
     @app.while_serving

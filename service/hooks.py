@@ -5,11 +5,12 @@ import asyncio
 import time
 from typing import Any
 
-from quart import Quart, Response, current_app, g, request
+from quart import Response, g, request
 
 import translator
 from translator import AnthropicError
 
+from .current import ProxyApp, current_app
 from . import cors, dashboard, exposure, usage
 from .errors import error_response, new_id
 from .logs import access_log
@@ -74,7 +75,7 @@ def _requested_model(data: bytes) -> str | None:
     return model if isinstance(model, str) else None
 
 
-def register(app: Quart) -> None:
+def register(app: ProxyApp) -> None:
     app.before_request(begin)
     app.after_request(end)
 

@@ -101,6 +101,7 @@ async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to Alembic's head, one process at a time."""
     if engine.url.get_backend_name() == "sqlite":
         # flock on the database file itself: SQLite's own locks are fcntl locks, which flock does not touch.
+        assert engine.url.database is not None  # a SQLite ledger is a file (an in-memory one has no lock to take)
         with open(engine.url.database, "a") as lock:
             await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
             async with engine.begin() as connection:
@@ -156,6 +157,7 @@ class Ledger:
             while self.rows:
                 batch = list(itertools.islice(self.rows, BATCH_ROWS))
                 try:
+                    assert self.engine is not None  # flushes run after start()
                     async with self.engine.begin() as connection:
                         await connection.execute(usage_ledger.insert(), batch)
                 except Exception as exc:  # noqa: BLE001 - any failure: the rows wait for the next try
@@ -208,6 +210,7 @@ class Ledger:
                      .group_by(bucket, *grouped))
         for group, values in query.filters.items():
             statement = statement.where(columns[group].in_(values))
+        assert self.engine is not None  # reports are read while serving, after start()
         async with self.engine.connect() as connection:
             result = await connection.execute(statement)
             return [{**row._mapping, "bucket": int(row.bucket), **{n: int(row._mapping[n]) for n in SUMMED}}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncGenerator, Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
@@ -90,11 +90,11 @@ class Metrics:
         if self.enabled:
             self.ledger_lost.inc(count)
 
-    def streaming(self, frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    def streaming(self, frames: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
         """A stream's frames, counted in ``proxy_active_streams`` while they are sent."""
         return self._counted(frames) if self.enabled else frames
 
-    async def _counted(self, frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async def _counted(self, frames: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
         self.active_streams.inc()
         try:
             async with contextlib.aclosing(frames):

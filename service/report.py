@@ -11,11 +11,12 @@ import logging
 import time
 from typing import Any
 
-from quart import Blueprint, Response, current_app, g, request
+from quart import Blueprint, Response, g, request
 
 import translator
 from translator import ReportQuery
 
+from .current import current_app
 from . import litellm_adapter
 from .errors import JSON, own_errors
 from .ledger import Ledger

@@ -7,10 +7,11 @@ import json
 import time
 from typing import Any, Callable, TypeVar
 
-from quart import Blueprint, Response, current_app, g, request
+from quart import Blueprint, Response, g, request
 
 import translator
 
+from .current import current_app
 from . import compaction, context_cache, sse, streaming, tiers, upstream, usage
 from .errors import JSON, new_id, own_errors
 from .files import resolve_file_sources
@@ -80,6 +81,7 @@ async def messages() -> Response:
     if isinstance(body, dict) and isinstance(body.get("model"), str):
         g.log["model"] = body["model"]
     proxy = current_app.proxy
+    assert proxy.threads is not None  # opened while serving
     turn = await open_turn(body, request.content_length or 0, proxy.threads, proxy.spec, proxy.settings)
     if turn.kind:
         g.log["thread"] = turn.kind
@@ -140,8 +142,9 @@ async def _stream(job: streaming.Job, turn: Turn, edits: translator.EditReport |
 
 @routes.post("/v1/messages/count_tokens")
 async def count_tokens() -> Response:
-    body = await counted_request(await resolve_file_sources(await json_body()), current_app.proxy.threads,
-                                 current_app.proxy.spec)
+    threads = current_app.proxy.threads
+    assert threads is not None  # opened while serving
+    body = await counted_request(await resolve_file_sources(await json_body()), threads, current_app.proxy.spec)
     plan = translator.plan_edits(body, current_app.proxy.spec.context)  # context_management edits
     call = await _translate(translator.translate_count_tokens, plan.body)
     g.log.update(model=call.route.requested, target=call.route.target)

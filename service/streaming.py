@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, AsyncGenerator, AsyncIterator, Callable, Iterator
 
 from translator import (AnthropicError, Fallback, Spec, StreamProtocolError, StreamTranslator, UpstreamCall, collect,
                         unusable_answer_error)
@@ -57,7 +57,7 @@ class Head:
         self.complete = False
 
 
-async def _pump(source: AsyncIterator[Any], queue: asyncio.Queue, idle_timeout: float) -> None:
+async def _pump(source: AsyncGenerator[Any, None], queue: asyncio.Queue, idle_timeout: float) -> None:
     # Bounded puts: a reader whose consumer never started (the client left before the body
     # was sent) gives up instead of holding the upstream connection for ever.
     async with contextlib.aclosing(source):
@@ -97,7 +97,7 @@ class UpstreamStream:
         self.grace_ends = asyncio.get_running_loop().time() + retry_seconds
         self.reader = asyncio.create_task(_pump(self._chunks(), self.queue, self.settings.idle_timeout_seconds))
 
-    async def _chunks(self) -> AsyncIterator[Any]:
+    async def _chunks(self) -> AsyncGenerator[Any, None]:
         # Opening (and its retries) happens in the reader too, so the grace period and the
         # pings also cover the wait for Gemini's first byte. Retries end with the grace period:
         # after it the headers are out and a 429 could no longer be a real 429.
@@ -163,7 +163,7 @@ class UpstreamStream:
                 return head
         return head
 
-    async def body(self, head: Head) -> AsyncIterator[bytes]:
+    async def body(self, head: Head) -> AsyncGenerator[bytes, None]:
         """The response body: each yield is one write, watched by the write timeout."""
         if self.live is not None:
             self.live.add(self)

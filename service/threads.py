@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, AsyncGenerator, AsyncIterator, Callable, cast
+from typing import Any, AsyncGenerator, Callable
 
 import translator
 from translator import KeptStreamTranslator, Spec, StreamTranslator, ThreadTurn
@@ -78,14 +78,14 @@ class Turn:
             return stream
         return make
 
-    def relay(self, frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    def relay(self, frames: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
         """The stream's frames, with the reply kept before the frame that ends it goes out."""
         return frames if self.turn is None else self._relayed(frames)
 
-    async def _relayed(self, frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async def _relayed(self, frames: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
         # The turn ends before the frame that ends the stream goes out (a client may continue as
         # soon as it reads that), and before the frames are closed, which cancels the upstream.
-        async with contextlib.aclosing(cast(AsyncGenerator[bytes, None], frames)):  # the frames are a generator
+        async with contextlib.aclosing(frames):
             try:
                 async for data in frames:
                     if not self.ended:

@@ -8,13 +8,14 @@ import json
 import logging
 import random
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncGenerator, Awaitable, Callable
 
-from quart import current_app, has_app_context
+from quart import has_app_context
 
 from translator import AnthropicError, Spec, UpstreamCall, input_estimate, map_upstream_error
 
 from . import answers, litellm_adapter, vertex
+from .current import current_app
 from .config import GEMINI_API_BASE, Settings
 from .pool import Deployment, Pool
 
@@ -172,7 +173,7 @@ class UpstreamStreamCut(Exception):
     """The upstream stream ended before the answer did (mapped in errors.yaml)."""
 
 
-async def chunks(opened: Opened, settings: Settings) -> AsyncIterator[Any]:
+async def chunks(opened: Opened, settings: Settings) -> AsyncGenerator[Any, None]:
     """The answer's chunks, each within the idle timeout; an answer that stops short is an error."""
     stream = opened.stream
     try:

@@ -202,3 +202,18 @@ def test_two_replicas_settle_each_result_once(fake, gemini, database_url):
             assert replica.run(replica.app.proxy.ledger.flush())
     booked = [r["request_id"] for r in ledger_rows(database_url) if r["service_tier"] == "batch"]
     assert sorted(booked) == [f"{batch.id}:r{n}" for n in range(3)]
+
+
+def test_a_request_without_a_model_is_that_requests_error(make_proxy, gemini):
+    proxy = make_proxy()
+    sdk = client(proxy)
+    no_model = {"max_tokens": 100, "messages": [{"role": "user", "content": "x"}]}
+    batch = sdk.messages.batches.create(requests=[{"custom_id": "a", "params": params("x")},
+                                                  {"custom_id": "none", "params": no_model},
+                                                  {"custom_id": "number", "params": {**no_model, "model": 5}}])
+    until_ended(sdk, batch.id)
+    results = {r.custom_id: r.result for r in sdk.messages.batches.results(batch.id)}
+    assert results["a"].type == "succeeded"
+    for custom_id in ("none", "number"):
+        error = results[custom_id].error.error
+        assert error.type == "invalid_request_error" and error.message.startswith("params.model: ")

@@ -200,6 +200,7 @@ def test_summary_text_and_compacted_body():
 @pytest.mark.parametrize(("edits", "message"), [
     ([{"type": "clear_everything"}], r"edits\.0\.type: Input tag \"clear_everything\" found using 'type'"),
     ([{}], r"edits\.0\.type: Input tag null"),
+    ([{"type": ["clear_tool_uses_20250919"]}], r"edits\.0\.type: Input tag \[\"clear_tool_uses_20250919\"\]"),
     (["clear"], r"edits\.0: Input should be a valid dictionary"),
     ([{"type": "clear_tool_uses_20250919", "trigger": {"type": "turns", "value": 3}}],
      r"edits\.0\.trigger\.type: Input tag \"turns\""),

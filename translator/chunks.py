@@ -12,7 +12,7 @@ the translator works on LiteLLM's response objects and on plain dicts without im
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +107,13 @@ def field(obj: Any, name: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
-def fields(obj: Any) -> Mapping[str, Any]:
+class Fields(Protocol):
+    """What :func:`fields` returns: a mapping, or an object's attributes, read with ``.get``."""
+
+    def get(self, name: str, /) -> Any: ...
+
+
+def fields(obj: Any) -> Fields:
     """All of ``obj``'s fields as one mapping, to read several (:func:`field` reads one).
 
     On the hot path of every stream chunk: LiteLLM's pydantic objects keep most fields in their
@@ -116,7 +122,7 @@ def fields(obj: Any) -> Mapping[str, Any]:
         return _EMPTY
     if type(obj) is dict:
         return obj
-    extra = getattr(obj, "__pydantic_extra__", _NO_EXTRA)
+    extra: Any = getattr(obj, "__pydantic_extra__", _NO_EXTRA)  # pydantic's extra fields: a dict, or None
     if extra is not _NO_EXTRA:
         own = obj.__dict__
         if not extra:

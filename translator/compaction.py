@@ -53,8 +53,8 @@ def _last_compaction(messages: list[Message]) -> tuple[int, int, str] | None:
 def after_compaction(messages: list[Message], table: ContextTable) -> list[Message]:
     """The history as the model sees it: what follows the last compaction block, after its summary
     (a user turn); compaction blocks without a summary left out. Unchanged when there are none."""
-    if not any(_is_compaction(b) for m in messages for b in (m.get("content") if isinstance(m.get("content"), list)
-                                                             else ())):
+    if not any(_is_compaction(b) for m in messages
+               for b in (m["content"] if isinstance(m.get("content"), list) else ())):
         return messages
     last = _last_compaction(messages)
     if last is None:

@@ -83,7 +83,7 @@ def _edit(item: Any, where: str, table: ContextTable) -> Edit:
     if not isinstance(item, dict):
         raise invalid_request(f"{where}: Input should be a valid dictionary")
     kind = item.get("type")
-    if kind not in table.edits:
+    if not isinstance(kind, str) or kind not in table.edits:  # an unhashable type would not even be looked up
         expected = ", ".join(f"'{name}'" for name in table.edits)
         raise invalid_request(f"{where}.type: Input tag {json.dumps(kind)} found using 'type' does not match any "
                               f"of the expected tags: {expected}")

@@ -40,9 +40,10 @@ _VALUE_CHECKS = {
 
 
 # Kinds whose value's length tools.yaml ``limits`` bounds in each node: kind → (limit, what is counted).
-_BOUNDED = {"enum": ("enum_values", "values"), "properties": ("properties", "properties"),
-            "required": ("required", "names"), "any_of": ("alternatives", "alternatives"),
-            "oneOf_to_anyOf": ("alternatives", "alternatives"), "merge_allOf": ("alternatives", "alternatives")}
+_BOUNDED: dict[str | None, tuple[str, str]] = {
+    "enum": ("enum_values", "values"), "properties": ("properties", "properties"),
+    "required": ("required", "names"), "any_of": ("alternatives", "alternatives"),
+    "oneOf_to_anyOf": ("alternatives", "alternatives"), "merge_allOf": ("alternatives", "alternatives")}
 # Kinds whose value holds schemas: those are charged where they are converted, not where they are held.
 _HOLDS_SCHEMAS = frozenset({"properties", "items", "any_of", "oneOf_to_anyOf", "merge_allOf", "definitions"})
 
@@ -141,8 +142,8 @@ class _Policy:
         self.merge_rules: Mapping = policy.allOf_merge
         self.limits: dict[str, int] = dict(table.limits)
         self.type_of: dict[str, list[str]] = {}  # keyword → the types it applies to, in table order
-        for type_name, keywords in policy.type_keywords.items():
-            for keyword in keywords:
+        for type_name, applicable in policy.type_keywords.items():
+            for keyword in applicable:
                 self.type_of.setdefault(keyword, []).append(type_name)
         fmt = table.description_format
         self.template: str = fmt.template
@@ -274,5 +275,6 @@ def _merge_min(conv: _Converter, mine: Any, theirs: Any) -> Any:
     return min(mine, theirs) if number(mine) and number(theirs) else None
 
 
-_MERGERS = {"union": _merge_union, "join": _merge_join, "intersect": _merge_intersect,
-            "intersect_types": _merge_intersect_types, "max": _merge_max, "min": _merge_min}
+_MERGERS: dict[str | None, Callable[[_Converter, Any, Any], Any]] = {
+    "union": _merge_union, "join": _merge_join, "intersect": _merge_intersect,
+    "intersect_types": _merge_intersect_types, "max": _merge_max, "min": _merge_min}

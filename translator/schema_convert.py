@@ -5,7 +5,7 @@ read through :class:`.schema._Policy`; this module only interprets the kinds nam
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .schema import (_BOUNDED, _HOLDS_SCHEMAS, _MERGERS, _NOTES, _VALUE_CHECKS, ToolError, _Budget, _json_type,
@@ -122,8 +122,8 @@ class _Converter:
     def _const(self, rest: dict, key: str, value: Any, path: tuple, where: tuple) -> tuple[dict, tuple]:
         return {**rest, "enum": [value]}, path
 
-    _expanders = {"inline_ref": _inline_ref, "merge_allOf": _merge_all_of,
-                  "oneOf_to_anyOf": _one_of, "const_to_enum": _const}
+    _expanders: dict[str | None, Callable[..., tuple[dict, tuple]]] = {
+        "inline_ref": _inline_ref, "merge_allOf": _merge_all_of, "oneOf_to_anyOf": _one_of, "const_to_enum": _const}
 
     def merge(self, base: Mapping, other: Mapping, where: tuple) -> dict:
         """Both schemas at once (allOf); a keyword both have with different values follows allOf_merge."""

@@ -121,6 +121,7 @@ def _models(spec_dir: Path, big_model: str | None, small_model: str | None,
         prefixes = list(provider_prefixes) if provider_prefixes is not None else document["provider_prefixes"]
         models = _validated({**document, "defaults": defaults, "provider_prefixes": prefixes}, "models",
                             "models.yaml with the overrides")
+    assert isinstance(models, ModelsTable)  # TABLE_MODELS["models"]
     _check_alias_targets(models)
     return models
 
@@ -138,4 +139,6 @@ def load_spec(spec_dir: Path | str = DEFAULT_SPEC_DIR, *, big_model: str | None 
     """
     spec_dir = Path(spec_dir)
     models = _models(spec_dir, big_model, small_model, provider_prefixes)
-    return Spec(models=models, **{FIELDS.get(name, name): load_table(name, spec_dir) for name in TABLES if name != "models"})
+    # Each table is the model TABLE_MODELS names for it: typed by its name, which mypy cannot follow.
+    tables: dict[str, Any] = {FIELDS.get(name, name): load_table(name, spec_dir) for name in TABLES if name != "models"}
+    return Spec(models=models, **tables)

@@ -14,7 +14,7 @@ start and a stop; then one ``message_delta`` with the stop reason and the cumula
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
 from .chunks import (End, Finish, Grounding, HandOver, TextDelta, ThinkingDelta, ToolCallDelta, ToolCallStart,
                      UrlContext, Usage, field, read_chunk)
@@ -326,7 +326,8 @@ _END = End()
 ITERATION_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
 # Content events that may be dropped before the table: tool calls left out and argument pieces
 # with no open call, or all of them when no content was asked for (max_tokens 0).
-_GUARDS = {ToolCallStart: StreamTranslator._admit_tool, ToolCallDelta: StreamTranslator._continues_tool}
+_GUARDS: dict[type, Callable[[StreamTranslator, Any], bool]] = {ToolCallStart: StreamTranslator._admit_tool,
+                                                                 ToolCallDelta: StreamTranslator._continues_tool}
 _NO_CONTENT = dict.fromkeys(CONTENT, StreamTranslator._drop)
 # TRANSITIONS with the actions' methods looked up once, for the hot path.
 _PLAN = {key: (tuple(getattr(StreamTranslator, "_do_" + name) for name in actions), state)

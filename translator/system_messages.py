@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from .errors import invalid_request
+from .tables import Effort
 
 
 def _last(messages: Sequence[Any], wanted: Callable[[Any], bool], before: int | None = None) -> int:
@@ -35,7 +36,7 @@ def _opens_turn(message: Any) -> bool:
         not (isinstance(b, dict) and b.get("type") == "tool_result") for b in content))
 
 
-def turn_effort(messages: Sequence[Any], top_level: str | None) -> str | None:
+def turn_effort(messages: Sequence[Any], top_level: Effort | None) -> Effort | None:
     """The effort of the turn being generated: the last system message's ``output_config.effort`` since
     the assistant answer before the turn's opening user message, else the top-level one."""
     opening = _last(messages, _opens_turn)

@@ -109,6 +109,7 @@ class OwnErrors(Table):
     batch_not_ended: Annotated[ErrorText, _fills("batch_id")]
     batch_key_gone: Annotated[ErrorText, _fills()]
     batch_stream: Annotated[ErrorText, _fills()]
+    batch_model_missing: Annotated[ErrorText, _fills()]
     batch_not_gemini: Annotated[ErrorText, _fills("model")]
     batch_quota: Annotated[ErrorText, _fills("model")]
     batch_unanswered: Annotated[ErrorText, _fills("state")]

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .tables import Facts, ModelsTable, ThinkingRules
+from .tables import Effort, Facts, ModelsTable, ThinkingRules
 
 
 def _allowed_level(level: str, facts: Facts, order: tuple[str, ...]) -> str:
     """A level the model accepts: ``level`` itself, or the nearest one above it (else the highest)."""
     levels = facts.levels
+    assert levels is not None  # models.yaml requires levels of a model whose thinking is by level
     if level in levels:
         return level
     for candidate in order[order.index(level):]:
@@ -25,15 +26,18 @@ def _allowed_level(level: str, facts: Facts, order: tuple[str, ...]) -> str:
 def _nearest_budget(budget: int, facts: Facts) -> int:
     """The budget nearest ``budget`` that the model takes (models.yaml ``budget`` ranges); of two as
     near, the lower, which leaves more of the output limit to the answer."""
-    candidates = (max(low, min(high, budget)) for low, high in facts.budget)
+    ranges = facts.budget
+    assert ranges is not None  # models.yaml requires the budget ranges of a model whose thinking is by budget
+    candidates = (max(low, min(high, budget)) for low, high in ranges)
     return min(candidates, key=lambda candidate: (abs(candidate - budget), candidate))
 
 
-def _level_config(thinking: Mapping[str, Any], effort: str | None, facts: Facts, rules: ThinkingRules,
+def _level_config(thinking: Mapping[str, Any], effort: Effort | None, facts: Facts, rules: ThinkingRules,
                   max_tokens: int) -> dict[str, Any]:
     """Gemini 3+: a ``thinkingLevel`` the model lists."""
     mode, include = thinking["type"], thinking.get("display") != "omitted"
     if mode == "disabled":
+        assert facts.levels is not None  # models.yaml requires them (as in _allowed_level)
         return {"thinkingLevel": facts.levels[0], "includeThoughts": False}
     if mode == "enabled":
         budget = thinking["budget_tokens"]
@@ -44,7 +48,7 @@ def _level_config(thinking: Mapping[str, Any], effort: str | None, facts: Facts,
     return {"thinkingLevel": _allowed_level(level, facts, rules.level_order), "includeThoughts": include}
 
 
-def _budget_config(thinking: Mapping[str, Any], effort: str | None, facts: Facts, rules: ThinkingRules,
+def _budget_config(thinking: Mapping[str, Any], effort: Effort | None, facts: Facts, rules: ThinkingRules,
                    max_tokens: int) -> dict[str, Any]:
     """Gemini 2.5: a ``thinkingBudget`` the model takes."""
     mode, include = thinking["type"], thinking.get("display") != "omitted"
@@ -59,7 +63,7 @@ def _budget_config(thinking: Mapping[str, Any], effort: str | None, facts: Facts
     return {"thinkingBudget": _nearest_budget(budget, facts), "includeThoughts": include}
 
 
-def _no_config(thinking: Mapping[str, Any], effort: str | None, facts: Facts, rules: ThinkingRules,
+def _no_config(thinking: Mapping[str, Any], effort: Effort | None, facts: Facts, rules: ThinkingRules,
                max_tokens: int) -> None:
     return None  # the model does not think, or not in a way it lets be set
 
@@ -68,7 +72,7 @@ def _no_config(thinking: Mapping[str, Any], effort: str | None, facts: Facts, ru
 CONFIGS = {"level": _level_config, "budget": _budget_config, "none": _no_config}
 
 
-def thinking_config(thinking: Mapping[str, Any] | None, effort: str | None, facts: Facts,
+def thinking_config(thinking: Mapping[str, Any] | None, effort: Effort | None, facts: Facts,
                     table: ModelsTable, max_tokens: int) -> dict[str, Any] | None:
     """The ``thinkingConfig`` to send, or None to leave the model's default.
 

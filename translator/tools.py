@@ -140,7 +140,8 @@ def plan_tools(tools: list[dict] | None, tool_choice: Mapping | None, table: Too
         converted = [c for c in converted if c.name in offered]
         names = [c.name for c in converted]
     functions = [c for c in converted if c.action == "function"]
-    sent = [c.tool if c.name not in aliases else _renamed(c.tool, aliases[c.name]) for c in functions]
+    sent = [c.tool if c.name not in aliases else _renamed(c.tool, aliases[c.name])
+            for c in functions if c.tool is not None]  # (a function's tool is never None)
     left_out = tuple(c.name for c in converted
                      if c.action == "leave_out" or (c.action in GROUNDING and functions))
     grounding = {} if functions else {c.action: tool for c, tool in zip(converted, tools or ()) if c.action in GROUNDING}
@@ -209,10 +210,11 @@ def _convert_tool(view: dict, index: int, table: ToolsTable, policy: _Policy, bu
             parameters = _Converter(policy, _thaw(dict(entry.input_schema)), budget, ("tools", index)).root()
             return _Converted("function", name, _function(name, policy.describe(entry.description, notes),
                                                           parameters))
-    name = view.get("name") if isinstance(view.get("name"), str) else kind
-    for entry in table.server_tools:
-        if re.fullmatch(entry.match, kind):
-            return _Converted(entry.action, name, None)
+    given = view.get("name")
+    name = given if isinstance(given, str) else kind
+    for server in table.server_tools:
+        if re.fullmatch(server.match, kind):
+            return _Converted(server.action, name, None)
     if table.unknown_tool_type == "reject":
         raise ToolError(f"{where}.type: tool type '{kind}' is not supported")
     return _Converted("leave_out", name, None)
@@ -292,7 +294,7 @@ def _strict_schemas(converted: list[_Converted], tools: Any, aliases: Mapping[st
 
 def _strict_mode(choice: Mapping | None, table: StrictToolChoice) -> str | None:
     """The functionCallingConfig.mode strict tools get with this tool_choice (none given: auto)."""
-    return getattr(table, choice.get("type") if isinstance(choice, Mapping) else "auto")
+    return getattr(table, choice["type"] if isinstance(choice, Mapping) else "auto")  # _tool_choice checked it
 
 
 def _violation(schema: Any, arguments: str, tool: str) -> str | None:

@@ -99,7 +99,13 @@ def serve(args: argparse.Namespace) -> int:
         process.start()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: shutdown.set())
-    signal.signal(signal.SIGHUP, lambda *_: [os.kill(p.pid, signal.SIGHUP) for p in workers if p.is_alive()])
+
+    def forward_hangup(*_: object) -> None:
+        for process in workers:
+            if process.is_alive() and process.pid is not None:  # a started process has its pid
+                os.kill(process.pid, signal.SIGHUP)
+
+    signal.signal(signal.SIGHUP, forward_hangup)
     pid_path = pid_file(int(config.bind[0].rpartition(":")[2]))
     pid_path.write_text(str(os.getpid()))
     try:

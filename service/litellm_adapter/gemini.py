@@ -140,8 +140,9 @@ class GeminiParser:
         native = {"native_finish_reason": self.finish_reason} if self.finish_reason else {}
         usage = GEMINI._calculate_usage(completion_response=cast(Any, self.usage_report)) if self.usage_report else None
         if usage is not None and self.cache_written:  # what the proxy wrote to the cache this call names
-            usage.cache_creation_input_tokens = self.cache_written
-            usage.cache_creation_ttl = self.cache_ttl
+            extended: Any = usage  # LiteLLM's Usage keeps extra fields its type does not declare
+            extended.cache_creation_input_tokens = self.cache_written
+            extended.cache_creation_ttl = self.cache_ttl
         return last + [{"usage": usage, "vertex_ai_grounding_metadata": self.grounding,
                         "vertex_ai_url_context_metadata": self.url_context,
                         "choices": [{"index": 0, "delta": None, "provider_specific_fields": native}]}]
