@@ -20,6 +20,7 @@ for _name in ("PROXY_API_KEY", "PROXY_KEYS_FILE", "DATABASE_URL", "REDIS_URL", "
     os.environ.pop(_name, None)
 
 from tests.fake_gemini import FakeGemini  # noqa: E402
+from tests.postgres import database_url, postgres  # noqa: E402,F401 - fixtures of the tests run on both databases
 from tests.servers import ProxyServer  # noqa: E402
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"

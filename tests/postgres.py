@@ -3,13 +3,16 @@ in a temporary directory, as the ``postgres`` user when the tests run as root (P
 ``stop()`` and ``start()`` again make a database that is down for a while."""
 from __future__ import annotations
 
+import itertools
 import os
 import pwd
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
+
+import pytest
 
 from tests.servers import free_port
 
@@ -55,3 +58,25 @@ class PostgresServer:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+# The fixtures of the tests that run on both databases (the ledger's, Message Batches'), through conftest.py.
+needs_postgres = pytest.mark.skipif(not AVAILABLE, reason=MISSING)
+_databases = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL 15 server for the module's tests."""
+    if not AVAILABLE:
+        pytest.skip(MISSING)
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=needs_postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'proxy.db'}"
+    return request.getfixturevalue("postgres").database(f"db{next(_databases)}")

@@ -3,32 +3,13 @@ PostgreSQL: mixed models with a failing request, a restart between create and re
 Gemini key at its batch quota, cancel and delete."""
 from __future__ import annotations
 
-import itertools
-
 import anthropic
 import pytest
 
 from tests.conftest import TEST_KEY
-from tests.postgres import AVAILABLE, MISSING, PostgresServer
 from tests.teams import ADMIN, keys_file, ledger_rows
 
 FLASH, PRO = "gemini-2.5-flash", "claude-haiku-4-5"          # the second → gemini-3.8-flash
-_databases = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    if not AVAILABLE:
-        pytest.skip(MISSING)
-    with PostgresServer() as server:
-        yield server
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not AVAILABLE, reason=MISSING))])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'proxy.db'}"
-    return request.getfixturevalue("postgres").database(f"batches{next(_databases)}")
 
 
 def params(text: str, model: str = FLASH, **extra) -> dict:

@@ -13,28 +13,9 @@ import pytest
 
 from service.ledger import async_url
 from tests.conftest import proxy_env
-from tests.postgres import AVAILABLE, MISSING, PostgresServer
+from tests.postgres import needs_postgres
 from tests.servers import HypercornProcess
 from tests.teams import ADMIN, BODY, keys_file, ledger_rows, metric, post, received, report_totals, usage_report
-
-needs_postgres = pytest.mark.skipif(not AVAILABLE, reason=MISSING)
-_databases = iter(range(1000))
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    if not AVAILABLE:
-        pytest.skip(MISSING)
-    with PostgresServer() as server:
-        yield server
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=needs_postgres)])
-def database_url(request, tmp_path):
-    """A new, empty ledger database of each kind."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'usage.db'}"
-    return request.getfixturevalue("postgres").database(f"ledger{next(_databases)}")
 
 
 @pytest.fixture
