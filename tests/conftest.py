@@ -53,18 +53,24 @@ def proxy_env(fake: FakeGemini, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def proxy(fake: FakeGemini) -> Iterator[ProxyServer]:
-    with ProxyServer(proxy_env(fake)) as server:
+def proxy_defaults() -> dict[str, str]:
+    """Settings every test-started proxy of this directory gets (a conftest.py below may override them)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def proxy(fake: FakeGemini, proxy_defaults: dict[str, str]) -> Iterator[ProxyServer]:
+    with ProxyServer(proxy_env(fake, **proxy_defaults)) as server:
         yield server
 
 
 @pytest.fixture
-def make_proxy(fake: FakeGemini) -> Iterator[Callable[..., ProxyServer]]:
+def make_proxy(fake: FakeGemini, proxy_defaults: dict[str, str]) -> Iterator[Callable[..., ProxyServer]]:
     """A proxy with its own settings, e.g. ``make_proxy(PING_INTERVAL_SECONDS="0.2")``."""
     started: list[ProxyServer] = []
 
     def make(**extra: str) -> ProxyServer:
-        server = ProxyServer(proxy_env(fake, **extra)).start()
+        server = ProxyServer(proxy_env(fake, **{**proxy_defaults, **extra})).start()
         started.append(server)
         return server
 

@@ -22,7 +22,7 @@ class Defaults(Table):
 class Alias(Table):
     contains: Name
     target: Name
-    # The Gemini tier the alias's requests ask for (flex: background work at half price) unless the
+    # The Gemini tier asked for by a request that came through the alias (flex: background work at half price) unless the
     # client's key or the request says otherwise (README: Service tiers).
     service_tier: Literal["flex"] | Absent = None
 

@@ -184,7 +184,7 @@ def _item(row: Mapping[str, Any], cost_type: str, token_type: str | None, usd: D
 
 def _costs(row: Mapping[str, Any], table: PricesTable, litellm: Mapping[str, float]) -> list[dict[str, Any]]:
     """The cost items of one model's sums in one tier on one day, at the prices in force that day (the
-    long-context prices for the requests whose prompt was over the table's threshold); a part without a
+    long-context prices for each request whose prompt was over the table's threshold); a part without a
     price is an item of its own with no amount (unpriced), never zero."""
     tier = row.get("service_tier") or "standard"
     day = datetime.fromtimestamp(row["bucket"], timezone.utc).date()

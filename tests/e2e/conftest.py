@@ -57,6 +57,14 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
+def proxy_defaults() -> dict[str, str]:
+    """These tests read what reaches Gemini's generate calls (the tools declared, the turns). The explicit
+    context cache (the default) moves the cached prefix, tools included, into a cachedContents resource, so
+    here it is off unless a test asks for it: test_claude_code_caching.py measures it with Claude Code."""
+    return {"CONTEXT_CACHE": "implicit"}
+
+
+@pytest.fixture(scope="session")
 def node_modules() -> Path:
     """``node_modules`` with Claude Code and @anthropic-ai/sdk (pinned, or ``E2E_CLIENTS=latest``)."""
     npm, node = shutil.which("npm"), shutil.which("node")
