@@ -93,6 +93,7 @@ def serve(args: argparse.Namespace) -> int:
     context = get_context("spawn")
     shutdown = context.Event()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the workers inherit it: the master decides
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # inherited too: a worker still starting is not killed by a reload
     workers = [context.Process(target=worker, kwargs={"config": config, "sockets": sockets,
                                                       "shutdown_event": shutdown}) for _ in range(config.workers)]
     for process in workers:
