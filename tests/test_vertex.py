@@ -121,15 +121,20 @@ def test_express_keys_use_the_global_route_without_a_project(make_proxy, vertex)
     assert vertex.token_requests == 0
 
 
+def tool_round(ask: dict, first: dict) -> dict:
+    """``ask`` followed by the answer ``first`` (with its tool call) and the call's result."""
+    tool_use = next(b for b in first["content"] if b["type"] == "tool_use")
+    return {**ask, "messages": [ask["messages"][0], {"role": "assistant", "content": first["content"]},
+                                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use["id"],
+                                                              "content": "a b"}]}]}
+
+
 def test_a_tool_loop_carries_vertex_signatures(make_proxy, vertex):
     proxy = vertex_proxy(make_proxy, vertex, GOOGLE_APPLICATION_CREDENTIALS=account(vertex))
     vertex.enqueue({"thinking": "I will list.", "tool_calls": [("Bash", {"command": "ls"})]}, {"text": "Two files."})
     ask = body(tools=[BASH])
     first = post(proxy, ask).json()
-    tool_use = next(b for b in first["content"] if b["type"] == "tool_use")
-    follow = {**ask, "messages": [ask["messages"][0], {"role": "assistant", "content": first["content"]},
-                                  {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use["id"],
-                                                                "content": "a b"}]}]}
+    follow = tool_round(ask, first)
     answer = post(proxy, follow)
     assert answer.status_code == 200, answer.text
     assert answer.json()["content"][-1]["text"] == "Two files."
@@ -202,10 +207,7 @@ def test_a_tool_loop_falling_back_from_vertex_to_ai_studio_keeps_each_ones_signa
     vertex.enqueue({"thinking": "I will list.", "tool_calls": [("Bash", {"command": "ls"})]})
     ask = body(tools=[BASH])
     first = post(proxy, ask).json()
-    tool_use = next(b for b in first["content"] if b["type"] == "tool_use")
-    follow = {**ask, "messages": [ask["messages"][0], {"role": "assistant", "content": first["content"]},
-                                  {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use["id"],
-                                                                "content": "a b"}]}]}
+    follow = tool_round(ask, first)
     vertex.quotas = Quotas(per_key=0, window_s=30)
     gemini.enqueue({"text": "Two files."})
     assert post(proxy, follow).status_code == 200
