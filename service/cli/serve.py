@@ -59,10 +59,13 @@ def hypercorn_config(args: argparse.Namespace) -> Any:
     return config
 
 
-def worker(config: Any, sockets: Any, shutdown_event: Any) -> None:
+def worker(config: Any, sockets: Any, shutdown_event: Any, reloads_sent: Any) -> None:
     """One Hypercorn worker; a start-up failure is one line on stderr and this process's status."""
     from hypercorn.asyncio.run import uvloop_worker
     from hypercorn.utils import LifespanFailureError
+
+    from ..reload import count_reloads
+    count_reloads(reloads_sent)
     logging.getLogger("service.app").addFilter(_no_startup_traceback)  # Quart's logger: the line below says it
     try:
         uvloop_worker(config=config, sockets=sockets, shutdown_event=shutdown_event)
@@ -92,16 +95,19 @@ def serve(args: argparse.Namespace) -> int:
     sockets = config.create_sockets()
     context = get_context("spawn")
     shutdown = context.Event()
+    reloads_sent = context.RawValue("L", 0)  # raised before each SIGHUP is passed on; read by workers (reload.py)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the workers inherit it: the master decides
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # inherited too: a worker still starting is not killed by a reload
     workers = [context.Process(target=worker, kwargs={"config": config, "sockets": sockets,
-                                                      "shutdown_event": shutdown}) for _ in range(config.workers)]
+                                                      "shutdown_event": shutdown, "reloads_sent": reloads_sent})
+               for _ in range(config.workers)]
     for process in workers:
         process.start()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: shutdown.set())
 
     def forward_hangup(*_: object) -> None:
+        reloads_sent.value += 1
         for process in workers:
             if process.is_alive() and process.pid is not None:  # a started process has its pid
                 os.kill(process.pid, signal.SIGHUP)
