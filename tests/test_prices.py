@@ -147,9 +147,6 @@ def test_anthropics_service_tier_and_the_keys_own_choose_the_gemini_tier():
 
 
 def test_a_flex_key_asks_gemini_for_flex_and_the_cost_report_halves_its_price(make_proxy, gemini, tmp_path):
-    from tests.fake_gemini import validation
-    if "serviceTier" not in validation._TOP_KEYS:
-        pytest.skip("this fake Gemini does not take serviceTier yet (it comes with the fallbacks branch)")
     import httpx
     keys = tmp_path / "keys.yaml"
     keys.write_text("keys:\n  - {name: agent, key: sk-background-agent-0001, service_tier: flex}\n"
