@@ -50,7 +50,7 @@ async def _redis(url: str) -> str:
 
 
 async def _database(settings: Settings) -> str:
-    from ..ledger import Ledger
+    from ..teams.ledger import Ledger
     ledger = Ledger(replace(settings, ledger_flush_seconds=60))
     await ledger.start()
     await ledger.close()
