@@ -50,6 +50,7 @@ usage_ledger = Table(
     Column("uncached_input_tokens", BigInteger, nullable=False),
     Column("cache_creation_input_tokens", BigInteger, nullable=False),
     Column("cache_read_input_tokens", BigInteger, nullable=False),
+    Column("cache_creation_1h_input_tokens", BigInteger, nullable=False),   # of the writes, those kept 1 h
     Column("output_tokens", BigInteger, nullable=False),
     Column("web_search_requests", Integer, nullable=False),
     Column("stop_reason", String),
@@ -60,7 +61,8 @@ usage_ledger = Table(
     Column("usage_source", String),                         # gemini or estimate (service/teams/partial.py)
     Column("long_context", Boolean, nullable=False),        # the prompt was over prices.yaml's long_context_tokens
 )
-SUMMED = ("uncached_input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens",
+SUMMED = ("uncached_input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
+          "cache_creation_1h_input_tokens", "output_tokens",
           "web_search_requests")
 
 

@@ -30,6 +30,7 @@ def record(proxy: Any, request_id: str, client: Client | None, status: int, seco
             "uncached_input_tokens": usage.get("input_tokens", 0),
             "cache_creation_input_tokens": usage.get("cache_creation_input_tokens", 0),
             "cache_read_input_tokens": usage.get("cache_read_input_tokens", 0),
+            "cache_creation_1h_input_tokens": (usage.get("cache_creation") or {}).get("ephemeral_1h_input_tokens", 0),
             "output_tokens": usage.get("output_tokens", 0),
             "web_search_requests": (usage.get("server_tool_use") or {}).get("web_search_requests", 0),
             "stop_reason": fields.get("stop"), "status": status, "latency_ms": round(seconds * 1000, 1),
