@@ -19,6 +19,7 @@ class AnthropicError(Exception):
     message: str
     retry_after: float | None = None
     details: Mapping[str, Any] | None = None   # error.details: the SDKs read its error_code
+    should_retry: bool | None = None            # False: answered with ``x-should-retry: false``
 
     def __str__(self) -> str:
         return f"{self.status} {self.type}: {self.message}"
@@ -61,7 +62,7 @@ def map_upstream_error(table: ErrorsTable, *, class_names: Iterable[str], status
             text = rule.message
             if text:
                 text = text.format(None, *match.groups())
-            return AnthropicError(rule.status, rule.type, text or message, retry_after)
+            return AnthropicError(rule.status, rule.type, text or message, retry_after, should_retry=rule.retry)
     target = None
     for name in class_names:
         target = table.exceptions.get(name)
@@ -71,4 +72,5 @@ def map_upstream_error(table: ErrorsTable, *, class_names: Iterable[str], status
         target = table.statuses.get(status)
     if target is None:
         target = table.default
-    return AnthropicError(target.status, target.type, target.message or message, retry_after)
+    return AnthropicError(target.status, target.type, target.message or message, retry_after,
+                          should_retry=target.retry)
