@@ -79,11 +79,12 @@ def gemini_parts(kwargs: dict[str, Any], api_key: str, api_base: str | None) -> 
     return GeminiRequest(url, headers, json.dumps(body).encode(), model, optional), body
 
 
-def cache_resource(request: GeminiRequest, body: dict[str, Any], contents: int, ttl_seconds: int) -> dict[str, Any]:
+def cache_resource(model: str, body: dict[str, Any], contents: int, ttl_seconds: int) -> dict[str, Any]:
     """The ``cachedContents`` create body holding the call's head (system instruction, tools, tool
-    config) and its first ``contents`` contents."""
+    config) and its first ``contents`` contents; ``model`` as the upstream names it (AI Studio's
+    ``models/{m}``, Vertex's full resource name)."""
     head = {name: body[name] for name in CACHED_HEAD if name in body}
-    return {"model": f"models/{request.model}", **head, "contents": body["contents"][:contents],
+    return {"model": model, **head, "contents": body["contents"][:contents],
             "ttl": f"{ttl_seconds}s"}
 
 
