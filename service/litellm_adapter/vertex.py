@@ -23,7 +23,7 @@ def vertex_parts(kwargs: dict[str, Any], auth: str | dict[str, str], project: st
     url = vertex_url(model, "streamGenerateContent", project, location, api_base)
     headers = GEMINI.validate_environment(headers=None, model=model, messages=[], optional_params=optional,
                                           litellm_params={}, api_key=auth)
-    return GeminiRequest(url, headers, json.dumps(body).encode(), model, optional), body
+    return GeminiRequest(url, headers, json.dumps(body).encode(), model, optional, upstream="Vertex AI"), body
 
 
 def vertex_url(model: str, action: str, project: str | None, location: str, api_base: str | None) -> str:
