@@ -286,6 +286,12 @@ def test_refused_credentials_are_not_retried_by_the_sdk(make_proxy, vertex, refu
     assert "vertex-wrong-key" not in message and "ya29." not in message and "0123456789" not in message
 
 
+def test_a_streamed_request_refused_before_its_first_byte_says_not_to_retry(make_proxy, vertex):
+    proxy = vertex_proxy(make_proxy, vertex, VERTEXAI_API_KEY="vertex-wrong-key-0123456789")
+    answer = post(proxy, body(stream=True))
+    assert answer.status_code == 500 and answer.headers["x-should-retry"] == "false", answer.text
+
+
 def test_other_server_errors_stay_retryable(make_proxy, vertex):
     proxy = vertex_proxy(make_proxy, vertex, VERTEXAI_API_KEY=EXPRESS_KEY)
     vertex.enqueue({"error": {"code": 500, "status": "INTERNAL", "message": "boom"}})
