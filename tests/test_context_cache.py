@@ -244,7 +244,7 @@ def test_a_fallback_model_gets_a_cache_of_its_own(make_proxy, gemini):
 def test_a_cache_that_keeps_being_used_is_extended_not_made_again(make_proxy, gemini, monkeypatch):
     import time
 
-    from service import context_cache
+    from service.engines import context_cache
     proxy = make_proxy(BIG_MODEL=MODEL, PROXY_API_KEY="admin-key")
     ask = {"json": session_start(), "timeout": 30, "headers": {"x-api-key": "admin-key"}}
     assert httpx.post(proxy.url + "/v1/messages", **ask).status_code == 200

@@ -220,7 +220,7 @@ def test_a_tool_loop_falling_back_from_vertex_to_ai_studio_keeps_each_ones_signa
 
 def test_the_environment_names_vertex_deployments_and_hides_express_keys():
     from service.config import load_settings
-    from service.vertex_settings import has_credentials
+    from service.engines.vertex_settings import has_credentials
 
     pooled = load_settings({"VERTEXAI_CREDENTIALS": "/a.json,/b.json", "VERTEXAI_PROJECT": "p1 p2",
                             "VERTEXAI_LOCATION": "europe-west4"}, None)
@@ -246,7 +246,7 @@ def test_a_vertex_credential_lets_the_proxy_start_without_a_gemini_key():
 
 
 def test_vertex_hosts_by_location_and_express_mode():
-    from service.litellm_adapter import vertex_url
+    from service.engines.litellm_adapter import vertex_url
 
     assert vertex_url(FLASH, "countTokens", "p", "us-central1", None) == (
         f"https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1/publishers/google/models/{FLASH}:countTokens")

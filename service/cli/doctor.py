@@ -53,9 +53,9 @@ def check_vertex(settings: Settings, model: str) -> list[tuple[bool, str]]:
     with it on the project's route. Named by file path or key fingerprint, never by a secret."""
     if not vertex_configured(settings):
         return []
-    from ..litellm_adapter import vertex_url
-    from ..vertex import TokenSource, VertexCredentialsError
-    from ..vertex_settings import DEFAULT_LOCATION
+    from ..engines.litellm_adapter import vertex_url
+    from ..engines.vertex import TokenSource, VertexCredentialsError
+    from ..engines.vertex_settings import DEFAULT_LOCATION
     base, results = settings.vertexai_api_base or None, []
     for descriptor in map(json.loads, settings.vertexai_deployments):
         if "api_key" in descriptor:
@@ -99,7 +99,7 @@ async def _redis(url: str) -> str:
 
 
 async def _database(settings: Settings) -> str:
-    from ..ledger import Ledger
+    from ..teams.ledger import Ledger
     ledger = Ledger(replace(settings, ledger_flush_seconds=60))
     await ledger.start()
     await ledger.close()
