@@ -132,12 +132,17 @@ class StartupFailed(RuntimeError):
     """The proxy cannot serve (no credential, a database it cannot open): the message is the one line shown."""
 
 
+def vertex_configured(settings: Settings) -> bool:
+    """Whether the settings name a Vertex AI credential and PROVIDER_PREFIXES lets vertex_ai/ in."""
+    vertex_on = not settings.provider_prefixes or "vertex_ai/" in settings.provider_prefixes
+    return settings.vertexai_named and vertex_on
+
+
 def credentials_problem(settings: Settings) -> str | None:
     """Why the proxy cannot call Gemini with these settings, or None. The one place that knows the ways to
     give a Gemini credential: AI Studio keys, or a Vertex AI credential (unless PROVIDER_PREFIXES leaves
     vertex_ai/ out)."""
-    vertex_on = not settings.provider_prefixes or "vertex_ai/" in settings.provider_prefixes
-    if settings.gemini_api_keys or (settings.vertexai_named and vertex_on):
+    if settings.gemini_api_keys or vertex_configured(settings):
         return None
     return ("no Gemini credential: set GEMINI_API_KEY (one Google AI Studio key) or GEMINI_API_KEYS (several, "
             "comma-separated) in the environment or in .env (ENV_FILE names another file), or a Vertex AI "

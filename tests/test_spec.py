@@ -96,7 +96,11 @@ def test_an_upstream_status_no_rule_names_maps_by_the_statuses_table():
     error = map_upstream_error(errors, class_names=["APIError", "Exception"], status=402, message="pay up")
     assert (error.status, error.type, error.message) == (402, "billing_error", "pay up")
     error = map_upstream_error(errors, class_names=["APIError"], status=403, message="denied")
-    assert (error.status, error.type) == (500, "api_error") and "proxy's Gemini credentials" in error.message
+    assert (error.status, error.type) == (500, "api_error") and "proxy's credentials" in error.message
+    assert error.should_retry is False   # retry: false → x-should-retry: false
+    named = map_upstream_error(errors, class_names=["APIError"], status=401, message="no", upstream="Vertex AI")
+    assert named.message == "Vertex AI rejected the proxy's credentials."
+    assert map_upstream_error(errors, class_names=[], status=500, message="x").should_retry is None
     assert map_upstream_error(errors, class_names=[], status=418, message="x").status == 500  # unlisted: default
 
 

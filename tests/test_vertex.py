@@ -263,3 +263,37 @@ def test_count_tokens_in_express_mode(make_proxy, vertex):
     assert post(proxy, body(), "/v1/messages/count_tokens").json() == {"input_tokens": 77}
     (call,) = [r for r in vertex.requests if r["action"] == "countTokens"]
     assert call["path"] == f"/v1/publishers/google/models/{FLASH}:countTokens" and call["status"] == 200
+
+
+@pytest.mark.parametrize("refusal", ["bad express key", "unknown project"])
+def test_refused_credentials_are_not_retried_by_the_sdk(make_proxy, vertex, refusal):
+    """errors.yaml's ``retry: false`` on credential refusals: ``x-should-retry: false``, which the
+    Anthropic SDK obeys, so one call reaches Vertex however many retries the client allows."""
+    import anthropic
+
+    if refusal == "bad express key":
+        extra = {"VERTEXAI_API_KEY": "vertex-wrong-key-0123456789"}
+    else:
+        extra = {"GOOGLE_APPLICATION_CREDENTIALS": account(vertex), "VERTEXAI_PROJECT": "someone-elses"}
+    proxy = vertex_proxy(make_proxy, vertex, **extra)
+    sdk = anthropic.Anthropic(base_url=proxy.url, api_key="sk-any", max_retries=3)
+    with pytest.raises(anthropic.InternalServerError) as raised:
+        sdk.messages.create(**{k: v for k, v in body().items() if k != "stream"})
+    assert raised.value.response.headers["x-should-retry"] == "false"
+    assert len([r for r in vertex.requests if r["action"]]) == 1
+    message = raised.value.body["error"]["message"]
+    assert message.startswith("Vertex AI ") and "the proxy's credentials" in message, message
+    assert "vertex-wrong-key" not in message and "ya29." not in message and "0123456789" not in message
+
+
+def test_a_streamed_request_refused_before_its_first_byte_says_not_to_retry(make_proxy, vertex):
+    proxy = vertex_proxy(make_proxy, vertex, VERTEXAI_API_KEY="vertex-wrong-key-0123456789")
+    answer = post(proxy, body(stream=True))
+    assert answer.status_code == 500 and answer.headers["x-should-retry"] == "false", answer.text
+
+
+def test_other_server_errors_stay_retryable(make_proxy, vertex):
+    proxy = vertex_proxy(make_proxy, vertex, VERTEXAI_API_KEY=EXPRESS_KEY)
+    vertex.enqueue({"error": {"code": 500, "status": "INTERNAL", "message": "boom"}})
+    answer = post(proxy, body())
+    assert answer.status_code == 500 and "x-should-retry" not in answer.headers

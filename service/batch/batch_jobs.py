@@ -95,7 +95,7 @@ class BatchEngine:
             raise self.proxy.spec.errors.own.batch_model_missing.error()
         route = translator.resolve_model(model, self.proxy.spec.models)
         client.check_model(route, self.proxy.spec.errors.own.model_not_allowed)
-        if not route.target.startswith("gemini/"):
+        if self.proxy.pool.providers.of(route.target).engine != "gemini":   # Gemini's Batch API: AI Studio only
             raise self.proxy.spec.errors.own.batch_not_gemini.error(model=params.get("model"))
         return route.target
 

@@ -104,21 +104,26 @@ class CacheGone(Exception):
     """Gemini no longer knows the context cache the call named (service.engines.context_cache dropped it)."""
 
 
-async def open_gemini(http: aiohttp.ClientSession, kwargs: dict[str, Any], params: dict[str, Any],
-                      cached: bool = True) -> GeminiAnswer:
-    """POST the call (naming a context cache where service.engines.context_cache says so; one Gemini no longer
-    knows is dropped and the call sent again without it); an HTTP error is raised as the LiteLLM
-    exception it maps to."""
-    request = await context_cache.gemini_request(http, kwargs, params, cached)
+async def send_cached(http: aiohttp.ClientSession,
+                      build: Callable[[bool], Awaitable[litellm_adapter.GeminiRequest]]) -> GeminiAnswer:
+    """POST the call ``build`` makes (naming a context cache where service.engines.context_cache says so; one
+    the upstream no longer knows is dropped and the call built and sent again without one); an HTTP
+    error is raised as the LiteLLM exception it maps to."""
+    request = await build(True)
     try:
         return await send(http, request, gone=lambda status, text: context_cache.gone(request, status, text))
     except CacheGone:
-        return await open_gemini(http, kwargs, params, cached=False)
+        return await send(http, await build(False))
+
+
+async def open_gemini(http: aiohttp.ClientSession, kwargs: dict[str, Any], params: dict[str, Any]) -> GeminiAnswer:
+    """The call on AI Studio."""
+    return await send_cached(http, lambda cached: context_cache.gemini_request(http, kwargs, params, cached))
 
 
 async def open_vertex(http: aiohttp.ClientSession, kwargs: dict[str, Any], params: dict[str, Any]) -> GeminiAnswer:
-    """The same call on Vertex AI (service.engines.vertex: its credentials and URL), read as Gemini's."""
-    answer = await send(http, await vertex.request(http, kwargs, params))
+    """The same call on Vertex AI (service.engines.vertex: its credentials, URL and caches), read as Gemini's."""
+    answer = await send_cached(http, lambda cached: vertex.request(http, kwargs, params, cached))
     answer.parser.platform = "vertex_ai/"
     return answer
 

@@ -1,4 +1,5 @@
-"""Gemini explicit context caches (``cachedContents``) for requests that carry ``cache_control``.
+"""Gemini explicit context caches (``cachedContents``) for requests that carry ``cache_control``, on AI
+Studio and on Vertex AI projects (:class:`CacheHost`; Vertex's express mode has none).
 
 The translator decides (translator/caching.py: where the cached prefix ends, whether a longer cache is
 worth it, the key); this module keeps the registry of live caches and talks to Gemini: it creates a
@@ -53,6 +54,9 @@ class LiveCache:
 
 
 TOO_SMALL = LiveCache("", 0, 0.0)   # a prefix Gemini found under the model's minimum
+# How a create under the minimum is refused: AI Studio's "Cached content is too small", Vertex's
+# "The minimum token count to start caching is N."
+TOO_SMALL_WORDS = ("too small", "minimum token count")
 
 
 class Registry:
@@ -143,20 +147,41 @@ def ask(body: Any, proxy: Any) -> None:
     ASKED.set(Asked(asked, proxy.context_cache, proxy.spec) if asked else None)
 
 
+@dataclass(frozen=True)
+class CacheHost:
+    """Where a deployment's caches live and how they are asked for: AI Studio's ``{base}/cachedContents``
+    with its key, or a Vertex project's ``{root}/projects/{p}/locations/{l}/cachedContents`` with its
+    Bearer token (service.engines.vertex). Cache names are relative to ``root``."""
+
+    root: str
+    parent: str                 # "" on AI Studio, "projects/{p}/locations/{l}/" on Vertex
+    model: str                  # the model as a cache names it
+    headers: dict[str, str]
+    tag: str                    # whose caches they are: a registry key's first part (key_tag)
+
+
 async def gemini_request(http: Any, kwargs: dict[str, Any], params: dict[str, Any],
                          cached: bool = True) -> litellm_adapter.GeminiRequest:
-    """The Gemini call for ``kwargs`` on this key, naming a context cache when the request asked for
-    caching and one is (or can be made) worth it; else the call as it is."""
+    """The AI Studio call for ``kwargs`` on this key (through :func:`cached_call`)."""
     request, body = litellm_adapter.gemini_parts(kwargs, params["api_key"], params.get("api_base"))
-    asked = ASKED.get() if cached else None
+    host = CacheHost(_base(params), "", f"models/{request.model}", {"x-goog-api-key": params["api_key"]},
+                     key_tag(params["api_key"]))
+    return await cached_call(http, request, body, host if cached else None)
+
+
+async def cached_call(http: Any, request: litellm_adapter.GeminiRequest, body: dict[str, Any],
+                      host: CacheHost | None) -> litellm_adapter.GeminiRequest:
+    """``request`` naming a context cache on ``host`` when the client asked for caching and one is (or
+    can be made) worth it; else the call as it is (and always without ``host``)."""
+    asked = ASKED.get() if host else None
     facts = asked.spec.models.models.get(request.model) if asked else None
-    if asked is None or facts is None or facts.cache_min_tokens is None:
+    if host is None or asked is None or facts is None or facts.cache_min_tokens is None:
         return request
     counted = translator.content_counts(asked.ask, body.get("contents") or [])
     if not counted:
         return request
     last = max(n for n, _ in counted)
-    keys = translator.prefix_keys(key_tag(params["api_key"]), request.model, body, last)
+    keys = translator.prefix_keys(host.tag, request.model, body, last)
     position = {k: n for n, k in enumerate(keys)}
     known = await asked.registry.find(keys[max(0, last - translator.CACHE_LOOKBACK):])
     found = {position[k]: live is not TOO_SMALL for k, live in known.items()}
@@ -168,10 +193,10 @@ async def gemini_request(http: Any, kwargs: dict[str, Any], params: dict[str, An
         return request
     key = keys[choice.contents]
     if choice.create:
-        live = await _create(http, asked.registry, request, body, choice, key, params)
+        live = await _create(http, asked.registry, request, body, choice, key, host)
         written = live.tokens if live else 0
     else:
-        live, written = await _extend(http, asked.registry, request, known[key], choice.ttl_seconds, key, params), 0
+        live, written = await _extend(http, asked.registry, request, known[key], choice.ttl_seconds, key, host), 0
     if live is None:
         return request
     return litellm_adapter.cached_request(request, body, choice.contents, live.name, key, written, choice.ttl_seconds)
@@ -182,12 +207,12 @@ def _base(params: dict[str, Any]) -> str:
 
 
 async def _create(http: Any, registry: Registry, request: Any, body: dict[str, Any], choice: Any, key: str,
-                  params: dict[str, Any]) -> LiveCache | None:
+                  host: CacheHost) -> LiveCache | None:
     """Make the cache; None (and the call goes without one) when Gemini will not."""
-    resource = litellm_adapter.cache_resource(request, body, choice.contents, choice.ttl_seconds)
+    resource = litellm_adapter.cache_resource(host.model, body, choice.contents, choice.ttl_seconds)
     try:
-        async with http.post(f"{_base(params)}/cachedContents", json=resource,
-                             headers={"x-goog-api-key": params["api_key"]}) as response:
+        async with http.post(f"{host.root}/{host.parent}cachedContents", json=resource,
+                             headers=host.headers) as response:
             answer = await response.json(content_type=None)
             status = response.status
     except Exception as exc:  # noqa: BLE001 - a cache is an optimisation: the call goes on without one
@@ -195,7 +220,7 @@ async def _create(http: Any, registry: Registry, request: Any, body: dict[str, A
         return None
     if status != 200:
         message = str((answer or {}).get("error", {}).get("message", ""))
-        if "too small" in message.lower():
+        if any(words in message.lower() for words in TOO_SMALL_WORDS):
             await registry.too_small(key)
         else:
             log.warning("Gemini did not create a context cache (%s: %s)", status, message[:200])
@@ -208,14 +233,14 @@ async def _create(http: Any, registry: Registry, request: Any, body: dict[str, A
 
 
 async def _extend(http: Any, registry: Registry, request: Any, live: LiveCache, ttl_seconds: int, key: str,
-                  params: dict[str, Any]) -> LiveCache:
+                  host: CacheHost) -> LiveCache:
     """A cache that keeps being used lives on: once half its TTL has passed, PATCH it to a whole TTL again."""
     left = live.expires - clock()
     if left > ttl_seconds / 2:
         return live
     try:
-        async with http.patch(f"{_base(params)}/{live.name}", params={"updateMask": "ttl"},
-                              json={"ttl": f"{ttl_seconds}s"}, headers={"x-goog-api-key": params["api_key"]}) as answer:
+        async with http.patch(f"{host.root}/{live.name}", params={"updateMask": "ttl"},
+                              json={"ttl": f"{ttl_seconds}s"}, headers=host.headers) as answer:
             if answer.status != 200:
                 return live   # the call names it anyway: a cache that is gone is dropped and the call retried
     except Exception:  # noqa: BLE001 - the cache may still be alive for the rest of its TTL

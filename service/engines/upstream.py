@@ -40,7 +40,7 @@ def to_anthropic_error(exc: BaseException, spec: Spec, settings: Settings) -> An
     status = getattr(source, "status_code", None) or getattr(exc, "status_code", None)
     message = scrub(str(source) or type(source).__name__, settings.secrets)
     error = map_upstream_error(spec.errors, class_names=names, status=status if isinstance(status, int) else None,
-                               message=message)
+                               message=message, upstream=getattr(source, "upstream", None) or "The upstream")
     if has_app_context():
         current_app.proxy.metrics.upstream_error(error.type)
     if error.status >= 500:

@@ -23,7 +23,7 @@ import google.auth.transport.requests
 import google.oauth2.credentials
 import google.oauth2.service_account
 
-from . import litellm_adapter
+from . import context_cache, litellm_adapter
 from .vertex_settings import DEFAULT_LOCATION
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
@@ -111,19 +111,26 @@ def token_source(http: aiohttp.ClientSession, descriptor: Mapping[str, str]) -> 
     return sources[name]
 
 
-async def request(http: aiohttp.ClientSession, kwargs: dict[str, Any], params: dict[str, Any]
-                  ) -> litellm_adapter.GeminiRequest:
-    """The streamGenerateContent request of a deployment (its descriptor is ``params["api_key"]``)."""
+async def request(http: aiohttp.ClientSession, kwargs: dict[str, Any], params: dict[str, Any],
+                  cached: bool = True) -> litellm_adapter.GeminiRequest:
+    """The streamGenerateContent request of a deployment (its descriptor is ``params["api_key"]``),
+    naming a context cache of its project where service.engines.context_cache says so (``cached``). Express
+    mode has no cachedContents (Vertex's express-mode API reference lists only the models' methods)."""
     descriptor = json.loads(params["api_key"])
     if "api_key" in descriptor:
-        return litellm_adapter.vertex_request(kwargs, {"x-goog-api-key": descriptor["api_key"]}, None,
-                                              DEFAULT_LOCATION, params.get("api_base"))
+        return litellm_adapter.vertex_parts(kwargs, {"x-goog-api-key": descriptor["api_key"]}, None,
+                                            DEFAULT_LOCATION, params.get("api_base"))[0]
     source = token_source(http, descriptor)
     token = await source.token()
     if not source.project:
         raise VertexCredentialsError("Vertex AI needs a project: set VERTEXAI_PROJECT (the credentials name none).")
-    return litellm_adapter.vertex_request(kwargs, token, source.project, descriptor["location"],
-                                          params.get("api_base"))
+    call, body = litellm_adapter.vertex_parts(kwargs, token, source.project, descriptor["location"],
+                                              params.get("api_base"))
+    parent = f"projects/{source.project}/locations/{descriptor['location']}/"
+    host = context_cache.CacheHost(call.url.split("/projects/", 1)[0], parent,
+                                   f"{parent}publishers/google/models/{call.model}", call.headers,
+                                   context_cache.key_tag(params["api_key"]))
+    return await context_cache.cached_call(http, call, body, host if cached else None)
 
 
 async def count_tokens(http: aiohttp.ClientSession, kwargs: dict[str, Any], params: dict[str, Any]) -> int:

@@ -26,6 +26,8 @@ def error_response(error: AnthropicError, request_id: str | None = None) -> Resp
     response = Response(json.dumps(error.body(request_id)), status=error.status, content_type=JSON)
     if error.retry_after is not None:
         response.headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))  # never too early
+    if error.should_retry is False:   # errors.yaml's ``retry: false``: the Anthropic SDKs honour it
+        response.headers["x-should-retry"] = "false"
     return response
 
 

@@ -26,7 +26,7 @@ from litellm.types.router import Deployment, RouterRateLimitError as NoDeploymen
 from .gemini import (GeminiParser, GeminiRequest, _mapped, cache_resource, cached_request,  # noqa: E402
                      connection_error, gemini_body, gemini_parts, gemini_request, http_error)
 from .probes import RELIED_ON  # noqa: E402
-from .vertex import count_tokens_body as vertex_count_body, vertex_request, vertex_url  # noqa: E402
+from .vertex import count_tokens_body as vertex_count_body, vertex_parts, vertex_url  # noqa: E402
 
 VERSION = importlib.metadata.version("litellm")
 TESTED_WITH = "1.110.2"
@@ -37,7 +37,7 @@ litellm.num_retries = 0
 
 __all__ = ["Deployment", "GeminiParser", "GeminiRequest", "LiteLLMMoved", "NoDeployment", "Router", "VERSION", "acompletion",
            "cache_resource", "cached_request", "check", "connection_error", "gemini_body", "gemini_parts", "gemini_request",
-           "http_error", "prices", "token_counter", "vertex_count_body", "vertex_request", "vertex_url"]
+           "http_error", "prices", "token_counter", "vertex_count_body", "vertex_parts", "vertex_url"]
 
 
 class LiteLLMMoved(RuntimeError):

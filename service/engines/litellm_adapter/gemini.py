@@ -40,6 +40,7 @@ class GeminiRequest:
     cache_key: str | None = None     # the registry key of the context cache the call names (service.engines.context_cache)
     cache_written: int = 0           # tokens the proxy wrote to that cache for this call
     cache_ttl: int = 0               # its TTL in seconds (5 minutes or 1 hour, as Anthropic reports writes)
+    upstream: str = "The Gemini API"  # who answers, as errors.yaml's {upstream} names it ("Vertex AI")
 
 
 def gemini_body(kwargs: dict[str, Any], provider: str = "gemini") -> tuple[str, dict[str, Any], dict[str, Any]]:
@@ -79,11 +80,12 @@ def gemini_parts(kwargs: dict[str, Any], api_key: str, api_base: str | None) -> 
     return GeminiRequest(url, headers, json.dumps(body).encode(), model, optional), body
 
 
-def cache_resource(request: GeminiRequest, body: dict[str, Any], contents: int, ttl_seconds: int) -> dict[str, Any]:
+def cache_resource(model: str, body: dict[str, Any], contents: int, ttl_seconds: int) -> dict[str, Any]:
     """The ``cachedContents`` create body holding the call's head (system instruction, tools, tool
-    config) and its first ``contents`` contents."""
+    config) and its first ``contents`` contents; ``model`` as the upstream names it (AI Studio's
+    ``models/{m}``, Vertex's full resource name)."""
     head = {name: body[name] for name in CACHED_HEAD if name in body}
-    return {"model": f"models/{request.model}", **head, "contents": body["contents"][:contents],
+    return {"model": model, **head, "contents": body["contents"][:contents],
             "ttl": f"{ttl_seconds}s"}
 
 
@@ -204,7 +206,9 @@ class GeminiParser:
 def http_error(request: GeminiRequest, status: int, text: str, headers: Any) -> Exception:
     """Gemini's HTTP error as the exception LiteLLM raises for it (RateLimitError, ... with status)."""
     error = VertexAIError(status_code=status, message=GEMINI.translate_exception_str(text), headers=dict(headers))
-    return _mapped(request.model, error)
+    mapped = _mapped(request.model, error)
+    setattr(mapped, "upstream", request.upstream)   # read by service.engines.upstream.to_anthropic_error
+    return mapped
 
 
 def connection_error(request: GeminiRequest, exc: BaseException) -> Exception:

@@ -14,15 +14,16 @@ from .gemini import GEMINI, GeminiRequest, gemini_body
 EXPRESS_BASE = "https://aiplatform.googleapis.com"   # express mode's only endpoint (global)
 
 
-def vertex_request(kwargs: dict[str, Any], auth: str | dict[str, str], project: str | None, location: str,
-                   api_base: str | None) -> GeminiRequest:
-    """The streamGenerateContent call for ``kwargs``: with a project, ``auth`` is its OAuth access
-    token (a Bearer header); without one (express mode) it is ``{"x-goog-api-key": key}``."""
+def vertex_parts(kwargs: dict[str, Any], auth: str | dict[str, str], project: str | None, location: str,
+                 api_base: str | None) -> tuple[GeminiRequest, dict[str, Any]]:
+    """The streamGenerateContent call for ``kwargs`` and its body as a dict (which a context cache
+    splits): with a project, ``auth`` is its OAuth access token (a Bearer header); without one
+    (express mode) it is ``{"x-goog-api-key": key}``."""
     model, optional, body = gemini_body(kwargs, provider="vertex_ai")
     url = vertex_url(model, "streamGenerateContent", project, location, api_base)
     headers = GEMINI.validate_environment(headers=None, model=model, messages=[], optional_params=optional,
                                           litellm_params={}, api_key=auth)
-    return GeminiRequest(url, headers, json.dumps(body).encode(), model, optional)
+    return GeminiRequest(url, headers, json.dumps(body).encode(), model, optional, upstream="Vertex AI"), body
 
 
 def vertex_url(model: str, action: str, project: str | None, location: str, api_base: str | None) -> str:
