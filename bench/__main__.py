@@ -1,4 +1,4 @@
-"""``uv run python -m bench [--quick] [--only translator,e2e,scale,teams,peers] [--profile]``
+"""``uv run python -m bench [--quick] [--only translator,e2e,scale,teams,peers,growth] [--no-peers] [--profile]``
 
 Runs the suites (bench/README.md), prints their tables and the PASS/MISS of each target, and
 writes bench/results/bench-<date>.json (+ latest.json) and the PNG plots.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import common
 
-SUITES = ("translator", "e2e", "scale", "teams", "peers")
+SUITES = ("translator", "e2e", "scale", "teams", "peers", "growth")
 
 
 def _load() -> str:
@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description="Benchmarks and the performance budget.")
     ap.add_argument("--quick", action="store_true", help="a ~1.5 minute smoke run (fewer samples, 200-stream burst)")
     ap.add_argument("--only", default=",".join(SUITES), help=f"comma-separated subset of {','.join(SUITES)}")
+    ap.add_argument("--no-peers", action="store_true",
+                    help="the growth suite measures this proxy only (no claude-code-router, LiteLLM proxy)")
     ap.add_argument("--profile", action="store_true",
                     help="afterwards, sample the proxy worker with py-spy under load (bench/profile_proxy.py)")
     args = ap.parse_args(argv)
@@ -93,6 +95,14 @@ def main(argv: list[str] | None = None) -> int:
         results["peers"] = peers.run(args.quick)
         done("peers", c)
         targets += peers.targets(results["peers"])
+
+    if "growth" in only:
+        from . import growth_report, session_growth
+
+        c = common.Contention()
+        results["growth"] = session_growth.run(args.quick, with_peers=not args.no_peers)
+        done("growth", c)
+        targets += growth_report.targets(results["growth"])
 
     results["load_after"] = _load()
     results["targets"] = [{"name": t.name, "value": t.value, "limit": t.limit, "unit": t.unit, "passed": t.passed,
