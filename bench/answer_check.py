@@ -84,8 +84,9 @@ def without_cache_control(body: dict[str, Any]) -> dict[str, Any]:
     """A copy without ``cache_control`` (LiteLLM turns it into a call to Gemini's cachedContents API, which the
     fake does not serve)."""
     bare = json.loads(json.dumps(body))
-    for block in [*bare["system"], *(b for m in bare["messages"] if isinstance(m["content"], list)
-                                     for b in m["content"])]:
+    system = bare.get("system")
+    for block in [*(system if isinstance(system, list) else ()),
+                  *(b for m in bare["messages"] if isinstance(m["content"], list) for b in m["content"])]:
         block.pop("cache_control", None)
     return bare
 

@@ -41,11 +41,34 @@ def base_request() -> tuple[dict[str, Any], str]:
     path = FIXTURES / BASE_FIXTURE
     if path.exists():
         body, source = json.loads(path.read_text()), f"Claude Code 2.1.197 capture {BASE_FIXTURE}"
+        _as_if_proxied(body["messages"])
     else:
         body, source = claude_code_request(stream=True), "bench/claude_code_request.py (no captures here)"
     body["tools"] = body["tools"][:TOOLS_KEPT]
     body["stream"] = True
     return body, source
+
+
+def _blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
+    return message["content"] if isinstance(message["content"], list) else []
+
+
+def _as_if_proxied(messages: list[dict[str, Any]]) -> None:
+    """The captured turns as if this proxy had answered them (the capture server's signature would be
+    "Corrupted" to Gemini): thinking signatures in the ``gm1:`` carrier, tool ids carrying a signature on
+    each step's first call, and the tool results naming the new ids."""
+    new_ids: dict[str, str] = {}
+    for message in messages:
+        first = True
+        for block in _blocks(message):
+            if block.get("type") == "thinking" and block.get("signature"):
+                block["signature"] = "gm1:" + DUMMY_SIGNATURE
+            elif block.get("type") == "tool_use":
+                new_ids[block["id"]] = block["id"] = encode_tool_id(
+                    f"capture-call-{len(new_ids)}", DUMMY_SIGNATURE if first else None, "msg_capture")
+                first = False
+            elif block.get("type") == "tool_result":
+                block["tool_use_id"] = new_ids.get(block["tool_use_id"], block["tool_use_id"])
 
 
 def tool_round(index: int, rng: random.Random, signed: bool) -> list[dict[str, Any]]:
@@ -65,16 +88,15 @@ def tool_round(index: int, rng: random.Random, signed: bool) -> list[dict[str, A
 
 
 def _has_signed_thinking(body: dict[str, Any]) -> bool:
-    return any(isinstance(m["content"], list) and any(b.get("type") == "thinking" and b.get("signature")
-                                                      for b in m["content"])
-               for m in body["messages"] if m["role"] == "assistant")
+    return any(b.get("type") == "thinking" and b.get("signature")
+               for m in body["messages"] if m["role"] == "assistant" for b in _blocks(m))
 
 
 def _move_message_cache_marks(messages: list[dict[str, Any]]) -> None:
     """Claude Code marks the newest turn for caching: the history's markers move to the last block."""
     marks = 0
     for message in messages:
-        for block in message["content"] if isinstance(message["content"], list) else ():
+        for block in _blocks(message):
             marks += block.pop("cache_control", None) is not None
     if marks:
         messages[-1]["content"][-1]["cache_control"] = {"type": "ephemeral"}

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from . import common
-from .session_growth import FLOOR_RATIO_MAX, HELLO, HELLO_EXTRA_MAX_MS, STALL_MAX_MS
+from .session_growth import FLOOR_RATIO_MAX, HELLO, HELLO_EXTRA_MAX_MS, NO_CACHE, STALL_MAX_MS
 
-NAMES = {"proxy": "this proxy", "ccr": "claude-code-router", "litellm_proxy": "LiteLLM proxy"}
+NAMES = {"proxy": "this proxy", "ccr": "claude-code-router", "litellm_proxy": "LiteLLM proxy",
+         NO_CACHE: "LiteLLM proxy, no cache_control"}
 DOCS_PLOT = common.ROOT / "docs" / "session-growth.svg"
 BIG, SMALL = "1.1 MB", "49 KB"
 

@@ -10,6 +10,7 @@ import pytest
 import translator
 from bench import growth_body
 from bench.answer_check import peer_form
+from bench.growth_body import _blocks
 
 
 @pytest.fixture(scope="module", params=["capture", "synthetic"])
@@ -24,10 +25,6 @@ def grown(request: pytest.FixtureRequest) -> dict[str, dict]:
         yield {**growth_body.grown_requests(), "base": growth_body.base_request()[0]}
     finally:
         growth_body.FIXTURES = saved
-
-
-def _blocks(message: dict) -> list[dict]:
-    return message["content"] if isinstance(message["content"], list) else []
 
 
 @pytest.mark.parametrize("label", list(growth_body.SIZES))
