@@ -94,8 +94,9 @@ def plot(results: dict[str, Any], docs: bool) -> str | None:
             figure = results["cpu"][label][server]
             full = figure["valid"] == figure["n"]
             ax.plot([x], [y], "o", color=line.get_color(), markerfacecolor=line.get_color() if full else "white")
-    ax.plot(kb, [results["bodies"][label]["json_floor_ms"] for label in labels], "k--",
-            label="JSON floor (json.loads + json.dumps, one process)")
+    floor = [results["bodies"][label]["json_floor_ms"] for label in labels]
+    ax.plot(kb, floor, "k--", label="JSON floor (json.loads + json.dumps, one process)")
+    ax.plot(kb, [FLOOR_RATIO_MAX * f for f in floor], "k:", label=f"{FLOOR_RATIO_MAX:g}× the floor (issue 26's target)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("request body (KB), a Claude Code turn grown by tool rounds")
