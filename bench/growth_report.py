@@ -39,7 +39,8 @@ def report(results: dict[str, Any]) -> None:
     for label, body in results["bodies"].items():
         by_server = results["cpu"][label]
         rows.append((label, body["bytes"], body["rounds"], body["json_floor_ms"],
-                     *(_cell(by_server.get(s)) for s in servers), floor_ratio(results, label)))
+                     *(_cell(by_server.get(s)) for s in servers),
+                     floor_ratio(results, label) if label != HELLO else float("nan")))
     print(common.table(["body", "bytes", "rounds", "JSON floor ms", *(f"{NAMES[s]} ms" for s in servers),
                         "proxy ÷ floor"], rows,
                        title=f"\n== 7. Session growth: CPU per streamed request of each server's process tree "
