@@ -47,6 +47,28 @@ CATEGORIES = (
 )
 
 
+# Stages of a request, for issue 26's before/after split: the first rule whose function (or package) is on a
+# sampled stack names its stage. Keyed by function names: a renamed function falls into the next rule.
+STAGES = (
+    ("decode the body", ("decode_json",)),
+    ("plan context edits", ("plan_edits",)),
+    ("LiteLLM's Gemini transform", ("litellm",)),
+    ("context-cache key", ("_canonical",)),
+    ("translate + validate (rest)", ("translate_call", "translate_request")),
+    ("build the Gemini request (rest)", ("gemini_request",)),
+    ("stream the answer", ("_pump", "_chunks")),
+)
+
+
+def stage(frames: list[tuple[str, str]]) -> str:
+    names = {f[0] for f in frames}
+    packages = {category(f[1]) for f in frames}
+    for name, needles in STAGES:
+        if any(n in names or n in packages for n in needles):
+            return name
+    return "rest (Hypercorn, Quart, ledger, ...)"
+
+
 def category(path: str) -> str:
     if path.startswith(str(common.ROOT) + "/service/") or path.startswith("service/"):
         return "ours: service"
@@ -82,7 +104,9 @@ def summarize(stacks: list[tuple[list[tuple[str, str]], int]], requests: int, ra
     self_fn: collections.Counter = collections.Counter()
     incl_fn: collections.Counter = collections.Counter()
     threads: collections.Counter = collections.Counter()
+    stages: collections.Counter = collections.Counter()
     for frames, count in stacks:
+        stages[stage(frames)] += count
         if any("hypercorn/asyncio/run.py" in f[1] for f in frames):
             threads["event loop thread"] += count
         elif frames[0][0] == "Thread._bootstrap" and len(frames) > 2:
@@ -102,6 +126,7 @@ def summarize(stacks: list[tuple[list[tuple[str, str]], int]], requests: int, ra
         "samples": total, "requests": requests,
         "cpu_ms_per_request": total * ms_per_sample / requests if requests else float("nan"),
         "by_thread": {k: v / total for k, v in threads.most_common()},
+        "by_stage": {k: v / total for k, v in stages.most_common()},
         "self_by_category": {k: v / total for k, v in self_cat.most_common()},
         "incl_by_category": {k: v / total for k, v in incl_cat.most_common()},
         "top_self": [(fn, n / total) for fn, n in self_fn.most_common(15)],
@@ -114,6 +139,7 @@ def print_summary(title: str, s: dict[str, Any]) -> None:
     print(f"\n== profile: {title}: {s['samples']} samples over {s['requests']} requests "
           f"≈ {s['cpu_ms_per_request']:.2f} ms of proxy CPU per request")
     print(common.table(["thread", "%"], [(k, 100 * v) for k, v in s["by_thread"].items()]))
+    print(common.table(["stage", "%"], [(k, 100 * v) for k, v in s["by_stage"].items()]))
     cats = sorted(set(s["self_by_category"]) | set(s["incl_by_category"]),
                   key=lambda k: -s["self_by_category"].get(k, 0))
     print(common.table(["where", "self %", "incl %"],
