@@ -6,7 +6,13 @@ from pathlib import Path
 from typing import Any
 
 from . import common
-from .session_growth import FLOOR_RATIO_MAX, HELLO, HELLO_EXTRA_MAX_MS, NO_CACHE, STALL_MAX_MS
+from .session_growth import (
+    FLOOR_RATIO_MAX,
+    HELLO,
+    HELLO_EXTRA_MAX_MS,
+    NO_CACHE,
+    STALL_MAX_MS,
+)
 
 NAMES = {"proxy": "this proxy", "ccr": "claude-code-router", "litellm_proxy": "LiteLLM proxy",
          NO_CACHE: "LiteLLM proxy, no cache_control"}

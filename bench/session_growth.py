@@ -20,6 +20,7 @@ import asyncio
 import gc
 import http.client
 import json
+import math
 import sys
 import tempfile
 import threading
@@ -77,7 +78,7 @@ def _update_floors(bodies: dict[str, dict[str, Any]], figures: dict[str, dict[st
 # ------------------------------------------------------------------------------------ CPU and answers
 def tree_cpu_s(pids: list[int]) -> float:
     """CPU seconds of a server's processes (a process gone since counts nothing)."""
-    return sum(t for t in (common.cpu_seconds(pid) for pid in pids) if t == t)
+    return sum(t for t in (common.cpu_seconds(pid) for pid in pids) if not math.isnan(t))
 
 
 async def ask(session, url: str, payload: bytes) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 sizes asked for and still a valid Anthropic Messages conversation. No servers."""
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def test_grown_turn_alternates_and_answers_every_tool_use(grown: dict[str, dict]
     messages = [m for m in grown[label]["messages"] if m["role"] != "system"]
     roles = [m["role"] for m in messages]
     assert roles[0] == "user" and roles[-1] == "user"
-    assert all(a != b for a, b in zip(roles, roles[1:])), roles
+    assert all(a != b for a, b in itertools.pairwise(roles)), roles
     for i, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
