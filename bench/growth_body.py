@@ -3,7 +3,7 @@
 Claude Code re-sends the whole conversation on every turn, so a long session's request is its first one
 plus every tool round since: an assistant message (thinking with its signature, a line of text, one
 ``tool_use``) and the user message answering it (one ``tool_result`` of command or file output), about
-2.3 KB each. The base is the real capture ``04-tool-parallel-thinking-followup`` (Claude Code 2.1.197:
+2.4 KB each. The base is the real capture ``04-tool-parallel-thinking-followup`` (Claude Code 2.1.197:
 thinking + two parallel tool calls) from ``/work/shared/fixtures/claude-code`` when it is there, else the
 synthetic ``claude_code_request()``. Its tools are cut to 12, as Claude Code 2.1.330 sends (that version's
 bodies are not among the captures; its summary says 12 tools, 49 KB for "say hello").
@@ -72,7 +72,7 @@ def _as_if_proxied(messages: list[dict[str, Any]]) -> None:
 
 
 def tool_round(index: int, rng: random.Random, signed: bool) -> list[dict[str, Any]]:
-    """One tool round as Claude Code re-sends it: the assistant's call and the user's result (~2.3 KB)."""
+    """One tool round as Claude Code re-sends it: the assistant's call and the user's result (~2.4 KB)."""
     tool_id = encode_tool_id(f"growth-call-{index}", DUMMY_SIGNATURE, f"msg_growth_{index}")
     if index % 2:
         name, tool_input = "Read", {"file_path": f"/home/user/project/src/module_{index}.py"}

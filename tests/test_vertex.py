@@ -292,6 +292,16 @@ def test_a_streamed_request_refused_before_its_first_byte_says_not_to_retry(make
     assert answer.status_code == 500 and answer.headers["x-should-retry"] == "false", answer.text
 
 
+def test_a_token_endpoint_outage_stays_retryable_and_passes(make_proxy, vertex):
+    """Not a refused credential: google-auth's own three tries fail, the client may try again, and does."""
+    proxy = vertex_proxy(make_proxy, vertex, GOOGLE_APPLICATION_CREDENTIALS=account(vertex))
+    vertex.token_outage = 3
+    answer = post(proxy, body())
+    assert answer.status_code == 500 and "x-should-retry" not in answer.headers, answer.text
+    assert vertex.token_requests == 3 and not [r for r in vertex.requests if r["action"]]
+    assert post(proxy, body()).status_code == 200 and vertex.token_requests == 4
+
+
 def test_other_server_errors_stay_retryable(make_proxy, vertex):
     proxy = vertex_proxy(make_proxy, vertex, VERTEXAI_API_KEY=EXPRESS_KEY)
     vertex.enqueue({"error": {"code": 500, "status": "INTERNAL", "message": "boom"}})

@@ -60,10 +60,8 @@ def map_upstream_error(table: ErrorsTable, *, class_names: Iterable[str], status
     for rule in table.messages:
         match = _compiled(rule.pattern).search(message)
         if match:
-            text = rule.message
-            if text:
-                text = text.format(None, *match.groups(), upstream=upstream)
-            return AnthropicError(rule.status, rule.type, text or message, retry_after, should_retry=rule.retry)
+            text = _filled(rule.message, match.groups(), upstream) if rule.message else message
+            return AnthropicError(rule.status, rule.type, text, retry_after, should_retry=rule.retry)
     target = None
     for name in class_names:
         target = table.exceptions.get(name)
@@ -73,6 +71,21 @@ def map_upstream_error(table: ErrorsTable, *, class_names: Iterable[str], status
         target = table.statuses.get(status)
     if target is None:
         target = table.default
-    text = target.message.format(upstream=upstream) if target.message else message
+    text = _filled(target.message, (), upstream) if target.message else message
     return AnthropicError(target.status, target.type, text, retry_after,
                           should_retry=target.retry)
+
+
+_PLACEHOLDER = re.compile(r"\{(\d+|upstream)\}")
+
+
+def _filled(text: str, groups: tuple[str | Any, ...], upstream: str) -> str:
+    """A rule's message with ``{1}``, ``{2}``, ... (the pattern's groups) and ``{upstream}`` filled in; any
+    other brace an edited table holds stays as written (an error answer must not fail on its own text)."""
+    def fill(found: re.Match[str]) -> str:
+        name = found.group(1)
+        if name == "upstream":
+            return upstream
+        index = int(name) - 1
+        return str(groups[index] or "") if 0 <= index < len(groups) else found.group(0)
+    return _PLACEHOLDER.sub(fill, text)

@@ -28,8 +28,6 @@ ABSENT_GROUPS = ("workspace_id", "context_window", "inference_geo", "speed", "ac
                  "service_account_id")   # accepted, always null: the proxy has none of these
 COST_GROUPS = ("workspace_id", "description")
 FILTERS = {"api_key_ids": "api_key_id", "models": "model", "service_tiers": "service_tier"}
-TOKEN_FIELDS = ("uncached_input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens",
-                "web_search_requests")
 TOKEN_TYPES = {"uncached_input_tokens": "uncached_input_tokens", "cache_read_input_tokens": "cache_read_input_tokens",
                "output_tokens": "output_tokens"}   # cache writes: _token_counts
 PAGE_PREFIX = "page_"

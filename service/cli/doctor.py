@@ -28,12 +28,23 @@ def fingerprint(key: str) -> str:
 PING = {"contents": [{"role": "user", "parts": [{"text": "ping"}]}]}
 
 
+def _error_message(answer: httpx.Response) -> str:
+    """The upstream's error message (Google's ``{"error": {"message"}}``, sometimes in a list), else its text."""
+    try:
+        body = answer.json()
+    except ValueError:
+        return answer.text[:160]
+    body = body[0] if isinstance(body, list) and body else body
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error.get("message", "") if isinstance(error, dict) else body)[:160]
+
+
 def _count_tokens(label: str, url: str, headers: dict[str, str], secrets: tuple[str, ...]) -> tuple[bool, str]:
     """One countTokens call (it costs nothing): the line of a credential that works or the upstream's refusal."""
     try:
         answer = httpx.post(url, json=PING, timeout=15, headers=headers)
-        message = "" if answer.status_code == 200 else str((answer.json().get("error") or {}).get("message", ""))
-        line = f"{label}: {answer.status_code} {message[:160]}".rstrip()
+        message = "" if answer.status_code == 200 else _error_message(answer)
+        line = f"{label}: {answer.status_code} {message}".rstrip()
     except (httpx.HTTPError, ValueError) as failure:
         answer, line = None, f"{label}: {type(failure).__name__}: {failure}"
     for secret in secrets:

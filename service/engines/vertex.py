@@ -70,6 +70,8 @@ class TokenSource:
         except google.auth.exceptions.TransportError as exc:
             raise ConnectionError(f"Vertex AI's token endpoint could not be reached ({type(exc).__name__}).") from None
         except (google.auth.exceptions.GoogleAuthError, OSError, ValueError) as exc:
+            if getattr(exc, "retryable", False):  # the token endpoint's own 5xx or 429: a later try may pass
+                raise ConnectionError(f"Vertex AI's token endpoint is failing for now: {_first_line(exc)}") from None
             raise VertexCredentialsError(f"Vertex AI credentials {self.path or '(application default)'} could "
                                          f"not give an access token: {_first_line(exc)}") from None
 

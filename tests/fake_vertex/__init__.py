@@ -38,11 +38,13 @@ class FakeVertex(FakeGemini):
         self.tokens: dict[str, tuple[str, float]] = {}  # access token → (client_email, expiry, monotonic)
         self.token_lifetime = 3600                    # seconds, as expires_in
         self.token_requests = 0
+        self.token_outage = 0  # the next N token requests answer 503, as Google's token endpoint in an outage
         self.caches = VertexCaches()
 
     def reset(self) -> None:
         super().reset()
         self.caches = VertexCaches()
+        self.token_outage = 0
 
     def service_account(self, directory: Path, email: str, projects: tuple[str, ...]) -> Path:
         """A service-account JSON file with a new keypair, whose token_uri is this fake."""
@@ -73,6 +75,9 @@ class FakeVertex(FakeGemini):
     async def _handle_token(self, request: web.Request) -> web.Response:
         form = await request.post()
         self.token_requests += 1
+        if self.token_outage:
+            self.token_outage -= 1
+            return _oauth_error("temporarily_unavailable", "The service is currently unavailable.", 503)
         if form.get("grant_type") != JWT_BEARER:
             return _oauth_error("unsupported_grant_type", "Invalid grant_type.")
         assertion = str(form.get("assertion") or "")
