@@ -27,7 +27,7 @@ from .collect import collect, translate_response
 from .compaction import compacted_body, compaction_block, compaction_usage, summary_request, summary_text
 from .edits import EditPlan, counted_tokens, estimate as edits_estimate, plan_edits
 from .edit_report import EditReport, billed_usage
-from .decoding import decode_json, input_estimate
+from .decoding import decode_json, input_estimate, json_bytes
 from .errors import AnthropicError, map_upstream_error
 from .fallbacks import Fallback, plan_fallbacks, translate_call, with_speed
 from .request import UpstreamCall, translate_count_tokens, translate_request

@@ -10,11 +10,10 @@ bytes, per Gemini key and model), and which cache to use or make.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from .decoding import input_estimate
+from .decoding import input_estimate, json_bytes
 
 TTL_SECONDS = {"5m": 300, "1h": 3600}
 HEAD_FIELDS = ("system_instruction", "systemInstruction", "tools", "toolConfig", "tool_config")
@@ -91,7 +90,7 @@ def _calls_functions(content: Mapping[str, Any]) -> bool:
 
 
 def _canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return json_bytes(value, sort_keys=True)
 
 
 def prefix_keys(tag: str, model: str, body: Mapping[str, Any], last: int) -> list[str]:

@@ -11,7 +11,6 @@ costs LiteLLM ~40 µs to build, is built once, from the last report (bench/READM
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, cast
@@ -24,6 +23,8 @@ from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import (Mo
                                                                               VertexLLM, _served_model_name)
 from litellm.litellm_core_utils.prompt_templates.common_utils import is_function_call
 from litellm.utils import get_optional_params
+
+from translator import json_bytes
 
 GEMINI = VertexGeminiConfig()
 
@@ -76,7 +77,7 @@ def gemini_parts(kwargs: dict[str, Any], api_key: str, api_base: str | None) -> 
         vertex_credentials=None, stream=True, custom_llm_provider="gemini", api_base=api_base or None)
     headers = GEMINI.validate_environment(headers=None, model=model, messages=[], optional_params=optional,
                                           litellm_params={}, api_key=auth)
-    return GeminiRequest(url, headers, json.dumps(body).encode(), model, optional), body
+    return GeminiRequest(url, headers, json_bytes(body), model, optional), body
 
 
 def cache_resource(request: GeminiRequest, body: dict[str, Any], contents: int, ttl_seconds: int) -> dict[str, Any]:
@@ -94,7 +95,7 @@ def cached_request(request: GeminiRequest, body: dict[str, Any], contents: int, 
     rest = {k: v for k, v in body.items() if k not in CACHED_HEAD}
     rest["contents"] = body["contents"][contents:]
     rest["cachedContent"] = name
-    return dataclasses.replace(request, body=json.dumps(rest).encode(), cache_key=key, cache_written=written,
+    return dataclasses.replace(request, body=json_bytes(rest), cache_key=key, cache_written=written,
                                cache_ttl=ttl_seconds)
 
 
