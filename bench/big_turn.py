@@ -17,6 +17,8 @@ import argparse
 import asyncio
 import json
 import os
+import random
+import string
 import subprocess
 import time
 from typing import Any
@@ -42,8 +44,9 @@ def grown(rounds: int) -> dict[str, Any]:
     body = json.loads(FIXTURE.read_text())
     body["tools"] = [tool for tool in body["tools"] if tool["name"] not in LEFT_OUT]
     extra: list[dict[str, Any]] = []
+    rng = random.Random(rounds)
     for n in range(rounds):
-        call = f"toolu_{n:024x}"
+        call = "toolu_01" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(22))
         extra += [{"role": "assistant", "content": [
                       {"type": "text", "text": f"Reading file_{n}.py to see how the handlers answer."},
                       {"type": "tool_use", "id": call, "name": "Read",

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import translator
 
-from . import litellm_adapter
+from . import litellm_adapter, offload
 from .config import GEMINI_API_BASE, Settings
 from .state import SharedState
 
@@ -147,7 +147,8 @@ async def gemini_request(http: Any, kwargs: dict[str, Any], params: dict[str, An
                          cached: bool = True) -> litellm_adapter.GeminiRequest:
     """The Gemini call for ``kwargs`` on this key, naming a context cache when the request asked for
     caching and one is (or can be made) worth it; else the call as it is."""
-    request, body = litellm_adapter.gemini_parts(kwargs, params["api_key"], params.get("api_base"))
+    request, body = await offload.run(
+        lambda: litellm_adapter.gemini_parts(kwargs, params["api_key"], params.get("api_base")))
     asked = ASKED.get() if cached else None
     facts = asked.spec.models.models.get(request.model) if asked else None
     if asked is None or facts is None or facts.cache_min_tokens is None:

@@ -22,11 +22,13 @@ from litellm.llms.vertex_ai.gemini.transformation import transform_request_body
 from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import (ModelResponseIterator, VertexGeminiConfig,
                                                                               VertexLLM, _served_model_name)
 from litellm.litellm_core_utils.prompt_templates.common_utils import is_function_call
-from litellm.utils import get_optional_params
 
 from translator import json_bytes
 
+from .mapped_params import MappedParams
+
 GEMINI = VertexGeminiConfig()
+MAPPED_PARAMS = MappedParams(64)   # the same tools on every turn of a session: mapped once
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,7 @@ def gemini_body(kwargs: dict[str, Any], provider: str = "gemini") -> tuple[str, 
     tool transformation (the same body serves countTokens); ``provider`` "vertex_ai" for Vertex's."""
     model = kwargs["model"].split("/", 1)[1]
     params = {k: v for k, v in kwargs.items() if k not in ("model", "stream", "stream_options")}
-    optional = get_optional_params(model=model, custom_llm_provider=provider, stream=True,
-                                   stream_options={"include_usage": True}, **params)
-    optional.pop("stream", None)
+    optional = MAPPED_PARAMS.get(model, provider, params)
     # A list of its own: LiteLLM pops the system messages out of the one it is given, and the same
     # call is built again for a retry, the next key or a fallback (acompletion leaves it whole too).
     body = transform_request_body(messages=list(kwargs["messages"]), model=model, optional_params=dict(optional),
