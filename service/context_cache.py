@@ -157,13 +157,15 @@ async def gemini_request(http: Any, kwargs: dict[str, Any], params: dict[str, An
     if not counted:
         return request
     last = max(n for n, _ in counted)
-    keys = translator.prefix_keys(key_tag(params["api_key"]), request.model, body, last)
+    tag = key_tag(params["api_key"])
+    keys, sizes = await offload.run(lambda: (translator.prefix_keys(tag, request.model, body, last),  # hashes the body
+                                             translator.prefix_sizes(body, last)))
     position = {k: n for n, k in enumerate(keys)}
     known = await asked.registry.find(keys[max(0, last - translator.CACHE_LOOKBACK):])
     found = {position[k]: live is not TOO_SMALL for k, live in known.items()}
     prices, day = asked.spec.prices, datetime.fromtimestamp(clock(), timezone.utc).date()
     choice = translator.choose_cache(
-        counted, found, translator.prefix_sizes(body, last), facts.cache_min_tokens,
+        counted, found, sizes, facts.cache_min_tokens,
         lambda tokens, ttl: translator.cache_worth_growing(prices, request.model, day, tokens, ttl))
     if choice is None:
         return request

@@ -86,7 +86,7 @@ class DeclarationCache:
             raise ValueError("DeclarationCache size must be at least 1")
         self._size = size
         self._entries: OrderedDict[tuple, tuple[dict, _Converted]] = OrderedDict()
-        self._lock = threading.Lock()   # large requests are translated in worker threads (service/routes.py)
+        self._lock = threading.Lock()   # shared by worker threads (service/offload.py)
 
     def __len__(self) -> int:
         return len(self._entries)
