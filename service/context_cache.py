@@ -158,8 +158,7 @@ async def gemini_request(http: Any, kwargs: dict[str, Any], params: dict[str, An
         return request
     last = max(n for n, _ in counted)
     tag = key_tag(params["api_key"])
-    keys, sizes = await offload.run(lambda: (translator.prefix_keys(tag, request.model, body, last),  # hashes the body
-                                             translator.prefix_sizes(body, last)))
+    keys, sizes = await offload.run(lambda: translator.prefixes(tag, request.model, body, last))  # hashes the body
     position = {k: n for n, k in enumerate(keys)}
     known = await asked.registry.find(keys[max(0, last - translator.CACHE_LOOKBACK):])
     found = {position[k]: live is not TOO_SMALL for k, live in known.items()}

@@ -97,3 +97,28 @@ def test_mapped_params_from_the_cache_are_litellms() -> None:
         again["tools"] = []  # a copy of its own: the next caller gets LiteLLM's mapping whole
         assert json.dumps(cache.get(model, "gemini", params)) == json.dumps(fresh)
     assert len(cache.entries) <= 4
+
+
+def test_prefix_keys_and_sizes_are_those_of_the_canonical_json() -> None:
+    """translator.prefixes writes each content once (orjson, sorted keys) for both the registry keys and
+    the sizes: the same bytes as json.dumps's canonical form, so the keys are a SHA-256 of those."""
+    import hashlib
+
+    def canonical(value: Any) -> bytes:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    for body in _session():
+        _, params = _params(body)
+        gemini = {"system_instruction": {"parts": [{"text": "x"}]}, "tools": params.get("tools"),
+                  "contents": [{"role": m["role"], "parts": [{"text": json.dumps(m.get("content"))}]}
+                               for m in params["messages"]]}
+        last = len(gemini["contents"]) - 1
+        keys, sizes = translator.prefixes("tag", "m", gemini, last)
+        head = [gemini.get(name) for name in translator.caching.HEAD_FIELDS]
+        digest, size = hashlib.sha256(canonical(["m", *head])), len(canonical(head))
+        assert keys[0] == f"tag:m:{digest.hexdigest()}" and sizes[0] == size
+        for number, content in enumerate(gemini["contents"][:last], 1):
+            digest.update(canonical(content))
+            size += len(canonical(content))
+            assert keys[number] == f"tag:m:{digest.hexdigest()}" and sizes[number] == size
+        assert keys == translator.prefix_keys("tag", "m", gemini, last)
