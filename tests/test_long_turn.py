@@ -122,3 +122,19 @@ def test_prefix_keys_and_sizes_are_those_of_the_canonical_json() -> None:
             size += len(canonical(content))
             assert keys[number] == f"tag:m:{digest.hexdigest()}" and sizes[number] == size
         assert keys == translator.prefix_keys("tag", "m", gemini, last)
+
+
+def test_json_pair_is_json_dumps() -> None:
+    """A tool result's JSON for LiteLLM, written with orjson's strings, is json.dumps's to the character."""
+    from translator.decoding import json_pair
+
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    texts = [every, "", "\ud800 lone", *(block.get("content") if isinstance(block.get("content"), str)
+                                         else json.dumps(block.get("content"))
+                                         for body in (_requests() if FIXTURES.is_dir() else [])
+                                         for message in body["messages"]
+                                         if isinstance(message["content"], list)
+                                         for block in message["content"] if block.get("type") == "tool_result")]
+    for key in ("output", "error"):
+        for text in texts:
+            assert json_pair(key, text) == json.dumps({key: text}, ensure_ascii=False)

@@ -93,6 +93,16 @@ def json_bytes(value: Any, sort_keys: bool = False, default: Callable[[Any], Any
         return json.dumps(value, sort_keys=sort_keys, separators=(",", ":"), default=default).encode()
 
 
+def json_pair(key: str, text: str) -> str:
+    """``json.dumps({key: text}, ensure_ascii=False)``, character for character, with the strings written
+    by orjson (which escapes them as ``json`` does): a tool result's JSON for LiteLLM, which is most of
+    a long turn. A lone surrogate (orjson refuses it) goes through ``json.dumps``."""
+    try:
+        return "{" + orjson.dumps(key).decode() + ": " + orjson.dumps(text).decode() + "}"
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps({key: text}, ensure_ascii=False)
+
+
 def _bad_value_place(data: bytes) -> str:
     # Rare: parse again leniently to name the field that holds the bad value.
     try:
@@ -147,4 +157,4 @@ def input_estimate(body_bytes: int, bytes_per_token: int = 4) -> int:
     return body_bytes // bytes_per_token
 
 
-__all__ = ["AnthropicError", "decode_json", "depth", "bad_value_path", "input_estimate", "json_bytes"]
+__all__ = ["AnthropicError", "decode_json", "depth", "bad_value_path", "input_estimate", "json_bytes", "json_pair"]
