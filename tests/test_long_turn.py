@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 import translator
-from service.litellm_adapter.mapped_params import MappedParams, optional_params
+from service.litellm_adapter.gemini import optional_params
+from service.litellm_adapter.mapped_params import MappedParams
 from translator.decoding import _checked
 
 from .conftest import FIXTURES as SHARED_FIXTURES
@@ -88,7 +89,7 @@ def _params(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def test_mapped_params_from_the_cache_are_litellms() -> None:
-    cache = MappedParams(4)
+    cache = MappedParams(4, optional_params)
     for body in _session():
         model, params = _params(body)
         fresh = optional_params(model, "gemini", copy.deepcopy(params))

@@ -22,13 +22,24 @@ from litellm.llms.vertex_ai.gemini.transformation import transform_request_body
 from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import (ModelResponseIterator, VertexGeminiConfig,
                                                                               VertexLLM, _served_model_name)
 from litellm.litellm_core_utils.prompt_templates.common_utils import is_function_call
+from litellm.utils import get_optional_params
 
 from translator import json_bytes
 
 from .mapped_params import MappedParams
 
 GEMINI = VertexGeminiConfig()
-MAPPED_PARAMS = MappedParams(64)   # the same tools on every turn of a session: mapped once
+
+
+def optional_params(model: str, provider: str, params: dict[str, Any]) -> dict[str, Any]:
+    """LiteLLM's mapped parameters of a streamed call of ``model`` with ``params``, fresh."""
+    optional = get_optional_params(model=model, custom_llm_provider=provider, stream=True,
+                                   stream_options={"include_usage": True}, **params)
+    optional.pop("stream", None)
+    return optional
+
+
+MAPPED_PARAMS = MappedParams(64, optional_params)   # the same tools on every turn of a session: mapped once
 
 
 @dataclass(frozen=True)

@@ -11,27 +11,21 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
 
 import orjson
-from litellm.utils import get_optional_params
 
 from translator import json_bytes
 
-
-def optional_params(model: str, provider: str, params: dict[str, Any]) -> dict[str, Any]:
-    """LiteLLM's mapped parameters of a streamed call of ``model`` with ``params``, fresh."""
-    optional = get_optional_params(model=model, custom_llm_provider=provider, stream=True,
-                                   stream_options={"include_usage": True}, **params)
-    optional.pop("stream", None)
-    return optional
+ParamsMapping = Callable[[str, str, dict[str, Any]], dict[str, Any]]
 
 
 class MappedParams:
-    """A bounded LRU of :func:`optional_params` results, as JSON; safe to share between threads."""
+    """A bounded LRU of what ``mapping`` (model, provider, parameters → LiteLLM's mapped parameters:
+    gemini.optional_params) gave, as JSON; safe to share between threads."""
 
-    def __init__(self, size: int):
-        self.size = size
+    def __init__(self, size: int, mapping: ParamsMapping):
+        self.size, self.mapping = size, mapping
         self.entries: OrderedDict[tuple[str, str, bytes], bytes] = OrderedDict()
         self.lock = threading.Lock()
 
@@ -39,14 +33,14 @@ class MappedParams:
         try:
             key = (model, provider, json_bytes({k: v for k, v in params.items() if k != "messages"}, sort_keys=True))
         except (TypeError, ValueError):  # a parameter that is not JSON: mapped every time
-            return optional_params(model, provider, params)
+            return self.mapping(model, provider, params)
         with self.lock:
             held = self.entries.get(key)
             if held is not None:
                 self.entries.move_to_end(key)
         if held is not None:
             return orjson.loads(held)
-        optional = optional_params(model, provider, params)
+        optional = self.mapping(model, provider, params)
         try:
             data = orjson.dumps(optional)
         except TypeError:
