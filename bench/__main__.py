@@ -1,4 +1,4 @@
-"""``uv run python -m bench [--quick] [--only translator,e2e,scale,teams,peers] [--profile]``
+"""``uv run python -m bench [--quick] [--only translator,e2e,scale,teams,peers,growth] [--no-peers] [--profile]``
 
 Runs the suites (bench/README.md), prints their tables and the PASS/MISS of each target, and
 writes bench/results/bench-<date>.json (+ latest.json) and the PNG plots.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import common
 
-SUITES = ("translator", "e2e", "scale", "teams", "peers")
+SUITES = ("translator", "e2e", "scale", "teams", "peers", "growth")
 
 
 def _load() -> str:
@@ -24,10 +24,46 @@ def _load() -> str:
         return "?"
 
 
+def _run_suite(name: str, args: argparse.Namespace, results: dict) -> list[common.Target]:
+    """Run one suite into ``results[name]``; its targets."""
+    if name == "translator":
+        from . import translator_bench
+
+        r = results[name] = translator_bench.run(args.quick)
+        return [common.Target("translator: Claude-Code-sized request → LiteLLM arguments, median (warm cache)",
+                              r["request"]["warm"]["median"], 0.5)]
+    if name == "e2e":
+        from . import e2e
+
+        results[name] = e2e.run(args.quick)
+        return e2e.targets(results[name]["figures"])
+    if name == "scale":
+        from . import scale
+
+        results[name] = scale.run(args.quick, results.get("e2e", {}).get("figures"))
+        return []
+    if name == "teams":
+        from . import teams_bench
+
+        results[name] = teams_bench.run(args.quick)
+        return teams_bench.targets(results[name])
+    if name == "peers":
+        from . import peers
+
+        results[name] = peers.run(args.quick)
+        return peers.targets(results[name])
+    from . import growth_report, session_growth
+
+    results[name] = session_growth.run(args.quick, with_peers=not args.no_peers)
+    return growth_report.targets(results[name])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description="Benchmarks and the performance budget.")
     ap.add_argument("--quick", action="store_true", help="a ~1.5 minute smoke run (fewer samples, 200-stream burst)")
     ap.add_argument("--only", default=",".join(SUITES), help=f"comma-separated subset of {','.join(SUITES)}")
+    ap.add_argument("--no-peers", action="store_true",
+                    help="the growth suite measures this proxy only (no claude-code-router, LiteLLM proxy)")
     ap.add_argument("--profile", action="store_true",
                     help="afterwards, sample the proxy worker with py-spy under load (bench/profile_proxy.py)")
     args = ap.parse_args(argv)
@@ -52,47 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         contention[name] = c.result()
         print(c.line(name))
 
-    if "translator" in only:
-        from . import translator_bench
-
-        c = common.Contention()
-        r = translator_bench.run(args.quick)
-        done("translator", c)
-        results["translator"] = r
-        targets.append(common.Target("translator: Claude-Code-sized request → LiteLLM arguments, median "
-                                     "(warm cache)", r["request"]["warm"]["median"], 0.5))
-    e2e_figures = None
-    if "e2e" in only:
-        from . import e2e
-
-        c = common.Contention()
-        r = e2e.run(args.quick)
-        done("e2e", c)
-        results["e2e"] = r
-        e2e_figures = r["figures"]
-        targets += e2e.targets(e2e_figures)
-    if "scale" in only:
-        from . import scale
-
-        c = common.Contention()
-        results["scale"] = scale.run(args.quick, e2e_figures)
-        done("scale", c)
-
-    if "teams" in only:
-        from . import teams_bench
-
-        c = common.Contention()
-        results["teams"] = teams_bench.run(args.quick)
-        done("teams", c)
-        targets += teams_bench.targets(results["teams"])
-
-    if "peers" in only:
-        from . import peers
-
-        c = common.Contention()
-        results["peers"] = peers.run(args.quick)
-        done("peers", c)
-        targets += peers.targets(results["peers"])
+    for name in SUITES:
+        if name in only:
+            c = common.Contention()
+            targets += _run_suite(name, args, results)
+            done(name, c)
 
     results["load_after"] = _load()
     results["targets"] = [{"name": t.name, "value": t.value, "limit": t.limit, "unit": t.unit, "passed": t.passed,

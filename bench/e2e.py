@@ -76,7 +76,7 @@ class Clients:
         call_ns = translator.translate_request({**body, "stream": False}, spec)
         call_s = translator.translate_request({**body, "stream": True}, spec)
         creds = {"api_base": fake_url, "api_key": common.API_KEY}
-        # The translator's kwargs + credentials: what the proxy builds its Gemini request from (service/litellm_adapter/)
+        # The translator's kwargs + credentials: what the proxy builds its Gemini request from (service/engines/litellm_adapter/)
         # (+ the request timeout on non-streaming calls), for `direct`.
         self.kw_ns = {**call_ns.kwargs, **creds, "timeout": 600.0}
         self.kw_s = {**call_s.kwargs, **creds}
@@ -397,7 +397,7 @@ async def _run(quick: bool, fake: common.FakeProcess, proxy: common.ProxyProcess
     import litellm
 
     litellm.suppress_debug_info = True
-    litellm.num_retries = 0  # as the proxy (service/litellm_adapter/)
+    litellm.num_retries = 0  # as the proxy (service/engines/litellm_adapter/)
     procs = {"proxy": proxy.worker_pids(), "fake": [fake.pid], "hop": baseline.worker_pids()}
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:

@@ -26,7 +26,6 @@ import collections
 import gc
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from . import common, e2e
+from .answer_check import check_answer, claude_code_bodies
 
 CACHE = common.ROOT / ".cache" / "peers"
 CCR_PACKAGE, CCR_VERSION = "@musistudio/claude-code-router", "2.0.0"
@@ -156,15 +156,16 @@ class PeerServer:
                 pass
 
 
-def gemini_models() -> dict[str, str]:
-    """Anthropic model name → the Gemini model the translator routes it to, for the requests of this suite."""
+def gemini_models(*extra: dict[str, Any]) -> dict[str, str]:
+    """Anthropic model name → the Gemini model the translator routes it to, for the requests of this suite
+    (and of ``extra`` bodies)."""
     import translator
 
     from .claude_code_request import claude_code_request
 
     spec = translator.load_spec()
     out = {}
-    for body in (e2e.SMALL_BODY, claude_code_request()):
+    for body in (e2e.SMALL_BODY, claude_code_request(), *extra):
         out[body["model"]] = translator.translate_request(body, spec).route.target.removeprefix("gemini/")
     return out
 
@@ -247,95 +248,6 @@ def ratios(figures: dict[str, Any]) -> dict[str, dict[str, dict[int, float]]]:
             for mode, figure in MODE_FIGURE.items()}
 
 
-# ------------------------------------------------------------------------------------ stream validity
-def parse_sse_lenient(raw: str) -> tuple[list[tuple[str, Any]], list[str]]:
-    """(event name, JSON data) of each SSE frame, accepting what the SSE format allows (CRLF, ``data:`` without
-    a space, comments, several data lines); the second list names what departs from the canonical framing."""
-    events, remarks = [], []
-    for frame in raw.replace("\r\n", "\n").split("\n\n"):
-        name, data = "?", []
-        for line in frame.split("\n"):
-            field, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if field == "event":
-                name = value
-            elif field == "data":
-                data.append(value)
-            elif line and field:
-                remarks.append(f"unknown line {line[:60]!r}")
-        if data:
-            events.append((name, json.loads("\n".join(data))))
-    return events, sorted(set(remarks))
-
-
-def stream_summary(events: list[tuple[str, Any]]) -> dict[str, Any]:
-    """What a stream held, valid or not: events, block types, the last stop_reason and output token count."""
-    datas = [data for _, data in events if isinstance(data, dict)]
-    finals = [d for d in datas if d.get("type") == "message_delta"]
-    usage = (finals[-1].get("usage") or {}) if finals else {}
-    return {"events": len(events),
-            "blocks": ",".join(str((d.get("content_block") or {}).get("type")) for d in datas
-                               if d.get("type") == "content_block_start"),
-            "stop_reason": (finals[-1].get("delta") or {}).get("stop_reason") if finals else None,
-            "output_tokens": usage.get("output_tokens") if isinstance(usage, dict) else None}
-
-
-def check_answer(status: int, content_type: str, raw: bytes) -> dict[str, Any]:
-    """Whether an answer is a valid Anthropic stream (tests/sse_grammar.py's checker on the frames, then a
-    non-zero output usage), and what was wrong when not."""
-    from tests.sse_grammar import GrammarError, check_stream
-
-    out: dict[str, Any] = {"status": status, "bytes": len(raw), "valid": False, "problem": ""}
-    text = raw.decode(errors="replace")
-    if status != 200 or "text/event-stream" not in content_type:
-        out["problem"] = f"HTTP {status} {content_type or '-'}: {upstream_message(text)[:300]}"
-        return out
-    try:
-        events, remarks = parse_sse_lenient(text)
-    except ValueError as exc:
-        out["problem"] = f"not SSE with JSON data: {exc}"[:300]
-        return out
-    out.update(stream_summary(events), remarks=remarks)
-    try:
-        check_stream("".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events))
-    except (GrammarError, KeyError, TypeError, AttributeError) as exc:
-        out["problem"] = f"{type(exc).__name__}: {exc}"[:300]
-        return out
-    if not out["output_tokens"]:
-        out["problem"] = "message_delta reports no output tokens"
-    else:
-        out["valid"] = True
-    return out
-
-
-def claude_code_bodies(variant: str) -> dict[str, bytes]:
-    """The Claude-Code-shaped streamed request as ``variant`` would get it in a conversation it answered: the
-    thinking signatures in its own form (the proxy's ``gm1:`` carrier; the bare Gemini signature for a peer, as
-    they hand it out); and the same without ``cache_control`` (LiteLLM turns cache_control into a call to Gemini's
-    cachedContents API, which the fake does not serve)."""
-    from .claude_code_request import claude_code_request
-
-    body = claude_code_request(stream=True)
-    if variant != "proxy":
-        for message in body["messages"]:
-            for block in message["content"] if isinstance(message["content"], list) else ():
-                if block.get("type") == "thinking":
-                    block["signature"] = block["signature"].removeprefix("gm1:")
-    bare = json.loads(json.dumps(body))
-    for block in [*bare["system"], *(b for m in bare["messages"] if isinstance(m["content"], list)
-                                     for b in m["content"])]:
-        block.pop("cache_control", None)
-    return {"as sent": json.dumps(body).encode(), "no cache_control": json.dumps(bare).encode()}
-
-
-def upstream_message(text: str) -> str:
-    """The innermost ``message`` of an error body (peers nest Gemini's error JSON in strings), else its start."""
-    for _ in range(4):
-        text = text.replace('\\"', '"')
-    found = re.findall(r'"message":\s*"([^"]{8,})', text)
-    return found[-1] if found else text
-
-
 async def claude_code_check(session, urls: dict[str, str]) -> list[dict[str, Any]]:
     """The Claude-Code-shaped streamed request, in both forms, once to each server."""
     import aiohttp
@@ -380,8 +292,10 @@ async def _measure(quick: bool, fake: common.FakeProcess, servers: dict[str, Any
             "server_processes": {name: [common.proc_status(pid) for pid in pids] for name, pids in procs.items()}}
 
 
-def _start_peers(fake: common.FakeProcess, workdir: Path, servers: dict[str, Any], skipped: dict[str, str]) -> None:
-    models = gemini_models()
+def start_peers(fake: common.FakeProcess, workdir: Path, servers: dict[str, Any], skipped: dict[str, str],
+                models: dict[str, str] | None = None) -> None:
+    """Install and start each peer into ``servers``; one that cannot be is named in ``skipped`` with why."""
+    models = models or gemini_models()
     starters = {"ccr": lambda: start_ccr(install_ccr(), fake, models, workdir / "ccr-home"),
                 "litellm_proxy": lambda: start_litellm_proxy(install_litellm_proxy(), fake, models, workdir)}
     for name, start in starters.items():
@@ -404,7 +318,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             if ready is None:
                 raise RuntimeError(f"proxy did not start; see {proxy.log_path}")
             proxy.startup_s = ready - proxy.launched
-            _start_peers(fake, Path(tmp), servers, skipped)
+            start_peers(fake, Path(tmp), servers, skipped)
             results = asyncio.run(_measure(quick, fake, servers))
             results["startup_s"] = {name: getattr(s, "startup_s", None) for name, s in servers.items()}
     finally:

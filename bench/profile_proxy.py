@@ -1,7 +1,11 @@
 """Where the proxy's time goes: py-spy samples the Hypercorn worker while this process sends it the
 small request of suite 2, one at a time (c=1) or 16 at a time, non-streaming and streaming.
 
-``uv run python -m bench.profile_proxy [--quick] [--concurrency 1] [--seconds 12]``
+``uv run python -m bench.profile_proxy [--quick] [--concurrency 1] [--seconds 12] [--body-kb 1100]``
+
+``--body-kb N`` profiles a Claude Code turn grown to about N KB (bench/growth_body.py, as the session-growth
+suite sends it) instead of the small request, and skips the decomposition (its in-process LiteLLM call
+would turn the turn's ``cache_control`` into a context-cache call the fake does not serve).
 
 py-spy (a dev dependency) attaches to the worker by pid (root, or ptrace permission, is needed)
 and samples only while it runs Python (idle time waiting for sockets is left out), with
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import json
 import re
 import subprocess
 import sys
@@ -24,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from . import common
-from .e2e import Clients
+from .e2e import SMALL_BODY, Clients
 
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 CATEGORIES = (
@@ -40,6 +45,28 @@ CATEGORIES = (
     ("json", ("json/",)),
     ("logging", ("logging/",)),
 )
+
+
+# Stages of a request, for issue 26's before/after split: the first rule whose function (or package) is on a
+# sampled stack names its stage. Keyed by function names: a renamed function falls into the next rule.
+STAGES = (
+    ("decode the body", ("decode_json",)),
+    ("plan context edits", ("plan_edits",)),
+    ("LiteLLM's Gemini transform", ("litellm",)),
+    ("context-cache key", ("_canonical",)),
+    ("translate + validate (rest)", ("translate_call", "translate_request")),
+    ("build the Gemini request (rest)", ("gemini_request",)),
+    ("stream the answer", ("_pump", "_chunks")),
+)
+
+
+def stage(frames: list[tuple[str, str]]) -> str:
+    names = {f[0] for f in frames}
+    packages = {category(f[1]) for f in frames}
+    for name, needles in STAGES:
+        if any(n in names or n in packages for n in needles):
+            return name
+    return "rest (Hypercorn, Quart, ledger, ...)"
 
 
 def category(path: str) -> str:
@@ -77,7 +104,9 @@ def summarize(stacks: list[tuple[list[tuple[str, str]], int]], requests: int, ra
     self_fn: collections.Counter = collections.Counter()
     incl_fn: collections.Counter = collections.Counter()
     threads: collections.Counter = collections.Counter()
+    stages: collections.Counter = collections.Counter()
     for frames, count in stacks:
+        stages[stage(frames)] += count
         if any("hypercorn/asyncio/run.py" in f[1] for f in frames):
             threads["event loop thread"] += count
         elif frames[0][0] == "Thread._bootstrap" and len(frames) > 2:
@@ -97,6 +126,7 @@ def summarize(stacks: list[tuple[list[tuple[str, str]], int]], requests: int, ra
         "samples": total, "requests": requests,
         "cpu_ms_per_request": total * ms_per_sample / requests if requests else float("nan"),
         "by_thread": {k: v / total for k, v in threads.most_common()},
+        "by_stage": {k: v / total for k, v in stages.most_common()},
         "self_by_category": {k: v / total for k, v in self_cat.most_common()},
         "incl_by_category": {k: v / total for k, v in incl_cat.most_common()},
         "top_self": [(fn, n / total) for fn, n in self_fn.most_common(15)],
@@ -109,6 +139,7 @@ def print_summary(title: str, s: dict[str, Any]) -> None:
     print(f"\n== profile: {title}: {s['samples']} samples over {s['requests']} requests "
           f"≈ {s['cpu_ms_per_request']:.2f} ms of proxy CPU per request")
     print(common.table(["thread", "%"], [(k, 100 * v) for k, v in s["by_thread"].items()]))
+    print(common.table(["stage", "%"], [(k, 100 * v) for k, v in s["by_stage"].items()]))
     cats = sorted(set(s["self_by_category"]) | set(s["incl_by_category"]),
                   key=lambda k: -s["self_by_category"].get(k, 0))
     print(common.table(["where", "self %", "incl %"],
@@ -141,16 +172,16 @@ async def _drive(clients: Clients, mode: str, seconds: float, concurrency: int) 
 
 
 async def _profile(proxy: common.ProxyProcess, fake: common.FakeProcess, seconds: float, concurrency: int,
-                   rate: int) -> dict[str, Any]:
+                   rate: int, body: dict[str, Any]) -> dict[str, Any]:
     import aiohttp
 
     out: dict[str, Any] = {}
     worker = proxy.worker_pids()[0]
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        clients = Clients(proxy.url, fake.base_url, session)
+        clients = Clients(proxy.url, fake.base_url, session, body=body)
         for mode in ("nonstream", "stream"):
             await _drive(clients, mode, 1.0, concurrency)  # warm-up
-            raw = common.RESULTS / f"profile-{mode}-c{concurrency}.txt"
+            raw = common.RESULTS / f"profile-{mode}-c{concurrency}{_suffix(body)}.txt"
             spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(worker),
                                     "--rate", str(rate), "--format", "raw", "--full-filenames", "--nonblocking", "--gil",
                                     "--output", str(raw), "--duration", str(int(seconds))],
@@ -196,6 +227,11 @@ async def _decompose(proxy: common.ProxyProcess, baseline: common.ProxyProcess, 
                                                      "proxy_minus_bare"), r)) for r in rows]}
 
 
+def _suffix(body: dict[str, Any]) -> str:
+    """File-name suffix of a profile: none for the small request, ``-<KB>kb`` for a grown turn."""
+    return "" if body is SMALL_BODY else f"-{len(json.dumps(body)) // 1000}kb"
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(prog="python -m bench.profile_proxy", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
@@ -204,16 +240,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--rate", type=int, default=1000)
     ap.add_argument("--no-spy", action="store_true", help="only the decomposition, no py-spy sampling")
     ap.add_argument("--no-decompose", action="store_true", help="only py-spy sampling")
+    ap.add_argument("--body-kb", type=int, default=None,
+                    help="profile a Claude Code turn grown to about this many KB (implies --no-decompose)")
     args = ap.parse_args(argv)
+    body = SMALL_BODY
+    if args.body_kb:
+        from .growth_body import encode, grown_request
+
+        body, args.no_decompose = grown_request(args.body_kb * 1000), True
+        print(f"(profiling a Claude Code turn of {len(encode(body))} bytes; no decomposition)")
     seconds = args.seconds or (5.0 if args.quick else 12.0)
     fake = common.FakeProcess(common.SMALL_ANSWER)
     proxy = baseline = None
     try:
         proxy = common.ProxyProcess(fake.base_url, workers=1, name="proxy-profile")
-        import json
-
-        from .e2e import SMALL_BODY
-
         import translator
         kwargs = translator.translate_request({**SMALL_BODY, "stream": False}, translator.load_spec()).kwargs
         baseline = common.ProxyProcess(fake.base_url, workers=1, name="baseline", app="bench.baseline_app:app",
@@ -227,13 +267,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         baseline.stop()
         baseline = None
         if not args.no_spy:
-            result.update(asyncio.run(_profile(proxy, fake, seconds, args.concurrency, args.rate)))
+            result.update(asyncio.run(_profile(proxy, fake, seconds, args.concurrency, args.rate, body)))
     finally:
         for server in (baseline, proxy):
             if server:
                 server.stop()
         fake.stop()
-    common.write_json(f"profile-c{args.concurrency}.json", result)
+    common.write_json(f"profile-c{args.concurrency}{_suffix(body)}.json", result)
     return result
 
 

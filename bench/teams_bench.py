@@ -16,7 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from service.keys import add_key
+from service.teams.keys import add_key
 
 from . import common
 from .e2e import HEADERS, Clients
@@ -54,11 +54,11 @@ async def _in_process(directory: Path, rounds: int) -> dict[str, float]:
     and the ledger's write, per row, of a batch as the writer makes it."""
     from service.config import load_settings
     from translator import load_spec
-    from service.keys import ClientKeys
-    from service.ledger import Ledger
-    from service.metrics import Metrics
-    from service.rate_limits import RateLimits
-    from service.usage import record
+    from service.teams.keys import ClientKeys
+    from service.teams.ledger import Ledger
+    from service.teams.metrics import Metrics
+    from service.state.rate_limits import RateLimits
+    from service.teams.usage import record
 
     keys = directory / "micro-keys.yaml"
     keys.unlink(missing_ok=True)

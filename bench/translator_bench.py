@@ -6,7 +6,7 @@
 * the same for the real Claude Code captures in /work/shared/fixtures/claude-code when present (info);
 * stream: 1,000 LiteLLM ``ModelResponseStream`` chunks (captured once from a real
   ``litellm.acompletion(stream=True)`` against the fake, in a thread of this process) → SSE bytes:
-  ``StreamTranslator.start/feed/finish`` + ``service.sse.frame`` per event; per chunk and per stream.
+  ``StreamTranslator.start/feed/finish`` + ``service.web.sse.frame`` per event; per chunk and per stream.
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def _time_request(body_bytes: bytes, spec, cache, n: int, budget_s: float) -> li
 
 def run(quick: bool = False) -> dict[str, Any]:
     import translator
-    from service.sse import frame
+    from service.web.sse import frame
 
     spec = translator.load_spec()
     n_req = 300 if quick else 2000

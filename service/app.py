@@ -15,25 +15,27 @@ from typing import Any, AsyncGenerator, Mapping
 import translator
 from translator import Spec
 
-from . import (answers, batches, connections, context_cache, cors, errors, exposure, files, hooks, litellm_adapter,
-               reload)
+from . import reload
+from .batch import batches, files
 from .config import Settings, StartupFailed, credentials_problem, load_settings, media_limits
 from .current import ProxyApp
-from .dashboard import dashboard
-from .endpoints import load_endpoints, unsupported_routes
-from .keys import ClientKeys
-from .ledger import Ledger
-from .lifecycle import Lifecycle
-from .logs import configure_logging
-from .metrics import Metrics
-from .pool import Pool
-from .rate_limits import RateLimits
-from .report import reports, warn_unpriced
-from .routes import routes
+from .engines import answers, context_cache, litellm_adapter
+from .engines.pool import Pool
+from .engines.upstream import scrub
 from .state import SharedState
-from .thread_store import Threads
-from .upstream import scrub
-from .threads import thread_store
+from .state.rate_limits import RateLimits
+from .state.thread_store import Threads
+from .state.threads import thread_store
+from .teams.dashboard import dashboard
+from .teams.keys import ClientKeys
+from .teams.ledger import Ledger
+from .teams.metrics import Metrics
+from .teams.report import reports, warn_unpriced
+from .web import connections, cors, errors, exposure, hooks
+from .web.endpoints import load_endpoints, unsupported_routes
+from .web.lifecycle import Lifecycle
+from .web.logs import configure_logging
+from .web.routes import routes
 
 log = logging.getLogger("proxy")
 

@@ -13,7 +13,7 @@ HTTP client, the ledger's database, the thread store) on the event loop. Until t
   error on its first prompt. Past the wait, or if the app failed to start, the answer is a 503
   ``overloaded_error`` in Anthropic's form, which Anthropic's SDKs and Claude Code retry.
 
-Only the standard library (and service.connections, on Hypercorn's modules, which the worker has
+Only the standard library (and service.web.connections, on Hypercorn's modules, which the worker has
 already imported) is imported here: this module is what the worker imports before it serves.
 The error text is here, not in spec/errors.yaml, because it is answered before any table is loaded.
 """
@@ -29,7 +29,7 @@ import threading
 import time
 from typing import Any, Awaitable, Callable
 
-from . import connections
+from .web import connections
 
 log = logging.getLogger("proxy")
 Receive = Callable[[], Awaitable[dict]]

@@ -15,7 +15,7 @@ from typing import Mapping
 
 from dotenv import dotenv_values
 
-from . import vertex_settings
+from .engines import vertex_settings
 
 
 DEFAULT_DATABASE_URL = "sqlite:///proxy-usage.db"  # in the working directory
@@ -36,7 +36,7 @@ GEMINI_API_BASE = "https://generativelanguage.googleapis.com/v1beta"  # when GEM
 class Settings:
     gemini_api_keys: tuple[str, ...] = field(default=(), repr=False)  # GEMINI_API_KEYS ∪ GEMINI_API_KEY
     gemini_api_base: str = ""
-    vertexai_deployments: tuple[str, ...] = field(default=(), repr=False)  # service.vertex.deployments
+    vertexai_deployments: tuple[str, ...] = field(default=(), repr=False)  # service.engines.vertex.deployments
     vertexai_api_base: str = ""             # VERTEXAI_API_BASE: replaces Vertex's regional/global host
     vertexai_named: bool = False            # the environment names a Vertex credential (vertex_settings)
     anthropic_api_key: str = ""
@@ -65,7 +65,7 @@ class Settings:
     max_media_bytes: int | None = None
     thread_ttl_seconds: float = 300.0       # a message thread expires this long after its last stored reply
     thread_store_max_bytes: int = 64 * 1024 * 1024  # threads in process (oldest dropped first); also one thread's limit
-    context_cache: str = "explicit"  # CONTEXT_CACHE: explicit, implicit or off (service/context_cache.py)
+    context_cache: str = "explicit"  # CONTEXT_CACHE: explicit, implicit or off (service/engines/context_cache.py)
     redis_url: str = field(default="", repr=False)  # pool rests and threads shared by replicas (may hold a password)
     log_level: str = "INFO"
     cors_origins: tuple[str, ...] = ()      # CORS_ORIGINS; empty: no CORS (browsers cannot read answers)
@@ -132,12 +132,17 @@ class StartupFailed(RuntimeError):
     """The proxy cannot serve (no credential, a database it cannot open): the message is the one line shown."""
 
 
+def vertex_configured(settings: Settings) -> bool:
+    """Whether the settings name a Vertex AI credential and PROVIDER_PREFIXES lets vertex_ai/ in."""
+    vertex_on = not settings.provider_prefixes or "vertex_ai/" in settings.provider_prefixes
+    return settings.vertexai_named and vertex_on
+
+
 def credentials_problem(settings: Settings) -> str | None:
     """Why the proxy cannot call Gemini with these settings, or None. The one place that knows the ways to
     give a Gemini credential: AI Studio keys, or a Vertex AI credential (unless PROVIDER_PREFIXES leaves
     vertex_ai/ out)."""
-    vertex_on = not settings.provider_prefixes or "vertex_ai/" in settings.provider_prefixes
-    if settings.gemini_api_keys or (settings.vertexai_named and vertex_on):
+    if settings.gemini_api_keys or vertex_configured(settings):
         return None
     return ("no Gemini credential: set GEMINI_API_KEY (one Google AI Studio key) or GEMINI_API_KEYS (several, "
             "comma-separated) in the environment or in .env (ENV_FILE names another file), or a Vertex AI "

@@ -11,8 +11,8 @@ from quart import Quart
 
 if TYPE_CHECKING:
     from .app import Proxy
-    from .batch_jobs import BatchEngine
-    from .files import FileStore
+    from .batch.batch_jobs import BatchEngine
+    from .batch.files import FileStore
 
 
 class ProxyApp(Quart):

@@ -19,7 +19,7 @@ from .config import Settings, load_settings
 
 log = logging.getLogger("proxy")
 MODEL_SETTINGS = ("big_model", "small_model", "provider_prefixes", "spec_dir")
-_reloads_sent: list[Any] = []  # in a ``serve`` worker: the master's count of SIGHUPs, and its value at spawn
+_reload_baseline: list[Any] = []  # in a ``serve`` worker: the master's SIGHUP counter, and its value at spawn
 
 
 def load_tables(settings: Settings) -> Spec:
@@ -45,10 +45,10 @@ def reload_tables(proxy: Any) -> bool:
     return True
 
 
-def count_reloads(reloads_sent: Any) -> None:
+def note_reload_baseline(reloads_sent: Any) -> None:
     """In a ``serve`` worker, first thing: note the master's reload count (a shared integer it raises before
     each SIGHUP), so that a reload sent while this worker was starting is not lost."""
-    _reloads_sent[:] = [reloads_sent, reloads_sent.value]
+    _reload_baseline[:] = [reloads_sent, reloads_sent.value]
 
 
 def install(proxy: Any) -> None:
@@ -57,5 +57,5 @@ def install(proxy: Any) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_tables, proxy)
     except (ValueError, RuntimeError, NotImplementedError):
         return  # not the main thread (an embedded server, the tests' ProxyServer): reload_tables is called directly
-    if _reloads_sent and _reloads_sent[0].value != _reloads_sent[1]:  # a SIGHUP came before the handler did
+    if _reload_baseline and _reload_baseline[0].value != _reload_baseline[1]:  # a SIGHUP came before the handler did
         reload_tables(proxy)

@@ -12,8 +12,8 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from service.keys import add_key
-from service.ledger import async_url, usage_ledger
+from service.teams.keys import add_key
+from service.teams.ledger import async_url, usage_ledger
 
 ADMIN = "admin-key-0123456789abcdef"
 BODY = {"model": "claude-sonnet-4-6", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}

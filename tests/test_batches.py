@@ -198,3 +198,19 @@ def test_a_request_without_a_model_is_that_requests_error(make_proxy, gemini):
     for custom_id in ("none", "number"):
         error = results[custom_id].error.error
         assert error.type == "invalid_request_error" and error.message.startswith("params.model: ")
+
+
+def test_a_request_for_a_vertex_model_is_refused_by_the_provider_table(make_proxy, gemini):
+    """Gemini's Batch API is AI Studio's: a target the provider table serves on Vertex (or LiteLLM) is
+    that request's 400, the others run."""
+    proxy = make_proxy(PROVIDER_PREFIXES="gemini/,vertex_ai/", VERTEXAI_API_KEY="vertex-express-key-0123456789",
+                       BIG_MODEL="vertex_ai/gemini-3.8-flash")
+    sdk = client(proxy)
+    batch = sdk.messages.batches.create(requests=[{"custom_id": "a", "params": params("x")},
+                                                  {"custom_id": "vertex", "params": params("y", "claude-sonnet-4-5")}])
+    until_ended(sdk, batch.id)
+    results = {r.custom_id: r.result for r in sdk.messages.batches.results(batch.id)}
+    assert results["a"].type == "succeeded"
+    error = results["vertex"].error.error
+    assert error.type == "invalid_request_error" and "AI Studio (gemini/) deployment" in error.message
+    assert "vertex-express-key" not in error.message

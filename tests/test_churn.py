@@ -20,7 +20,8 @@ import httpx
 import pytest
 
 import translator
-from service import litellm_adapter, partial
+from service.engines import litellm_adapter
+from service.teams import partial
 from service.boot import Boot
 from tests.conftest import proxy_env
 from tests.servers import HypercornProcess
@@ -238,7 +239,7 @@ def test_ready_answers_without_a_key_once_the_app_serves(make_proxy):
 
 def _cut_after(report: dict) -> tuple[dict, int]:
     """What a stream is booked with when it ends after one Gemini chunk carrying ``report``: the chunk read
-    by LiteLLM's Gemini helpers (service.litellm_adapter), translated, its text written to the client."""
+    by LiteLLM's Gemini helpers (service.engines.litellm_adapter), translated, its text written to the client."""
     spec = translator.load_spec(translator.DEFAULT_SPEC_DIR)
     call = translator.translate_request({**BODY, "stream": True}, spec)
     request = litellm_adapter.GeminiRequest("http://gemini", {}, b"", call.route.gemini_name, {})

@@ -20,7 +20,7 @@ from tests.teams import ADMIN, keys_file, ledger_rows, post
 def test_the_add_command_prints_the_secret_once_and_keeps_only_its_hash(tmp_path):
     path = tmp_path / "keys.yaml"
     path.write_text("# the team's keys\nkeys:\n  # the first one\n  - name: alice\n    key_sha256: " + "a" * 64 + "\n")
-    made = subprocess.run([sys.executable, "-m", "service.keys", "add", "bob", "--rpm", "5", "--model", "gemini-2.5-*"],
+    made = subprocess.run([sys.executable, "-m", "service.teams.keys", "add", "bob", "--rpm", "5", "--model", "gemini-2.5-*"],
                           cwd=ROOT, env={"PROXY_KEYS_FILE": str(path), "PATH": ""}, capture_output=True, text=True,
                           timeout=60)
     assert made.returncode == 0, made.stderr
@@ -30,7 +30,7 @@ def test_the_add_command_prints_the_secret_once_and_keeps_only_its_hash(tmp_path
     assert secret not in text and "# the first one" in text  # appended: comments stay
     entry = yaml.safe_load(text)["keys"][1]
     assert entry["name"] == "bob" and entry["rpm"] == 5 and entry["models"] == ["gemini-2.5-*"]
-    again = subprocess.run([sys.executable, "-m", "service.keys", "add", "bob", "--file", str(path)], cwd=ROOT,
+    again = subprocess.run([sys.executable, "-m", "service.teams.keys", "add", "bob", "--file", str(path)], cwd=ROOT,
                            capture_output=True, text=True, timeout=60)
     assert again.returncode == 1 and "already" in again.stderr and yaml.safe_load(path.read_text()) == yaml.safe_load(text)
 

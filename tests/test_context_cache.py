@@ -189,6 +189,20 @@ def test_the_proxy_reports_cache_tokens_in_the_ledger_and_the_cost_report(make_p
     assert len(storage) == 1 and float(storage[0]["amount"]) == pytest.approx(tokens * 300 / 3600 * 1.0e-6 * 100)
 
 
+def test_an_hour_long_cache_write_is_booked_as_one_in_the_usage_report(make_proxy, gemini):
+    proxy = make_proxy(BIG_MODEL=MODEL, PROXY_API_KEY="admin-key")
+    body = session_start()
+    body["messages"][0]["content"][0]["cache_control"] = {"type": "ephemeral", "ttl": "1h"}
+    answer = httpx.post(proxy.url + "/v1/messages", json=body, timeout=30, headers={"x-api-key": "admin-key"})
+    written = answer.json()["usage"]["cache_creation"]
+    assert written["ephemeral_1h_input_tokens"] > 4096 and written["ephemeral_5m_input_tokens"] == 0
+    assert cache_calls(gemini)[0]["body"]["ttl"] == "3600s"
+    day = __import__("time").strftime("%Y-%m-%dT00:00:00Z", __import__("time").gmtime())
+    usage = httpx.get(proxy.url + "/v1/organizations/usage_report/messages", headers={"x-api-key": "admin-key"},
+                      params={"starting_at": day}).json()["data"][0]["results"][0]
+    assert usage["cache_creation"] == written
+
+
 # --- with streams, key pools and fallbacks --------------------------------------------------------
 
 def cache_calls(gemini: Any) -> list[dict[str, Any]]:
@@ -244,7 +258,7 @@ def test_a_fallback_model_gets_a_cache_of_its_own(make_proxy, gemini):
 def test_a_cache_that_keeps_being_used_is_extended_not_made_again(make_proxy, gemini, monkeypatch):
     import time
 
-    from service import context_cache
+    from service.engines import context_cache
     proxy = make_proxy(BIG_MODEL=MODEL, PROXY_API_KEY="admin-key")
     ask = {"json": session_start(), "timeout": 30, "headers": {"x-api-key": "admin-key"}}
     assert httpx.post(proxy.url + "/v1/messages", **ask).status_code == 200

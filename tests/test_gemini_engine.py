@@ -1,4 +1,4 @@
-"""The Gemini engine (service/answers.py + service/litellm_adapter/gemini.py) against what
+"""The Gemini engine (service/engines/answers.py + service/engines/litellm_adapter/gemini.py) against what
 ``litellm.acompletion`` did: the same request on the wire, the same Message from the same answer,
 its stream parser at the edges, and its transport. Against the fake Gemini and the real LiteLLM.
 
@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 
 import translator
-from service import answers, litellm_adapter
+from service.engines import answers, litellm_adapter
 from tests.fake_gemini import FakeGemini
 from tests.servers import free_port
 from tests.test_fidelity import PNG, TOOLS

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from service.config import load_settings
-from service.endpoints import load_endpoints
+from service.web.endpoints import load_endpoints
 from translator import DEFAULT_SPEC_DIR, SpecError
 
 TABLE = yaml.safe_load((DEFAULT_SPEC_DIR / "endpoints.yaml").read_text())

@@ -11,7 +11,7 @@ import anthropic
 import httpx
 import pytest
 
-from service.ledger import async_url
+from service.teams.ledger import async_url
 from tests.conftest import proxy_env
 from tests.postgres import needs_postgres
 from tests.servers import HypercornProcess

@@ -1,4 +1,4 @@
-"""service/litellm_adapter/ is the one LiteLLM boundary, and it refuses to start when LiteLLM moved."""
+"""service/engines/litellm_adapter/ is the one LiteLLM boundary, and it refuses to start when LiteLLM moved."""
 from __future__ import annotations
 
 import ast
@@ -10,7 +10,7 @@ import pytest
 from litellm.litellm_core_utils.litellm_logging import Logging
 from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import ModelResponseIterator, VertexGeminiConfig
 
-from service import litellm_adapter
+from service.engines import litellm_adapter
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,8 +27,8 @@ def imports_litellm(path: Path) -> bool:
 def test_only_the_adapter_imports_litellm():
     sources = sorted((ROOT / "service").rglob("*.py")) + sorted((ROOT / "translator").rglob("*.py"))
     assert [p.relative_to(ROOT).as_posix() for p in sources if imports_litellm(p)] == [
-        "service/litellm_adapter/__init__.py", "service/litellm_adapter/gemini.py", "service/litellm_adapter/probes.py",
-        "service/litellm_adapter/vertex.py"]
+        "service/engines/litellm_adapter/__init__.py", "service/engines/litellm_adapter/gemini.py", "service/engines/litellm_adapter/probes.py",
+        "service/engines/litellm_adapter/vertex.py"]
 
 
 def test_the_pinned_litellm_has_everything_the_proxy_relies_on():

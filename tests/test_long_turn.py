@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 import translator
-from service.litellm_adapter.gemini import optional_params
-from service.litellm_adapter.mapped_params import MappedParams
+from service.engines.litellm_adapter.gemini import optional_params
+from service.engines.litellm_adapter.mapped_params import MappedParams
 from translator.decoding import _checked
 
 from .conftest import FIXTURES as SHARED_FIXTURES

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.exposure import binds_from_argv, hosts_of, warn_if_exposed
+from service.web.exposure import binds_from_argv, hosts_of, warn_if_exposed
 from tests.conftest import TEST_KEY
 from tests.servers import HypercornProcess, free_port
 from tests.sse_grammar import check_stream

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from service.config import load_settings
-from service.providers import load_providers
+from service.engines.providers import load_providers
 from tests.fake_gemini.quotas import Quotas
 from translator import DEFAULT_SPEC_DIR, SpecError
 from tests.sse_grammar import check_stream

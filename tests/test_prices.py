@@ -101,7 +101,7 @@ def test_litellms_map_fills_only_what_the_table_lacks_and_a_model_in_neither_is_
 
 
 def test_start_up_warns_of_a_model_no_one_prices(tmp_path, caplog):
-    from service.report import warn_unpriced
+    from service.teams.report import warn_unpriced
     for name in translator.spec.TABLES:
         (tmp_path / f"{name}.yaml").write_text((translator.DEFAULT_SPEC_DIR / f"{name}.yaml").read_text())
     prices = yaml.safe_load((tmp_path / "prices.yaml").read_text())

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pydantic
 import pytest
+import yaml
 
 from translator import DEFAULT_SPEC_DIR, SpecError, load_spec, map_upstream_error
 from translator.tables import TABLE_MODELS
@@ -96,8 +97,27 @@ def test_an_upstream_status_no_rule_names_maps_by_the_statuses_table():
     error = map_upstream_error(errors, class_names=["APIError", "Exception"], status=402, message="pay up")
     assert (error.status, error.type, error.message) == (402, "billing_error", "pay up")
     error = map_upstream_error(errors, class_names=["APIError"], status=403, message="denied")
-    assert (error.status, error.type) == (500, "api_error") and "proxy's Gemini credentials" in error.message
+    assert (error.status, error.type) == (500, "api_error") and "proxy's credentials" in error.message
+    assert error.should_retry is False   # retry: false → x-should-retry: false
+    named = map_upstream_error(errors, class_names=["APIError"], status=401, message="no", upstream="Vertex AI")
+    assert named.message == "Vertex AI rejected the proxy's credentials."
+    assert map_upstream_error(errors, class_names=[], status=500, message="x").should_retry is None
     assert map_upstream_error(errors, class_names=[], status=418, message="x").status == 500  # unlisted: default
+
+
+def test_an_edited_message_with_other_braces_is_answered_as_written(tmp_path):
+    """An operator's ``{docs}`` in errors.yaml is kept; only the groups and ``{upstream}`` are filled."""
+    shutil.copytree(DEFAULT_SPEC_DIR, tmp_path / "spec")
+    table = yaml.safe_load((tmp_path / "spec" / "errors.yaml").read_text())
+    table["messages"].insert(0, {"pattern": "quota (\\w+)", "status": 429, "type": "rate_limit_error",
+                                 "message": "{upstream}: quota {1} used up, see {docs} or {7}"})
+    table["statuses"][402]["message"] = "{upstream} wants payment, see {docs}"
+    (tmp_path / "spec" / "errors.yaml").write_text(yaml.safe_dump(table))
+    errors = load_spec(tmp_path / "spec").errors
+    quota = map_upstream_error(errors, class_names=[], status=429, message="quota daily exceeded", upstream="Vertex AI")
+    assert quota.message == "Vertex AI: quota daily used up, see {docs} or {7}"
+    assert map_upstream_error(errors, class_names=[], status=402, message="x").message == \
+        "The upstream wants payment, see {docs}"
 
 
 def test_an_own_error_quotes_with_r_and_carries_its_error_code():

@@ -312,7 +312,7 @@ def test_a_retry_delay_longer_than_the_grace_period_is_a_real_429(make_proxy, ge
 def test_the_reader_queues_a_whole_burst_for_one_write():
     """Chunks that arrived together are parsed (~10 µs each) and queued without handing the loop
     over after each, so the response sends them in one write instead of one per chunk."""
-    from service.streaming import _pump
+    from service.web.streaming import _pump
 
     log: list[str] = []
 

@@ -99,7 +99,7 @@ def test_every_exception_errors_yaml_names_exists():
     """A misspelt class name would never match: each is LiteLLM's, Python's or the service's own."""
     import litellm.exceptions
 
-    from service import upstream, vertex
+    from service.engines import upstream, vertex
     modules = (litellm.exceptions, builtins, upstream, vertex)
     for name in SPEC.errors.exceptions:
         assert any(isinstance(getattr(module, name, None), type) for module in modules), name

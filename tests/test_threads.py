@@ -9,7 +9,7 @@ import pytest
 
 import translator
 from service.state import SharedState, redis_client
-from service.thread_store import CONTINUED, IN_FLIGHT, MISSING, WAS_CONTINUED, LocalThreads, RedisThreads, Threads
+from service.state.thread_store import CONTINUED, IN_FLIGHT, MISSING, WAS_CONTINUED, LocalThreads, RedisThreads, Threads
 from tests.servers import REDIS_SERVER, RedisServer, free_port
 
 SPEC = translator.load_spec()

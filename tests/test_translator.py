@@ -271,7 +271,7 @@ def test_the_reader_turns_chunks_into_events():
         translator.Usage(9, 4, 2), translator.Finish("tool_calls", None), translator.ThinkingDelta("hm"),
         translator.TextDelta("Hi"), translator.ToolCallStart(0, "call_1", "Bash", "{}", sig),
         translator.ToolCallStart(1, None, "Read", "", None), translator.ToolCallDelta(1, '{"p": 1}')]
-    # The service's last chunk: what LiteLLM's parser dropped (service/upstream.py _raw_chunk).
+    # The service's last chunk: what LiteLLM's parser dropped (service/engines/upstream.py _raw_chunk).
     grounding = [{"webSearchQueries": ["q"]}]
     assert translator.read_chunk({"vertex_ai_grounding_metadata": grounding, "choices": [
         {"index": 0, "delta": None, "provider_specific_fields": {"native_finish_reason": "SAFETY"}}]}) == [

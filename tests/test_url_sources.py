@@ -9,7 +9,7 @@ from typing import Iterator
 import anthropic
 import pytest
 
-from service import litellm_adapter
+from service.engines import litellm_adapter
 from tests.test_fidelity import PNG, send
 
 

@@ -48,3 +48,20 @@ def test_cost_is_priced_per_model_in_cents_and_summed_without_description():
     assert [(i["cost_type"], i["token_type"], i["amount"]) for i in items] == [
         ("tokens", "uncached_input_tokens", "0.03"), ("tokens", "output_tokens", "0.0025"), ("web_search", None, "7"),
         ("tokens", "output_tokens", None)]
+
+
+def test_cache_writes_are_split_by_ttl_in_the_usage_and_the_cost_report():
+    """The ledger keeps all cache writes and, of them, the 1-hour ones; both reports show Anthropic's split."""
+    row = sums(T0, model="m", cache_creation_input_tokens=1000, cache_creation_1h_input_tokens=400)
+    usage = translator.report_query({"starting_at": ["2025-08-01T00:00:00Z"]}, now=T0 + 100)
+    written = translator.usage_page(usage, [row])["data"][0]["results"][0]["cache_creation"]
+    assert written == {"ephemeral_5m_input_tokens": 600, "ephemeral_1h_input_tokens": 400}
+    described = translator.report_query({"starting_at": ["2025-08-01T00:00:00Z"], "group_by[]": ["description"]},
+                                        now=T0 + 100, cost=True)
+    prices = {"m": {"uncached_input_tokens": 1e-06}}   # a write costs input (+ cache_read, unpriced here)
+    items = translator.cost_page(described, [row], translator.load_spec().prices, prices)["data"][0]["results"]
+    assert [(i["token_type"], i["amount"]) for i in items] == [("cache_creation.ephemeral_5m_input_tokens", "0.06"),
+                                                               ("cache_creation.ephemeral_1h_input_tokens", "0.04")]
+    older = translator.usage_page(usage, [sums(T0, model="m", cache_creation_input_tokens=50)])  # a row before 0006
+    assert older["data"][0]["results"][0]["cache_creation"] == {"ephemeral_5m_input_tokens": 50,
+                                                                "ephemeral_1h_input_tokens": 0}

@@ -220,7 +220,7 @@ def test_a_tool_loop_falling_back_from_vertex_to_ai_studio_keeps_each_ones_signa
 
 def test_the_environment_names_vertex_deployments_and_hides_express_keys():
     from service.config import load_settings
-    from service.vertex_settings import has_credentials
+    from service.engines.vertex_settings import has_credentials
 
     pooled = load_settings({"VERTEXAI_CREDENTIALS": "/a.json,/b.json", "VERTEXAI_PROJECT": "p1 p2",
                             "VERTEXAI_LOCATION": "europe-west4"}, None)
@@ -246,7 +246,7 @@ def test_a_vertex_credential_lets_the_proxy_start_without_a_gemini_key():
 
 
 def test_vertex_hosts_by_location_and_express_mode():
-    from service.litellm_adapter import vertex_url
+    from service.engines.litellm_adapter import vertex_url
 
     assert vertex_url(FLASH, "countTokens", "p", "us-central1", None) == (
         f"https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1/publishers/google/models/{FLASH}:countTokens")
@@ -263,3 +263,47 @@ def test_count_tokens_in_express_mode(make_proxy, vertex):
     assert post(proxy, body(), "/v1/messages/count_tokens").json() == {"input_tokens": 77}
     (call,) = [r for r in vertex.requests if r["action"] == "countTokens"]
     assert call["path"] == f"/v1/publishers/google/models/{FLASH}:countTokens" and call["status"] == 200
+
+
+@pytest.mark.parametrize("refusal", ["bad express key", "unknown project"])
+def test_refused_credentials_are_not_retried_by_the_sdk(make_proxy, vertex, refusal):
+    """errors.yaml's ``retry: false`` on credential refusals: ``x-should-retry: false``, which the
+    Anthropic SDK obeys, so one call reaches Vertex however many retries the client allows."""
+    import anthropic
+
+    if refusal == "bad express key":
+        extra = {"VERTEXAI_API_KEY": "vertex-wrong-key-0123456789"}
+    else:
+        extra = {"GOOGLE_APPLICATION_CREDENTIALS": account(vertex), "VERTEXAI_PROJECT": "someone-elses"}
+    proxy = vertex_proxy(make_proxy, vertex, **extra)
+    sdk = anthropic.Anthropic(base_url=proxy.url, api_key="sk-any", max_retries=3)
+    with pytest.raises(anthropic.InternalServerError) as raised:
+        sdk.messages.create(**{k: v for k, v in body().items() if k != "stream"})
+    assert raised.value.response.headers["x-should-retry"] == "false"
+    assert len([r for r in vertex.requests if r["action"]]) == 1
+    message = raised.value.body["error"]["message"]
+    assert message.startswith("Vertex AI ") and "the proxy's credentials" in message, message
+    assert "vertex-wrong-key" not in message and "ya29." not in message and "0123456789" not in message
+
+
+def test_a_streamed_request_refused_before_its_first_byte_says_not_to_retry(make_proxy, vertex):
+    proxy = vertex_proxy(make_proxy, vertex, VERTEXAI_API_KEY="vertex-wrong-key-0123456789")
+    answer = post(proxy, body(stream=True))
+    assert answer.status_code == 500 and answer.headers["x-should-retry"] == "false", answer.text
+
+
+def test_a_token_endpoint_outage_stays_retryable_and_passes(make_proxy, vertex):
+    """Not a refused credential: google-auth's own three tries fail, the client may try again, and does."""
+    proxy = vertex_proxy(make_proxy, vertex, GOOGLE_APPLICATION_CREDENTIALS=account(vertex))
+    vertex.token_outage = 3
+    answer = post(proxy, body())
+    assert answer.status_code == 500 and "x-should-retry" not in answer.headers, answer.text
+    assert vertex.token_requests == 3 and not [r for r in vertex.requests if r["action"]]
+    assert post(proxy, body()).status_code == 200 and vertex.token_requests == 4
+
+
+def test_other_server_errors_stay_retryable(make_proxy, vertex):
+    proxy = vertex_proxy(make_proxy, vertex, VERTEXAI_API_KEY=EXPRESS_KEY)
+    vertex.enqueue({"error": {"code": 500, "status": "INTERNAL", "message": "boom"}})
+    answer = post(proxy, body())
+    assert answer.status_code == 500 and "x-should-retry" not in answer.headers

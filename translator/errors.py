@@ -19,6 +19,7 @@ class AnthropicError(Exception):
     message: str
     retry_after: float | None = None
     details: Mapping[str, Any] | None = None   # error.details: the SDKs read its error_code
+    should_retry: bool | None = None            # False: answered with ``x-should-retry: false``
 
     def __str__(self) -> str:
         return f"{self.status} {self.type}: {self.message}"
@@ -44,12 +45,13 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 
 
 def map_upstream_error(table: ErrorsTable, *, class_names: Iterable[str], status: int | None,
-                       message: str) -> AnthropicError:
+                       message: str, upstream: str = "The upstream") -> AnthropicError:
     """Map an upstream failure to an Anthropic error, by the rules of errors.yaml.
 
     ``class_names`` is the exception's class and its bases, most specific first, so the table
     can name LiteLLM's classes without the translator importing LiteLLM. Returns the
     :class:`AnthropicError` (with ``retry_after`` when the message gives a delay); raises nothing.
+    ``upstream`` names who failed where a rule's message says ``{upstream}`` ("Vertex AI").
     """
     retry_after = None
     delay = _compiled(table.retry_delay_pattern).search(message)
@@ -58,10 +60,8 @@ def map_upstream_error(table: ErrorsTable, *, class_names: Iterable[str], status
     for rule in table.messages:
         match = _compiled(rule.pattern).search(message)
         if match:
-            text = rule.message
-            if text:
-                text = text.format(None, *match.groups())
-            return AnthropicError(rule.status, rule.type, text or message, retry_after)
+            text = _filled(rule.message, match.groups(), upstream) if rule.message else message
+            return AnthropicError(rule.status, rule.type, text, retry_after, should_retry=rule.retry)
     target = None
     for name in class_names:
         target = table.exceptions.get(name)
@@ -71,4 +71,21 @@ def map_upstream_error(table: ErrorsTable, *, class_names: Iterable[str], status
         target = table.statuses.get(status)
     if target is None:
         target = table.default
-    return AnthropicError(target.status, target.type, target.message or message, retry_after)
+    text = _filled(target.message, (), upstream) if target.message else message
+    return AnthropicError(target.status, target.type, text, retry_after,
+                          should_retry=target.retry)
+
+
+_PLACEHOLDER = re.compile(r"\{(\d+|upstream)\}")
+
+
+def _filled(text: str, groups: tuple[str | Any, ...], upstream: str) -> str:
+    """A rule's message with ``{1}``, ``{2}``, ... (the pattern's groups) and ``{upstream}`` filled in; any
+    other brace an edited table holds stays as written (an error answer must not fail on its own text)."""
+    def fill(found: re.Match[str]) -> str:
+        name = found.group(1)
+        if name == "upstream":
+            return upstream
+        index = int(name) - 1
+        return str(groups[index] or "") if 0 <= index < len(groups) else found.group(0)
+    return _PLACEHOLDER.sub(fill, text)

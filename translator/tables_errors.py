@@ -65,6 +65,9 @@ class ErrorTarget(Table):
     status: ErrorStatus
     type: ErrorType
     message: Name | Absent = None
+    # false: the answer carries ``x-should-retry: false`` (the Anthropic SDKs then do not retry it),
+    # for failures a retry cannot mend, such as the proxy's own upstream credentials being refused
+    retry: Literal[False] | Absent = None
 
 
 class MessageRule(ErrorTarget):

@@ -4,7 +4,7 @@ A request with ``thread: {"type": "create"}`` is answered as usual, and what the
 its held fields (``system``, ``tools``: threads.yaml) and its messages followed by the reply. A
 ``continue`` sends only the new messages: the request answered is the kept conversation followed
 by them, with the held fields of the create request. Storing, expiry and the "once only" rule are
-the service's (service/threads.py); this module says what a request asks, what is kept, and the
+the service's (service/state/threads.py); this module says what a request asks, what is kept, and the
 errors, from spec/threads.yaml.
 """
 from __future__ import annotations

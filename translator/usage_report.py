@@ -28,10 +28,8 @@ ABSENT_GROUPS = ("workspace_id", "context_window", "inference_geo", "speed", "ac
                  "service_account_id")   # accepted, always null: the proxy has none of these
 COST_GROUPS = ("workspace_id", "description")
 FILTERS = {"api_key_ids": "api_key_id", "models": "model", "service_tiers": "service_tier"}
-TOKEN_FIELDS = ("uncached_input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens",
-                "web_search_requests")
 TOKEN_TYPES = {"uncached_input_tokens": "uncached_input_tokens", "cache_read_input_tokens": "cache_read_input_tokens",
-               "output_tokens": "output_tokens", "cache_creation_input_tokens": "cache_creation.ephemeral_5m_input_tokens"}
+               "output_tokens": "output_tokens"}   # cache writes: _token_counts
 PAGE_PREFIX = "page_"
 
 
@@ -153,8 +151,7 @@ def usage_page(query: ReportQuery, totals: Iterable[Mapping[str, Any]]) -> dict[
     for row in sorted(totals, key=lambda r: (r["bucket"], *(str(r.get(g)) for g in query.ledger_groups))):
         results.setdefault(row["bucket"], []).append({
             "uncached_input_tokens": row["uncached_input_tokens"],
-            "cache_creation": {"ephemeral_1h_input_tokens": 0,
-                               "ephemeral_5m_input_tokens": row["cache_creation_input_tokens"]},
+            "cache_creation": _cache_writes(row),
             "cache_read_input_tokens": row["cache_read_input_tokens"],
             "output_tokens": row["output_tokens"],
             "server_tool_use": {"web_search_requests": row["web_search_requests"]},
@@ -162,6 +159,19 @@ def usage_page(query: ReportQuery, totals: Iterable[Mapping[str, Any]]) -> dict[
             **{group: None for group in ABSENT_GROUPS},
         })
     return _page(query, results)
+
+
+def _cache_writes(row: Mapping[str, Any]) -> dict[str, int]:
+    """Anthropic's split of the cache writes by TTL (the ledger keeps all writes, and of them the 1-hour ones)."""
+    hour = row.get("cache_creation_1h_input_tokens", 0)
+    return {"ephemeral_1h_input_tokens": hour, "ephemeral_5m_input_tokens": row["cache_creation_input_tokens"] - hour}
+
+
+def _token_counts(row: Mapping[str, Any], field: str) -> list[tuple[str, int]]:
+    """A ledger sum as the cost report's token types: cache writes in their 5-minute and 1-hour parts."""
+    if field == "cache_creation_input_tokens":
+        return [(f"cache_creation.{part}", count) for part, count in sorted(_cache_writes(row).items(), reverse=True)]
+    return [(TOKEN_TYPES[field], row[field])]
 
 
 def _cents(amount: Decimal) -> str:
@@ -189,8 +199,8 @@ def _costs(row: Mapping[str, Any], table: PricesTable, litellm: Mapping[str, flo
     tier = row.get("service_tier") or "standard"
     day = datetime.fromtimestamp(row["bucket"], timezone.utc).date()
     found = rates(table, str(row["model"]), day, tier, litellm, bool(row.get("long_context")))
-    items = [_item(row, "tokens", TOKEN_TYPES[field], None if rate is None else rate * row[field], tier)
-             for field, rate in found.per_token.items() if row[field]]
+    items = [_item(row, "tokens", token_type, None if rate is None else rate * count, tier)
+             for field, rate in found.per_token.items() for token_type, count in _token_counts(row, field) if count]
     if row["web_search_requests"]:
         usd = None if found.web_search is None else found.web_search * row["web_search_requests"]
         items.append(_item(row, "web_search", None, usd, tier))

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from ..config import load_settings
-from ..keys import add_key, read_keys, revoke_key
+from ..teams.keys import add_key, read_keys, revoke_key
 from translator import SpecError
 
 

@@ -64,8 +64,8 @@ def worker(config: Any, sockets: Any, shutdown_event: Any, reloads_sent: Any) ->
     from hypercorn.asyncio.run import uvloop_worker
     from hypercorn.utils import LifespanFailureError
 
-    from ..reload import count_reloads
-    count_reloads(reloads_sent)
+    from ..reload import note_reload_baseline
+    note_reload_baseline(reloads_sent)
     logging.getLogger("service.app").addFilter(_no_startup_traceback)  # Quart's logger: the line below says it
     try:
         uvloop_worker(config=config, sockets=sockets, shutdown_event=shutdown_event)

@@ -24,7 +24,7 @@ def arguments(name: str, sub: argparse.ArgumentParser) -> None:
 
 def table(groups: list[Any], title: str) -> str:
     """Fixed-width lines: the name, the tokens by kind, the cache hit rate, the cost; then the total."""
-    from ..dashboard_data import Usage
+    from ..teams.dashboard_data import Usage
     total = Usage("total")
     for usage in groups:
         for name, value in usage.tokens.items():
@@ -40,8 +40,8 @@ def table(groups: list[Any], title: str) -> str:
 
 
 async def _rows(database: str, since: int) -> list[dict]:
-    from ..dashboard_data import summary
-    from ..ledger import Ledger
+    from ..teams.dashboard_data import summary
+    from ..teams.ledger import Ledger
     ledger = Ledger(replace(load_settings(), database_url=database))
     await ledger.start()
     try:
@@ -51,7 +51,7 @@ async def _rows(database: str, since: int) -> list[dict]:
 
 
 def usage(args: argparse.Namespace) -> int:
-    from ..dashboard_data import GROUPS, fold, model_prices, seconds
+    from ..teams.dashboard_data import GROUPS, fold, model_prices, seconds
     try:
         since = seconds(args.since)
     except ValueError as invalid:

@@ -68,19 +68,38 @@ class Caches:
             raise Reject(f"CachedContent not found (or permission denied): {name}", 403, "PERMISSION_DENIED")
         return cache
 
-    def create(self, body: dict[str, Any], key: str) -> dict[str, Any]:
+    def model_of(self, body: dict[str, Any], key: str) -> str:
+        """The cache's model, as the create request names it."""
         model = str(body.get("model", "")).removeprefix("models/")
         if not model:
             raise Reject("* CreateCachedContentRequest.cached_content.model: model is required")
+        return model
+
+    def too_small(self, tokens: int, minimum: int) -> Reject:
+        return Reject(f"Cached content is too small. total_token_count={tokens}, min_total_token_count={minimum}")
+
+    def new_name(self, key: str) -> str:
+        return f"cachedContents/{secrets.token_hex(8)}"
+
+    def refused_head(self) -> Reject:
+        return Reject("CachedContent can not be used with GenerateContent request setting system_instruction, "
+                      "tools or tool_config.\n\nProposed fix: move those values to CachedContent from "
+                      "GenerateContent request.")
+
+    def other_model(self, model: str, cache: dict[str, Any]) -> Reject:
+        return Reject(f"Model used by GenerateContent request (models/{model}) and CachedContent "
+                      f"(models/{cache['model']}) has to be the same!")
+
+    def create(self, body: dict[str, Any], key: str) -> dict[str, Any]:
+        model = self.model_of(body, key)
         part = {k: body[k] for k in (*HEAD, "contents") if k in body}
         validate_request({**part, "contents": part.get("contents") or [{"role": "user", "parts": [{"text": "x"}]}]},
                          model_info(model), count_only=True)
         tokens = prompt_token_count(part)
         if tokens < minimum_tokens(model):
-            raise Reject(f"Cached content is too small. total_token_count={tokens}, "
-                         f"min_total_token_count={minimum_tokens(model)}")
+            raise self.too_small(tokens, minimum_tokens(model))
         now = self.clock()
-        name = f"cachedContents/{secrets.token_hex(8)}"
+        name = self.new_name(key)
         self.caches[name] = {"name": name, "key": key, "model": model, "part": part, "tokens": tokens,
                              "created": now, "updated": now, "expires": now + self._ttl(body)}
         return self.shown(self.caches[name])
@@ -107,12 +126,9 @@ class Caches:
             return req, 0
         cache = self.get(str(req["cachedContent"]), key)
         if any(field in req for field in HEAD):
-            raise Reject("CachedContent can not be used with GenerateContent request setting system_instruction, "
-                         "tools or tool_config.\n\nProposed fix: move those values to CachedContent from "
-                         "GenerateContent request.")
+            raise self.refused_head()
         if cache["model"] != model:
-            raise Reject(f"Model used by GenerateContent request (models/{model}) and CachedContent "
-                         f"(models/{cache['model']}) has to be the same!")
+            raise self.other_model(model, cache)
         merged = {k: v for k, v in req.items() if k != "cachedContent"}
         merged.update({k: v for k, v in cache["part"].items() if k != "contents"})
         merged["contents"] = [*cache["part"].get("contents", ()), *req.get("contents", ())]
@@ -122,19 +138,25 @@ class Caches:
 async def serve_caches(fake: Any, request: web.Request) -> web.Response:
     """``/{version}/cachedContents[/{id}]``: create (POST), list (GET), get, patch, delete."""
     rec = fake._new_record(request, None, "cachedContents")
+    key = request.headers.get("x-goog-api-key") or request.query.get("key")
+    rec["key"] = key
+    if not key or not fake.quotas.knows(key):
+        fake._finish(rec)
+        return fake._error(rec, 400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT")
+    return await answer_caches(fake, request, rec, key, "cachedContents")
+
+
+async def answer_caches(fake: Any, request: web.Request, rec: dict, key: str, collection: str) -> web.Response:
+    """The operation of an authorised caller (``key``) on ``collection`` (the cachedContents path)."""
     try:
-        key = request.headers.get("x-goog-api-key") or request.query.get("key")
-        rec["key"] = key
-        if not key or not fake.quotas.knows(key):
-            return fake._error(rec, 400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT")
         raw = await request.read()
         body = normalize(json.loads(raw)) if raw else {}
         rec["body"] = body
-        name = "cachedContents" + request.match_info["rest"]
+        name = collection + request.match_info["rest"]
         try:
-            if request.method == "POST" and name == "cachedContents":
+            if request.method == "POST" and name == collection:
                 answer: Any = fake.caches.create(body, key)
-            elif request.method == "GET" and name == "cachedContents":
+            elif request.method == "GET" and name == collection:
                 answer = fake.caches.listed(key)
             elif request.method == "GET":
                 answer = fake.caches.shown(fake.caches.get(name, key))

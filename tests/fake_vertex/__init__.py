@@ -19,6 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.fake_gemini.routes import FakeGemini
 
+from tests.fake_gemini.caches import answer_caches
+
+from .caches import VertexCaches
+
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 AUDIENCE = "https://oauth2.googleapis.com/token"  # what Google's token endpoint requires, whatever its URL
@@ -34,6 +38,13 @@ class FakeVertex(FakeGemini):
         self.tokens: dict[str, tuple[str, float]] = {}  # access token → (client_email, expiry, monotonic)
         self.token_lifetime = 3600                    # seconds, as expires_in
         self.token_requests = 0
+        self.token_outage = 0  # the next N token requests answer 503, as Google's token endpoint in an outage
+        self.caches = VertexCaches()
+
+    def reset(self) -> None:
+        super().reset()
+        self.caches = VertexCaches()
+        self.token_outage = 0
 
     def service_account(self, directory: Path, email: str, projects: tuple[str, ...]) -> Path:
         """A service-account JSON file with a new keypair, whose token_uri is this fake."""
@@ -56,12 +67,17 @@ class FakeVertex(FakeGemini):
         app.router.add_post("/v1/projects/{project}/locations/{location}/publishers/google/models/{tail}",
                             self._handle_model)
         app.router.add_post("/v1/publishers/google/models/{tail}", self._handle_model)
+        app.router.add_route("*", "/v1/projects/{project}/locations/{location}/cachedContents{rest:(/[0-9]+)?}",
+                             self._handle_vertex_caches)
         app.router.add_route("*", "/{path:.*}", self._handle_other)
         return app
 
     async def _handle_token(self, request: web.Request) -> web.Response:
         form = await request.post()
         self.token_requests += 1
+        if self.token_outage:
+            self.token_outage -= 1
+            return _oauth_error("temporarily_unavailable", "The service is currently unavailable.", 503)
         if form.get("grant_type") != JWT_BEARER:
             return _oauth_error("unsupported_grant_type", "Invalid grant_type.")
         assertion = str(form.get("assertion") or "")
@@ -81,7 +97,7 @@ class FakeVertex(FakeGemini):
 
     async def _serve(self, request: web.Request, rec: dict, model: str, action: str) -> web.StreamResponse:
         project = request.match_info.get("project")
-        key, refusal = self._vertex_caller(request, rec, project, model)
+        key, refusal = self._vertex_caller(request, rec, project, f"publishers/google/models/{model}")
         if refusal is not None:
             return refusal
         rec["key"] = key
@@ -99,7 +115,7 @@ class FakeVertex(FakeGemini):
         return await self._respond(request, rec, model, action, key, body)
 
     def _vertex_caller(self, request: web.Request, rec: dict, project: str | None,
-                       model: str) -> tuple[str, web.Response | None]:
+                       resource: str) -> tuple[str, web.Response | None]:
         """Who calls: a service account by its Bearer token on a project route, an express key on
         the global one; else Vertex's 401 UNAUTHENTICATED or 403 PERMISSION_DENIED."""
         if project is None:
@@ -119,9 +135,20 @@ class FakeVertex(FakeGemini):
             location = request.match_info["location"]
             return "", self._error(rec, 403, f"Permission 'aiplatform.endpoints.predict' denied on resource "
                                              f"'//aiplatform.googleapis.com/projects/{project}/locations/{location}/"
-                                             f"publishers/google/models/{model}' (or it may not exist).",
+                                             f"{resource}' (or it may not exist).",
                                    "PERMISSION_DENIED")
         return f"{holder[0]}/{project}", None
+
+    async def _handle_vertex_caches(self, request: web.Request) -> web.Response:
+        """cachedContents on a project route, for a Bearer token allowed on the project."""
+        rec = self._new_record(request, None, "cachedContents")
+        project = request.match_info["project"]
+        _, refusal = self._vertex_caller(request, rec, project, "cachedContents")
+        if refusal is not None:
+            self._finish(rec)
+            return refusal
+        rec["key"] = parent = f"projects/{project}/locations/{request.match_info['location']}"
+        return await answer_caches(self, request, rec, parent, parent + "/cachedContents")
 
     async def _handle_model(self, request: web.Request) -> web.StreamResponse:
         model, sep, action = request.match_info["tail"].partition(":")

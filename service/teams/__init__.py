@@ -1,0 +1,2 @@
+"""Teams and the ledger: client keys, the usage ledger and its migrations, metrics, cost reports and the
+dashboard."""
