@@ -51,7 +51,7 @@ class Settings:
     idle_timeout_seconds: float = 120.0
     request_timeout_seconds: float = 600.0  # whole non-streaming call
     write_timeout_seconds: float = 60.0     # a stream whose client reads nothing for this long is ended
-    offload_bytes: int = 1024 * 1024        # requests larger than this are translated in a worker thread
+    offload_bytes: int = 256 * 1024         # requests larger than this are translated in a worker thread (service/offload.py)
     key_rest_seconds: float = 60.0          # a key's rest after a 429 that says no retryDelay
     rejected_key_rest_seconds: float = 600.0  # a key Gemini refused (401/403) while others in the pool work
     gemini_key_rpm: int = 0                 # per key, weighs the Router's choice (0: equal)
@@ -180,7 +180,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         idle_timeout_seconds=_float(get("IDLE_TIMEOUT_SECONDS"), 120.0),
         request_timeout_seconds=_float(get("REQUEST_TIMEOUT_SECONDS"), 600.0),
         write_timeout_seconds=_float(get("WRITE_TIMEOUT_SECONDS"), 60.0),
-        offload_bytes=_int(get("OFFLOAD_BYTES"), 1024 * 1024),
+        offload_bytes=_int(get("OFFLOAD_BYTES"), 256 * 1024),
         key_rest_seconds=_float(get("KEY_REST_SECONDS"), 60.0),
         rejected_key_rest_seconds=_float(get("REJECTED_KEY_REST_SECONDS"), 600.0),
         gemini_key_rpm=_int(get("GEMINI_KEY_RPM"), 0),

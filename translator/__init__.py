@@ -20,14 +20,14 @@ the translator's own events (``TextDelta``, ``ToolCallStart``, ``Finish``, ...);
 keyed by their types. Everything else in this package is private: import ``translator`` only.
 """
 from .anthropic_types import parse_request
-from .caching import LOOKBACK as CACHE_LOOKBACK, CacheAsk, CacheChoice, cache_ask, choose_cache, content_counts, prefix_keys, prefix_sizes
+from .caching import LOOKBACK as CACHE_LOOKBACK, CacheAsk, CacheChoice, cache_ask, choose_cache, content_counts, prefix_keys, prefixes
 from .chunks import (End, Finish, Grounding, HandOver, TextDelta, ThinkingDelta, ToolCallDelta, ToolCallStart,
                      UrlContext, Usage, read_chunk, response_chunk)
 from .collect import collect, translate_response
 from .compaction import compacted_body, compaction_block, compaction_usage, summary_request, summary_text
 from .edits import EditPlan, counted_tokens, estimate as edits_estimate, plan_edits
 from .edit_report import EditReport, billed_usage
-from .decoding import decode_json, input_estimate
+from .decoding import decode_json, input_estimate, json_bytes
 from .errors import AnthropicError, map_upstream_error
 from .fallbacks import Fallback, plan_fallbacks, translate_call, with_speed
 from .request import UpstreamCall, translate_count_tokens, translate_request
@@ -58,7 +58,7 @@ __all__ = [
     "summary_request", "summary_text",
     "Fallback", "HandOver", "UrlContext", "domain_allowed", "fetch_blocks", "plan_fallbacks", "translate_call",
     "with_speed",
-    "CACHE_LOOKBACK", "CacheAsk", "CacheChoice", "cache_ask", "choose_cache", "content_counts", "prefix_keys", "prefix_sizes",
+    "CACHE_LOOKBACK", "CacheAsk", "CacheChoice", "cache_ask", "choose_cache", "content_counts", "prefix_keys", "prefixes",
     "PricesTable", "cache_worth_growing", "gemini_service_tier", "price_on", "rates", "unpriced_models",
     "ErrorText", "OwnErrors",
 ]

@@ -10,11 +10,10 @@ bytes, per Gemini key and model), and which cache to use or make.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from .decoding import input_estimate
+from .decoding import input_estimate, json_bytes
 
 TTL_SECONDS = {"5m": 300, "1h": 3600}
 HEAD_FIELDS = ("system_instruction", "systemInstruction", "tools", "toolConfig", "tool_config")
@@ -91,28 +90,29 @@ def _calls_functions(content: Mapping[str, Any]) -> bool:
 
 
 def _canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return json_bytes(value, sort_keys=True)
 
 
-def prefix_keys(tag: str, model: str, body: Mapping[str, Any], last: int) -> list[str]:
+def prefixes(tag: str, model: str, body: Mapping[str, Any], last: int) -> tuple[list[str], list[int]]:
     """The registry key of every prefix of ``body`` holding 0..``last`` contents (with its head: system,
-    tools, tool config): the Gemini key's tag, the model and a SHA-256 of the prefix's exact bytes."""
+    tools, tool config): the Gemini key's tag, the model and a SHA-256 of the prefix's exact bytes;
+    and each prefix's bytes, for token estimates. Each content is written once for both."""
     digest = hashlib.sha256(_canonical([model, *(body.get(name) for name in HEAD_FIELDS)]))
     keys = [f"{tag}:{model}:{digest.hexdigest()}"]
-    for content in body.get("contents", ())[:last]:
-        digest.update(_canonical(content))
-        keys.append(f"{tag}:{model}:{digest.hexdigest()}")
-    return keys
-
-
-def prefix_sizes(body: Mapping[str, Any], last: int) -> list[int]:
-    """Bytes of each prefix of 0..``last`` contents (with its head), for token estimates."""
     size = len(_canonical([body.get(name) for name in HEAD_FIELDS]))
     sizes = [size]
     for content in body.get("contents", ())[:last]:
-        size += len(_canonical(content))
+        written = _canonical(content)
+        digest.update(written)
+        keys.append(f"{tag}:{model}:{digest.hexdigest()}")
+        size += len(written)
         sizes.append(size)
-    return sizes
+    return keys, sizes
+
+
+def prefix_keys(tag: str, model: str, body: Mapping[str, Any], last: int) -> list[str]:
+    """The registry keys of :func:`prefixes`."""
+    return prefixes(tag, model, body, last)[0]
 
 
 @dataclass(frozen=True)

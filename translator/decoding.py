@@ -10,13 +10,20 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import Any, Callable
+
+import orjson
 
 from .errors import AnthropicError, invalid_request
 
 # A lone surrogate can only come from a \uD800-\uDFFF escape or CESU-8 bytes; only then is
 # the body checked by encoding it again.
 _MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+# orjson reads an integer past 64 bits as a float: a body with a run of 20 digits (found by mapping
+# every digit to "0" and every other byte to ".", ~20x faster than a regular expression) is read by
+# Python's parser, which keeps such an integer whole.
+_DIGITS_AS_ZEROS = bytes(48 if 48 <= byte <= 57 else 46 for byte in range(256))
+_TWENTY_DIGITS = b"0" * 20
 
 
 class _NotJSONNumber(ValueError):
@@ -37,7 +44,31 @@ def _finite(text: str) -> float:
 def decode_json(data: bytes, max_depth: int = 0) -> Any:
     """The JSON value of a request body; ``max_depth`` 0 means the parser's own bound only.
 
-    Raises :class:`AnthropicError` (400 ``invalid_request_error``) naming what is wrong."""
+    Raises :class:`AnthropicError` (400 ``invalid_request_error``) naming what is wrong. orjson reads
+    it first (a 1 MB body in a fifth of the time): it refuses what Python's parser would let through
+    and this module refuses (NaN, infinities, lone surrogates), and gives the same values otherwise;
+    whatever it refuses (or a long integer) is read by Python's parser, which says what is wrong."""
+    body = _fast(data)
+    if body is _REFUSED:
+        body = _checked(data)
+    if max_depth and depth(body) > max_depth:
+        raise invalid_request(f"The request body is nested deeper than {max_depth} levels.")
+    return body
+
+
+_REFUSED = object()
+
+
+def _fast(data: bytes) -> Any:
+    if _TWENTY_DIGITS in data.translate(_DIGITS_AS_ZEROS):
+        return _REFUSED
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return _REFUSED
+
+
+def _checked(data: bytes) -> Any:
     try:
         body = json.loads(data, parse_constant=_not_json, parse_float=_finite)
         if _MAYBE_SURROGATE.search(data):
@@ -49,9 +80,27 @@ def decode_json(data: bytes, max_depth: int = 0) -> Any:
         raise invalid_request("The request body is nested too deeply.") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise invalid_request(f"The request body is not valid JSON: {exc}") from None
-    if max_depth and depth(body) > max_depth:
-        raise invalid_request(f"The request body is nested deeper than {max_depth} levels.")
     return body
+
+
+def json_bytes(value: Any, sort_keys: bool = False, default: Callable[[Any], Any] | None = None) -> bytes:
+    """``value`` as compact UTF-8 JSON, by orjson (several times faster than ``json.dumps``): the body
+    sent upstream, size estimates, hashed prefixes. What orjson refuses to write (an integer past 64
+    bits, a key that is not a string, a lone surrogate) is written by ``json.dumps``, as compact."""
+    try:
+        return orjson.dumps(value, default=default, option=orjson.OPT_SORT_KEYS if sort_keys else 0)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(value, sort_keys=sort_keys, separators=(",", ":"), default=default).encode()
+
+
+def json_pair(key: str, text: str) -> str:
+    """``json.dumps({key: text}, ensure_ascii=False)``, character for character, with the strings written
+    by orjson (which escapes them as ``json`` does): a tool result's JSON for LiteLLM, which is most of
+    a long turn. A lone surrogate (orjson refuses it) goes through ``json.dumps``."""
+    try:
+        return "{" + orjson.dumps(key).decode() + ": " + orjson.dumps(text).decode() + "}"
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps({key: text}, ensure_ascii=False)
 
 
 def _bad_value_place(data: bytes) -> str:
@@ -108,4 +157,4 @@ def input_estimate(body_bytes: int, bytes_per_token: int = 4) -> int:
     return body_bytes // bytes_per_token
 
 
-__all__ = ["AnthropicError", "decode_json", "depth", "bad_value_path", "input_estimate"]
+__all__ = ["AnthropicError", "decode_json", "depth", "bad_value_path", "input_estimate", "json_bytes", "json_pair"]

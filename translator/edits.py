@@ -19,6 +19,7 @@ from typing import Any, Iterator, Mapping
 
 from .compaction import after_compaction
 from .context import ContextTable
+from .decoding import json_bytes
 from .edit_report import EditReport
 from .errors import invalid_request
 
@@ -47,7 +48,7 @@ class EditPlan:
 def estimate(body: Mapping[str, Any], table: ContextTable) -> int:
     """The input-token estimate of a request: its system, tools and messages, JSON bytes / bytes_per_token."""
     counted = {key: body.get(key) for key in ("system", "tools", "messages")}
-    return len(json.dumps(counted, ensure_ascii=False, default=str).encode()) // table.bytes_per_token
+    return len(json_bytes(counted, default=str)) // table.bytes_per_token
 
 
 # --- checking the edits ---------------------------------------------------------------------------

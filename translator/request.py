@@ -11,6 +11,7 @@ from typing import Any, Iterator, Mapping, cast
 
 from .anthropic_types import CountTokensRequest, MessagesRequest, parse_request
 from .conformance import _JSON_TYPES, check_block, check_counts, check_fields  # noqa: F401 (content.yaml's types)
+from .decoding import json_pair
 from .errors import AnthropicError, invalid_request
 from .media import MediaBudget, media_part
 from .output_format import output_schema
@@ -163,7 +164,7 @@ def _tool_message(block: Mapping[str, Any], where: str, call_id: str, spec: Spec
         raise invalid_request(f"{where}.content: must be a string or a list of content blocks.")
     key = spec.content.tool_error_key if block.get("is_error") else spec.content.tool_output_key
     # A JSON object string is what LiteLLM turns into functionResponse.response as it is.
-    payload = json.dumps({key: "\n".join(texts)}, ensure_ascii=False)
+    payload = json_pair(key, "\n".join(texts))
     message_content: Any = [{"type": "text", "text": payload}, *media] if media else payload
     return {"role": "tool", "tool_call_id": call_id, "content": message_content}
 

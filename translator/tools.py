@@ -11,6 +11,7 @@ import copy
 import hashlib
 import json
 import re
+import threading
 from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -85,23 +86,27 @@ class DeclarationCache:
             raise ValueError("DeclarationCache size must be at least 1")
         self._size = size
         self._entries: OrderedDict[tuple, tuple[dict, _Converted]] = OrderedDict()
+        self._lock = threading.Lock()   # shared by worker threads (service/offload.py)
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def _get(self, key: tuple, view: dict) -> _Converted | None:
-        entry = self._entries.get(key)
-        if entry is None or entry[0] != view:
-            return None
-        self._entries.move_to_end(key)
-        return entry[1]
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != view:
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
 
     def _put(self, key: tuple, view: dict, converted: _Converted) -> None:
         # A private copy: the request's dicts may be changed by whoever holds them afterwards.
-        self._entries[key] = (copy.deepcopy(view), converted)
-        self._entries.move_to_end(key)
-        if len(self._entries) > self._size:
-            self._entries.popitem(last=False)
+        entry = (copy.deepcopy(view), converted)
+        with self._lock:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            if len(self._entries) > self._size:
+                self._entries.popitem(last=False)
 
 
 def plan_tools(tools: list[dict] | None, tool_choice: Mapping | None, table: ToolsTable,

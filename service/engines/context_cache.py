@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import translator
 
 from . import litellm_adapter
+from .. import offload
 from ..config import GEMINI_API_BASE, Settings
 from ..state import SharedState
 
@@ -163,7 +164,8 @@ class CacheHost:
 async def gemini_request(http: Any, kwargs: dict[str, Any], params: dict[str, Any],
                          cached: bool = True) -> litellm_adapter.GeminiRequest:
     """The AI Studio call for ``kwargs`` on this key (through :func:`cached_call`)."""
-    request, body = litellm_adapter.gemini_parts(kwargs, params["api_key"], params.get("api_base"))
+    request, body = await offload.run(
+        lambda: litellm_adapter.gemini_parts(kwargs, params["api_key"], params.get("api_base")))
     host = CacheHost(_base(params), "", f"models/{request.model}", {"x-goog-api-key": params["api_key"]},
                      key_tag(params["api_key"]))
     return await cached_call(http, request, body, host if cached else None)
@@ -181,13 +183,13 @@ async def cached_call(http: Any, request: litellm_adapter.GeminiRequest, body: d
     if not counted:
         return request
     last = max(n for n, _ in counted)
-    keys = translator.prefix_keys(host.tag, request.model, body, last)
+    keys, sizes = await offload.run(lambda: translator.prefixes(host.tag, request.model, body, last))  # hashes the body
     position = {k: n for n, k in enumerate(keys)}
     known = await asked.registry.find(keys[max(0, last - translator.CACHE_LOOKBACK):])
     found = {position[k]: live is not TOO_SMALL for k, live in known.items()}
     prices, day = asked.spec.prices, datetime.fromtimestamp(clock(), timezone.utc).date()
     choice = translator.choose_cache(
-        counted, found, translator.prefix_sizes(body, last), facts.cache_min_tokens,
+        counted, found, sizes, facts.cache_min_tokens,
         lambda tokens, ttl: translator.cache_worth_growing(prices, request.model, day, tokens, ttl))
     if choice is None:
         return request

@@ -11,6 +11,7 @@ from quart import Blueprint, Response, g, request
 
 import translator
 
+from .. import offload
 from ..current import current_app
 from ..engines import compaction, context_cache, tiers, upstream
 from . import sse, streaming
@@ -30,14 +31,14 @@ def _json(value: Any) -> Response:
 
 
 async def _translate(function: Callable[..., Translated], body: Any, size: int | None = None) -> Translated:
-    """Translate on the event loop, or, for a large request, in a worker thread (without the
-    shared declaration cache), so that one huge request does not hold up every other client.
+    """Translate on the event loop, or, for a large request, in a worker thread, so that one huge
+    request does not hold up every other client.
     ``size``: the request's, when it is not the body's (a thread continue)."""
     proxy = current_app.proxy
     size = (request.content_length or 0) if size is None else size
     try:
         if size > proxy.settings.offload_bytes:
-            return await asyncio.to_thread(function, body, proxy.spec, tool_cache=None, limits=proxy.limits)
+            return await asyncio.to_thread(function, body, proxy.spec, tool_cache=proxy.tool_cache, limits=proxy.limits)
         return function(body, proxy.spec, tool_cache=proxy.tool_cache, limits=proxy.limits)
     except RecursionError:
         raise proxy.spec.errors.own.nested_too_deeply.error() from None
@@ -88,6 +89,7 @@ async def messages() -> Response:
     if turn.kind:
         g.log["thread"] = turn.kind
     context_cache.ask(turn.body, proxy)
+    offload.mark(turn.size, proxy.settings.offload_bytes)  # its Gemini body is built in a thread too
     try:
         message_id = new_id("msg_")
         edited = await compaction.prepare(turn.body, proxy, message_id, turn.size)  # context_management edits

@@ -11,7 +11,6 @@ costs LiteLLM ~40 µs to build, is built once, from the last report (bench/READM
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, cast
@@ -25,7 +24,22 @@ from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import (Mo
 from litellm.litellm_core_utils.prompt_templates.common_utils import is_function_call
 from litellm.utils import get_optional_params
 
+from translator import json_bytes
+
+from .mapped_params import MappedParams
+
 GEMINI = VertexGeminiConfig()
+
+
+def optional_params(model: str, provider: str, params: dict[str, Any]) -> dict[str, Any]:
+    """LiteLLM's mapped parameters of a streamed call of ``model`` with ``params``, fresh."""
+    optional = get_optional_params(model=model, custom_llm_provider=provider, stream=True,
+                                   stream_options={"include_usage": True}, **params)
+    optional.pop("stream", None)
+    return optional
+
+
+MAPPED_PARAMS = MappedParams(64, optional_params)   # the same tools on every turn of a session: mapped once
 
 
 @dataclass(frozen=True)
@@ -49,9 +63,7 @@ def gemini_body(kwargs: dict[str, Any], provider: str = "gemini") -> tuple[str, 
     tool transformation (the same body serves countTokens); ``provider`` "vertex_ai" for Vertex's."""
     model = kwargs["model"].split("/", 1)[1]
     params = {k: v for k, v in kwargs.items() if k not in ("model", "stream", "stream_options")}
-    optional = get_optional_params(model=model, custom_llm_provider=provider, stream=True,
-                                   stream_options={"include_usage": True}, **params)
-    optional.pop("stream", None)
+    optional = MAPPED_PARAMS.get(model, provider, params)
     # A list of its own: LiteLLM pops the system messages out of the one it is given, and the same
     # call is built again for a retry, the next key or a fallback (acompletion leaves it whole too).
     body = transform_request_body(messages=list(kwargs["messages"]), model=model, optional_params=dict(optional),
@@ -77,7 +89,7 @@ def gemini_parts(kwargs: dict[str, Any], api_key: str, api_base: str | None) -> 
         vertex_credentials=None, stream=True, custom_llm_provider="gemini", api_base=api_base or None)
     headers = GEMINI.validate_environment(headers=None, model=model, messages=[], optional_params=optional,
                                           litellm_params={}, api_key=auth)
-    return GeminiRequest(url, headers, json.dumps(body).encode(), model, optional), body
+    return GeminiRequest(url, headers, json_bytes(body), model, optional), body
 
 
 def cache_resource(model: str, body: dict[str, Any], contents: int, ttl_seconds: int) -> dict[str, Any]:
@@ -96,7 +108,7 @@ def cached_request(request: GeminiRequest, body: dict[str, Any], contents: int, 
     rest = {k: v for k, v in body.items() if k not in CACHED_HEAD}
     rest["contents"] = body["contents"][contents:]
     rest["cachedContent"] = name
-    return dataclasses.replace(request, body=json.dumps(rest).encode(), cache_key=key, cache_written=written,
+    return dataclasses.replace(request, body=json_bytes(rest), cache_key=key, cache_written=written,
                                cache_ttl=ttl_seconds)
 
 

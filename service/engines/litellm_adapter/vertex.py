@@ -4,10 +4,11 @@ the header of its express mode (an API key on the global endpoint, no project). 
 by the Gemini parser (:class:`GeminiParser`): Vertex streams the same GenerateContentResponse."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import VertexLLM
+
+from translator import json_bytes
 
 from .gemini import GEMINI, GeminiRequest, gemini_body
 
@@ -23,7 +24,7 @@ def vertex_parts(kwargs: dict[str, Any], auth: str | dict[str, str], project: st
     url = vertex_url(model, "streamGenerateContent", project, location, api_base)
     headers = GEMINI.validate_environment(headers=None, model=model, messages=[], optional_params=optional,
                                           litellm_params={}, api_key=auth)
-    return GeminiRequest(url, headers, json.dumps(body).encode(), model, optional, upstream="Vertex AI"), body
+    return GeminiRequest(url, headers, json_bytes(body), model, optional, upstream="Vertex AI"), body
 
 
 def vertex_url(model: str, action: str, project: str | None, location: str, api_base: str | None) -> str:
