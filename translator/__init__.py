@@ -50,7 +50,7 @@ __all__ = [
     "KeptStreamTranslator", "Outcome", "Route", "Spec", "SpecError", "StreamProtocolError", "StreamTranslator",
     "TRANSITIONS", "TextDelta", "ThinkingDelta", "ThreadTurn", "ToolCallDelta", "ToolCallStart", "ToolPlan",
     "UpstreamCall", "Usage", "collect", "continued_request", "decode_json", "decode_tool_id", "encode_tool_id",
-    "input_estimate", "kept_thread", "load_spec", "map_upstream_error", "model_entry", "model_list", "model_page",
+    "input_estimate", "json_bytes", "kept_thread", "load_spec", "map_upstream_error", "model_entry", "model_list", "model_page",
     "parse_request", "read_chunk", "read_thread", "resolve_model", "response_chunk", "thread_error", "thread_turn",
     "translate_count_tokens", "translate_request", "translate_response", "unusable_answer_error", "usage",
     "ReportQuery", "cost_page", "report_query", "usage_page",

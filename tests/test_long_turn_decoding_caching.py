@@ -15,9 +15,7 @@ from service.engines.litellm_adapter.gemini import optional_params
 from service.engines.litellm_adapter.mapped_params import MappedParams
 from translator.decoding import _checked
 
-from .conftest import FIXTURES as SHARED_FIXTURES
-
-FIXTURES = next((p for p in (SHARED_FIXTURES, Path("/work/shared/fixtures/claude-code")) if p.is_dir()), SHARED_FIXTURES)
+from .conftest import FIXTURES
 
 
 def _requests() -> list[dict[str, Any]]:
