@@ -7,7 +7,6 @@ names, thousands of anyOf branches, anyOf fan-out) are refused at once.
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -137,14 +136,13 @@ def test_schema_size_counts_what_is_read() -> None:
     assert "more than the 10100 characters of schema allowed (tools.yaml limits.schema_size" in message
 
 
+@pytest.mark.timeout(30)  # without the node bound it took minutes (2^20 nodes)
 def test_anyof_fan_out_is_refused() -> None:
     """Each level's keywords are merged into both alternatives: 2^levels nodes from a schema of 1 KB."""
     schema: dict = {"type": "string"}
     for _ in range(20):
         schema = {"anyOf": [{"title": "a"}, {"title": "b"}], "type": "object", "properties": {"a": schema}}
-    started = time.perf_counter()
     message = refused([tool(obj({"x": schema}))])
-    assert time.perf_counter() - started < 2  # it took minutes (2^20 nodes)
     assert message.startswith("tools.0.input_schema.properties.x.anyOf.")
     assert "schema nodes allowed (tools.yaml limits.schema_nodes" in message
 
@@ -219,12 +217,11 @@ def test_string_contents_are_blocks_and_limits_can_be_overridden() -> None:
 
 
 def test_counts_are_checked_before_validation() -> None:
-    """A million messages would take seconds to validate; the count is refused first."""
-    started = time.perf_counter()
+    """A million messages would take seconds to validate; the count is refused first (the refusal is the
+    count's, not the first invalid message's)."""
     junk = [{"role": "robot"}] * 1_000_000
     assert "limits.messages" in message_of(lambda: translator.translate_request(body(messages=junk), SPEC))
     assert "limits.tools" in message_of(lambda: translator.translate_request(body([{}] * 1_000_000), SPEC))
-    assert time.perf_counter() - started < 2
 
 
 # --- the tables ---------------------------------------------------------------------------------------
@@ -252,10 +249,10 @@ def test_unhashable_required_names_are_ignored() -> None:
     assert out["required"] == ["a"]  # it was a TypeError (a 500)
 
 
+@pytest.mark.timeout(30)  # the list scans this guards against took minutes at these bounds
 def test_large_inputs_translate_in_linear_time() -> None:
     """At the per-node bounds conversion stays fast: no list scans are left (a guard; what the old scans
     made slow is over the bounds now, see the tests above)."""
-    started = time.perf_counter()
     both = {"allOf": [enum(LIMITS["enum_values"]), enum(LIMITS["enum_values"])]}  # intersected, then de-duplicated
     out = sanitize_schema(obj({"x": both, "y": both, "z": both, "w": {"anyOf": [
         {"const": f"c{i}"} for i in range(LIMITS["alternatives"])]}}), TABLE)
@@ -265,4 +262,3 @@ def test_large_inputs_translate_in_linear_time() -> None:
     assert "repeated: t0" in refused(many)
     plan = plan_tools([tool(obj({}), f"{i}x") for i in range(LIMITS["tools"])], None, TABLE)
     assert all(plan.to_anthropic(plan.to_gemini(f"{i}x")) == f"{i}x" for i in range(LIMITS["tools"]))
-    assert time.perf_counter() - started < 2
