@@ -9,7 +9,7 @@ import contextlib
 import gc
 import logging
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, AsyncGenerator, Mapping
 
 import translator

@@ -6,7 +6,7 @@ is its stream folded (``collect.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from .chunks import Usage, field
 from .errors import AnthropicError

@@ -19,7 +19,7 @@ import translator
 from ..current import ProxyApp, current_app
 from .batch_jobs import BatchEngine, now_ms
 from .batch_tables import batch_requests, message_batches
-from ..web.errors import JSON, own_errors
+from ..web.errors import json_response, own_errors
 from ..web.hooks import json_body
 
 log = logging.getLogger("proxy.batches")
@@ -27,10 +27,6 @@ batches = Blueprint("batches", __name__)
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 MAX_REQUESTS = 100_000
 COUNTS = ("processing", "succeeded", "errored", "canceled", "expired")
-
-
-def _json(value: Any) -> Response:
-    return Response(json.dumps(value, ensure_ascii=False), content_type=JSON)
 
 
 def rfc3339(ms: int | None) -> str | None:
@@ -115,7 +111,7 @@ async def create() -> Response:
     requests = _requests(await json_body())
     g.log["requests"] = len(requests)
     batch_id = await store.create(g.client, requests)
-    return _json(await describe(await _row(batch_id)))
+    return json_response(await describe(await _row(batch_id)))
 
 
 @batches.get("/v1/messages/batches/<batch_id>")
@@ -123,7 +119,7 @@ async def retrieve(batch_id: str) -> Response:
     row = await _row(batch_id)
     if row["ended_ms"] is None:
         await engine().refresh(batch_id)
-    return _json(await describe(await _row(batch_id)))
+    return json_response(await describe(await _row(batch_id)))
 
 
 @batches.get("/v1/messages/batches")
@@ -136,7 +132,7 @@ async def listing() -> Response:
     page = translator.model_page(ids, request.args.get("limit", type=int), request.args.get("after_id"),
                                  request.args.get("before_id"), default_limit=20, max_limit=1000)
     page["data"] = [await describe(await _row(entry["id"])) for entry in page["data"]]
-    return _json(page)
+    return json_response(page)
 
 
 @batches.post("/v1/messages/batches/<batch_id>/cancel")
@@ -151,7 +147,7 @@ async def cancel(batch_id: str) -> Response:
         for job in await store.unfinished(batch_id):
             await store.cancel_gemini(job)
         await store.refresh(batch_id)
-    return _json(await describe(await _row(batch_id)))
+    return json_response(await describe(await _row(batch_id)))
 
 
 @batches.delete("/v1/messages/batches/<batch_id>")
@@ -160,7 +156,7 @@ async def remove(batch_id: str) -> Response:
     if row["ended_ms"] is None:
         raise own_errors().batch_in_progress.error(batch_id=batch_id)
     await engine().delete_gemini(batch_id)
-    return _json({"id": batch_id, "type": "message_batch_deleted"})
+    return json_response({"id": batch_id, "type": "message_batch_deleted"})
 
 
 @batches.get("/v1/messages/batches/<batch_id>/results")

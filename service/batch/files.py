@@ -25,8 +25,8 @@ from translator import AnthropicError
 from ..current import ProxyApp, current_app
 from .batch_jobs import now_ms
 from .batch_tables import gemini_files, stored_files
-from .batches import _json, rfc3339, served
-from ..web.errors import new_id, own_errors
+from .batches import rfc3339, served
+from ..web.errors import json_response, new_id, own_errors
 from .gemini_api import GeminiApi
 from ..teams.keys import Client
 from ..engines.pool import key_tag
@@ -183,7 +183,7 @@ async def upload() -> Response:
     await asyncio.to_thread(files_store.path(row["id"]).write_bytes, data)
     async with files_store.engine.begin() as connection:
         await connection.execute(stored_files.insert().values(**row))
-    return _json(metadata(row))
+    return json_response(metadata(row))
 
 
 @files.get("/v1/files")
@@ -199,19 +199,19 @@ async def listing() -> Response:
                                  default_limit=20, max_limit=1000)
     page["data"] = [metadata(row) for row in page["data"]]
     page["next_page"] = f"page_{page['last_id']}" if page["has_more"] else None
-    return _json(page)
+    return json_response(page)
 
 
 @files.get("/v1/files/<file_id>")
 async def retrieve(file_id: str) -> Response:
-    return _json(metadata(await store().row(file_id, g.client)))
+    return json_response(metadata(await store().row(file_id, g.client)))
 
 
 @files.delete("/v1/files/<file_id>")
 async def remove(file_id: str) -> Response:
     files_store = store()
     await files_store.forget(await files_store.row(file_id, g.client))
-    return _json({"id": file_id, "type": "file_deleted"})
+    return json_response({"id": file_id, "type": "file_deleted"})
 
 
 @files.get("/v1/files/<file_id>/content")

@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import hashlib
 import json
-import sys
 from dataclasses import replace
 from typing import Callable
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 from typing import Any
 
 from quart import Response
@@ -15,7 +14,7 @@ from quart import Response
 import translator
 
 from ..web import sse, streaming
-from ..web.errors import JSON
+from ..web.errors import json_response
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,4 +67,4 @@ def paused_answer(prepared: Prepared, message_id: str, stream: bool, table: Any)
     message = translator.collect(events)
     if stream:
         return Response(b"".join(sse.frame(event) for event in events), status=200, headers=dict(sse.HEADERS)), message
-    return Response(json.dumps(message, ensure_ascii=False), content_type=JSON), message
+    return json_response(message), message

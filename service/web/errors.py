@@ -17,6 +17,11 @@ log = logging.getLogger("proxy")
 JSON = "application/json"
 
 
+def json_response(value: object) -> Response:
+    """A 200 answer of JSON, written as the Anthropic API writes it (UTF-8, not ``\\u`` escapes)."""
+    return Response(json.dumps(value, ensure_ascii=False), content_type=JSON)
+
+
 def new_id(prefix: str) -> str:
     return prefix + uuid.uuid4().hex
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import time
 from typing import Any, Callable, TypeVar
 
@@ -16,7 +15,7 @@ from ..current import current_app
 from ..engines import compaction, context_cache, tiers, upstream
 from . import sse, streaming
 from ..teams import usage
-from .errors import JSON, new_id, own_errors
+from .errors import json_response, new_id, own_errors
 from ..batch.files import resolve_file_sources
 from .hooks import json_body
 from .logs import access_log
@@ -24,10 +23,6 @@ from ..state.threads import Turn, counted_request, open_turn
 
 routes = Blueprint("proxy", __name__)
 Translated = TypeVar("Translated")
-
-
-def _json(value: Any) -> Response:
-    return Response(json.dumps(value, ensure_ascii=False), content_type=JSON)
 
 
 async def _translate(function: Callable[..., Translated], body: Any, size: int | None = None) -> Translated:
@@ -68,14 +63,14 @@ async def root() -> Response:
 
 @routes.get("/health")
 async def health() -> Response:
-    return _json({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 @routes.get("/ready")
 async def ready() -> Response:
     """Readiness: answered once the app serves (tables loaded, LiteLLM probed, clients and the ledger
     opened); before that service.boot answers 503 with what is missing."""
-    return _json({"status": "ready"})
+    return json_response({"status": "ready"})
 
 
 @routes.post("/v1/messages")
@@ -118,7 +113,7 @@ async def messages() -> Response:
         raise
     await turn.keep(message)
     g.log.update(usage=translator.billed_usage(message["usage"], edited.report), stop=message["stop_reason"])
-    return _json(message)
+    return json_response(message)
 
 
 async def _stream(job: streaming.Job, turn: Turn, edits: translator.EditReport | None = None) -> Response:
@@ -156,13 +151,13 @@ async def count_tokens() -> Response:
     proxy = current_app.proxy
     tokens, source = await upstream.count_tokens(call, proxy.pool, proxy.settings, proxy.http)
     g.log.update(count_source=source)
-    return _json(translator.counted_tokens(plan, tokens))
+    return json_response(translator.counted_tokens(plan, tokens))
 
 
 @routes.get("/v1/models")
 async def models() -> Response:
     table = current_app.proxy.spec.models
-    return _json(translator.model_page(translator.model_list(table), request.args.get("limit", type=int),
+    return json_response(translator.model_page(translator.model_list(table), request.args.get("limit", type=int),
                                        request.args.get("after_id"), request.args.get("before_id"),
                                        default_limit=table.listing.default_limit, max_limit=table.listing.max_limit))
 
@@ -172,6 +167,6 @@ async def model(model_id: str) -> Response:
     table = current_app.proxy.spec.models
     for entry in translator.model_list(table):
         if entry["id"] == model_id:
-            return _json(entry)
+            return json_response(entry)
     # Any name /v1/messages accepts (claude-sonnet-4-5, ...) is a model here too.
-    return _json(translator.model_entry(translator.resolve_model(model_id, table), table))
+    return json_response(translator.model_entry(translator.resolve_model(model_id, table), table))

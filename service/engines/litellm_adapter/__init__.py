@@ -23,7 +23,7 @@ from litellm import Router  # noqa: E402
 from litellm.litellm_core_utils.litellm_logging import Logging  # noqa: E402
 from litellm.types.router import Deployment, RouterRateLimitError as NoDeployment  # noqa: E402
 
-from .gemini import (GeminiParser, GeminiRequest, _mapped, cache_resource, cached_request,  # noqa: E402
+from .gemini import (GeminiParser, GeminiRequest, cache_resource, cached_request,  # noqa: E402
                      connection_error, gemini_body, gemini_parts, gemini_request, http_error)
 from .probes import RELIED_ON  # noqa: E402
 from .vertex import count_tokens_body as vertex_count_body, vertex_parts, vertex_url  # noqa: E402

@@ -5,7 +5,7 @@ function declarations again each time, which costs ~6 ms for its 20-odd tools (m
 turn's CPU). The mapping depends on the model, the provider and the parameters, not on the
 messages, so the result is kept under those (the parameters as sorted JSON) and handed out as a
 fresh copy (the caller may change what it gets). What is kept is LiteLLM's own output, so a hit
-is the same as a fresh call (tests/test_long_turn.py compares them on Claude Code's requests).
+is the same as a fresh call (tests/test_long_turn_decoding_caching.py compares them on Claude Code's requests).
 """
 from __future__ import annotations
 
