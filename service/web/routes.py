@@ -1,7 +1,6 @@
 """The endpoints, as a Blueprint; each handler reads the request, asks the translator, answers."""
 from __future__ import annotations
 
-import asyncio
 import functools
 import time
 from typing import Any, Callable, TypeVar
@@ -25,16 +24,13 @@ routes = Blueprint("proxy", __name__)
 Translated = TypeVar("Translated")
 
 
-async def _translate(function: Callable[..., Translated], body: Any, size: int | None = None) -> Translated:
-    """Translate on the event loop, or, for a large request, in a worker thread, so that one huge
-    request does not hold up every other client.
-    ``size``: the request's, when it is not the body's (a thread continue)."""
+async def _translate(function: Callable[..., Translated], body: Any) -> Translated:
+    """Translate on the event loop, or, for a request :func:`offload.mark` found large, in a worker thread,
+    so that one huge request does not hold up every other client."""
     proxy = current_app.proxy
-    size = (request.content_length or 0) if size is None else size
     try:
-        if size > proxy.settings.offload_bytes:
-            return await asyncio.to_thread(function, body, proxy.spec, tool_cache=proxy.tool_cache, limits=proxy.limits)
-        return function(body, proxy.spec, tool_cache=proxy.tool_cache, limits=proxy.limits)
+        return await offload.run(functools.partial(function, body, proxy.spec, tool_cache=proxy.tool_cache,
+                                                   limits=proxy.limits))
     except RecursionError:
         raise proxy.spec.errors.own.nested_too_deeply.error() from None
 
@@ -84,7 +80,7 @@ async def messages() -> Response:
     if turn.kind:
         g.log["thread"] = turn.kind
     context_cache.ask(turn.body, proxy)
-    offload.mark(turn.size, proxy.settings.offload_bytes)  # its Gemini body is built in a thread too
+    offload.mark(turn.size, proxy.settings.offload_bytes)  # for translation and, later, its Gemini body
     try:
         message_id = new_id("msg_")
         edited = await compaction.prepare(turn.body, proxy, message_id, turn.size)  # context_management edits
@@ -94,13 +90,13 @@ async def messages() -> Response:
             await turn.keep(message)
             g.log.update(usage=translator.billed_usage(message["usage"], edited.report), stop=message["stop_reason"])
             return response
-        call = await _translate(translator.translate_call, edited.body, turn.size)
+        call = await _translate(translator.translate_call, edited.body)
         g.log.update(target=call.route.target, stream=call.stream)  # model: logged above
         g.client.check_model(call.route, own_errors().model_not_allowed)
         call = tiers.with_tier(call, turn.body, g.client, g.log)
         if call.tools.left_out:
             g.log["tools_left_out"] = list(call.tools.left_out)
-        fallbacks = await _translate(functools.partial(translator.plan_fallbacks, call=call), edited.body, turn.size)
+        fallbacks = await _translate(functools.partial(translator.plan_fallbacks, call=call), edited.body)
         job = _job(call, edited.body, message_id, turn, fallbacks, edited.report)
         if call.stream:
             return await _stream(job, turn, edited.report)
@@ -145,6 +141,7 @@ async def count_tokens() -> Response:
     assert threads is not None  # opened while serving
     body = await counted_request(await resolve_file_sources(await json_body()), threads, current_app.proxy.spec)
     plan = translator.plan_edits(body, current_app.proxy.spec.context)  # context_management edits
+    offload.mark(request.content_length or 0, current_app.proxy.settings.offload_bytes)
     call = await _translate(translator.translate_count_tokens, plan.body)
     g.log.update(model=call.route.requested, target=call.route.target)
     g.client.check_model(call.route, own_errors().model_not_allowed)
