@@ -97,9 +97,10 @@ def prefixes(tag: str, model: str, body: Mapping[str, Any], last: int) -> tuple[
     """The registry key of every prefix of ``body`` holding 0..``last`` contents (with its head: system,
     tools, tool config): the Gemini key's tag, the model and a SHA-256 of the prefix's exact bytes;
     and each prefix's bytes, for token estimates. Each content is written once for both."""
-    digest = hashlib.sha256(_canonical([model, *(body.get(name) for name in HEAD_FIELDS)]))
+    head = _canonical([body.get(name) for name in HEAD_FIELDS])   # written once: it is most of a short turn
+    digest = hashlib.sha256(b"[" + _canonical(model) + b"," + head[1:])   # the bytes of [model, *head]
     keys = [f"{tag}:{model}:{digest.hexdigest()}"]
-    size = len(_canonical([body.get(name) for name in HEAD_FIELDS]))
+    size = len(head)
     sizes = [size]
     for content in body.get("contents", ())[:last]:
         written = _canonical(content)
