@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Pr
     configure_logging(settings)
     connections.install()  # closed connections release their descriptor at once (connections.py)
     litellm_adapter.check()
+    litellm_adapter.HISTORY.resize(settings.history_cache_mb << 20)
     app = ProxyApp(__name__)
     app.config["MAX_CONTENT_LENGTH"] = None  # hooks.read_body() enforces the limit, and drains what is over it
     endpoints = load_endpoints(settings.spec_dir or translator.DEFAULT_SPEC_DIR)

@@ -45,9 +45,12 @@ class EditPlan:
     edits: tuple[Edit, ...] = field(default=())
 
 
+COUNTED = ("system", "tools", "messages")   # what the input-token estimate counts
+
+
 def estimate(body: Mapping[str, Any], table: ContextTable) -> int:
     """The input-token estimate of a request: its system, tools and messages, JSON bytes / bytes_per_token."""
-    counted = {key: body.get(key) for key in ("system", "tools", "messages")}
+    counted = {key: body.get(key) for key in COUNTED}
     return len(json_bytes(counted, default=str)) // table.bytes_per_token
 
 
@@ -157,13 +160,23 @@ def plan_edits(body: Any, table: ContextTable) -> EditPlan:
     compact: Edit | None = None
     for edit in edits:
         if edit.type == "compact_20260112":
-            compact = edit if estimate(edited, table) >= edit.settings["trigger"]["value"] else None
+            tokens = _estimate_again(edited, body, original, table)
+            compact = edit if tokens >= edit.settings["trigger"]["value"] else None
             continue
         edited, entry = APPLY[edit.type](edited, edit, table)
         if entry is not None:
             applied.append(entry)
     return EditPlan(edited, EditReport(reported=bool(edits), applied_edits=tuple(applied)), original,
-                    estimate(edited, table), compact, edits)
+                    _estimate_again(edited, body, original, table), compact, edits)
+
+
+def _estimate_again(edited: Body, body: Body, original: int, table: ContextTable) -> int:
+    """The estimate of ``edited``: ``body``'s (``original``) when no edit changed what is counted (the
+    usual case: Claude Code asks for clear_thinking with keep "all"), which spares serialising a
+    long conversation again."""
+    if all(edited.get(key) is body.get(key) for key in COUNTED):
+        return original
+    return estimate(edited, table)
 
 
 def _has_compaction(messages: list[dict[str, Any]]) -> bool:

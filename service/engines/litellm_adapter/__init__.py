@@ -23,7 +23,7 @@ from litellm import Router  # noqa: E402
 from litellm.litellm_core_utils.litellm_logging import Logging  # noqa: E402
 from litellm.types.router import Deployment, RouterRateLimitError as NoDeployment  # noqa: E402
 
-from .gemini import (GeminiParser, GeminiRequest, cache_resource, cached_request,  # noqa: E402
+from .gemini import (HISTORY, GeminiParser, GeminiRequest, cache_resource, cached_request,  # noqa: E402
                      connection_error, gemini_body, gemini_parts, gemini_request, http_error)
 from .probes import RELIED_ON  # noqa: E402
 from .vertex import count_tokens_body as vertex_count_body, vertex_parts, vertex_url  # noqa: E402
@@ -35,7 +35,7 @@ litellm.suppress_debug_info = True
 # The proxy retries by itself (only before any byte reached the client, never a 400).
 litellm.num_retries = 0
 
-__all__ = ["Deployment", "GeminiParser", "GeminiRequest", "LiteLLMMoved", "NoDeployment", "Router", "VERSION", "acompletion",
+__all__ = ["Deployment", "GeminiParser", "HISTORY", "GeminiRequest", "LiteLLMMoved", "NoDeployment", "Router", "VERSION", "acompletion",
            "cache_resource", "cached_request", "check", "connection_error", "gemini_body", "gemini_parts", "gemini_request",
            "http_error", "prices", "token_counter", "vertex_count_body", "vertex_parts", "vertex_url"]
 

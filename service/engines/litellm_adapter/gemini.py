@@ -11,6 +11,7 @@ costs LiteLLM ~40 µs to build, is built once, from the last report (bench/READM
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, cast
@@ -18,7 +19,7 @@ from typing import Any, cast
 import litellm
 from litellm.litellm_core_utils.exception_mapping_utils import exception_type
 from litellm.llms.vertex_ai.common_utils import VertexAIError
-from litellm.llms.vertex_ai.gemini.transformation import transform_request_body
+from litellm.llms.vertex_ai.gemini.transformation import get_supports_system_message, transform_request_body
 from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import (ModelResponseIterator, VertexGeminiConfig,
                                                                               VertexLLM, _served_model_name)
 from litellm.litellm_core_utils.prompt_templates.common_utils import is_function_call
@@ -26,6 +27,7 @@ from litellm.utils import get_optional_params
 
 from translator import json_bytes
 
+from .history import ConvertedHistory
 from .mapped_params import MappedParams
 
 GEMINI = VertexGeminiConfig()
@@ -40,6 +42,8 @@ def optional_params(model: str, provider: str, params: dict[str, Any]) -> dict[s
 
 
 MAPPED_PARAMS = MappedParams(64, optional_params)   # the same tools on every turn of a session: mapped once
+HISTORY = ConvertedHistory(32 << 20)   # the same history on every turn: converted once (app.py sizes it)
+MESSAGE_CONVERTERS = {"gemini": litellm.GoogleAIStudioGeminiConfig(), "vertex_ai": litellm.VertexGeminiConfig()}
 
 
 @dataclass(frozen=True)
@@ -60,15 +64,35 @@ class GeminiRequest:
 def gemini_body(kwargs: dict[str, Any], provider: str = "gemini") -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Gemini's model name, LiteLLM's mapped parameters and the generateContent body for
     ``litellm.acompletion``'s ``kwargs``, built by LiteLLM's own parameter mapping and message and
-    tool transformation (the same body serves countTokens); ``provider`` "vertex_ai" for Vertex's."""
+    tool transformation (the same body serves countTokens); ``provider`` "vertex_ai" for Vertex's.
+    The history's segments converted on an earlier turn come from :data:`HISTORY`."""
     model = kwargs["model"].split("/", 1)[1]
     params = {k: v for k, v in kwargs.items() if k not in ("model", "stream", "stream_options")}
     optional = MAPPED_PARAMS.get(model, provider, params)
+    system, rest = _system_apart(kwargs["messages"], model, provider)
+    head, covered = HISTORY.head(rest, model, provider, functools.partial(_convert, model=model, provider=provider))
     # A list of its own: LiteLLM pops the system messages out of the one it is given, and the same
     # call is built again for a retry, the next key or a fallback (acompletion leaves it whole too).
-    body = transform_request_body(messages=list(kwargs["messages"]), model=model, optional_params=dict(optional),
-                                  custom_llm_provider=cast(Any, provider), litellm_params={}, cached_content=None)
-    return model, optional, cast(dict[str, Any], body)
+    body = cast(dict[str, Any], transform_request_body(
+        messages=system + rest[covered:], model=model, optional_params=dict(optional),
+        custom_llm_provider=cast(Any, provider), litellm_params={}, cached_content=None))
+    if covered:
+        body["contents"] = head + body["contents"]
+    return model, optional, body
+
+
+def _system_apart(messages: list[Any], model: str, provider: str) -> tuple[list[Any], list[Any]]:
+    """The system messages, which LiteLLM takes out into the system instruction wherever they stand
+    (when the model has one), and the rest; everything as the rest when it does not."""
+    if not get_supports_system_message(model=model, custom_llm_provider=cast(Any, provider)):
+        return [], list(messages)
+    return [m for m in messages if m.get("role") == "system"], [m for m in messages if m.get("role") != "system"]
+
+
+def _convert(messages: list[Any], model: str, provider: str) -> list[dict[str, Any]]:
+    """LiteLLM's conversion of messages into Gemini contents, as ``transform_request_body`` calls it."""
+    converter = MESSAGE_CONVERTERS["gemini" if provider == "gemini" else "vertex_ai"]
+    return cast(list[dict[str, Any]], converter.transform_messages(messages=messages, model=model, litellm_params={}))
 
 
 def gemini_request(kwargs: dict[str, Any], api_key: str, api_base: str | None) -> GeminiRequest:

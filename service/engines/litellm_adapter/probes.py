@@ -19,7 +19,8 @@ from litellm.llms.vertex_ai.gemini.transformation import should_inline_remote_me
 from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import ModelResponseIterator
 from litellm.router_utils.cooldown_cache import CooldownCache
 
-from .gemini import GeminiParser, GeminiRequest, _mapped, gemini_request
+from .gemini import GeminiParser, GeminiRequest, _convert, _mapped, gemini_request
+from .history import segments
 
 Probe = tuple[str, str, Callable[[], bool]]   # (what, why it is needed, a check true while it holds)
 
@@ -106,6 +107,21 @@ def _url_passed_on() -> bool:
     return body["contents"][0]["parts"][0] == {"file_data": {"mime_type": "image/png", "file_uri": _URL}}
 
 
+_CALLED: Any = [{"role": "user", "content": "probe"},
+                {"role": "assistant", "content": "a", "tool_calls": [{"id": "c1", "type": "function",
+                                                                     "function": {"name": "f", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": '{"output": "b"}'}, {"role": "user", "content": "c"},
+                {"role": "assistant", "content": "d"}, {"role": "user", "content": "e"}]
+
+
+def _history_splits() -> bool:
+    """The conversion of a history cut before its assistant messages, segment by segment, is the whole's."""
+    whole = _convert(copy.deepcopy(_CALLED), model="gemini-2.5-flash", provider="gemini")
+    cut = [content for segment in segments(copy.deepcopy(_CALLED))
+           for content in _convert(segment, model="gemini-2.5-flash", provider="gemini")]
+    return len(whole) == 6 and cut == whole
+
+
 _STREAM_WHY = "reading Gemini's stream lines with LiteLLM's Gemini code"
 RELIED_ON: tuple[Probe, ...] = (
     *((f"Logging.{name}", "skipping the success logging and pricing the proxy never reads (~2 ms per request)",
@@ -144,6 +160,9 @@ RELIED_ON: tuple[Probe, ...] = (
      "file part's https file_data (with a format) on as Gemini file_data",
      "image and document URL sources reaching Gemini as fileData without the proxy ever fetching them",
      _url_passed_on),
+    ("GoogleAIStudioGeminiConfig.transform_messages converting a history cut before its assistant messages, "
+     "segment by segment, as it converts the whole", "converting each turn's repeated history once (HISTORY_CACHE_MB)",
+     _history_splits),
     ("Router.add_deployment / select(model, request_kwargs) / health()", "choosing a key of the pool",
      lambda: all(callable(getattr(Router, name, None)) for name in ("add_deployment", "select", "health"))),
     ("router_utils.cooldown_cache.CooldownCache.add_deployment_to_cooldown / async_get_active_cooldowns "

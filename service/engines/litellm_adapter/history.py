@@ -1,0 +1,107 @@
+"""LiteLLM's conversion of a conversation's history into Gemini ``contents``, remembered across turns.
+
+Claude Code sends the whole conversation on every turn, and LiteLLM converts every message of it
+again (``gemini_convert_messages_with_history``: a third of a 1 MB turn's CPU). Its conversion is a
+left fold whose state is empty just before an assistant message that follows a user or tool message:
+the user's content and the tool responses have been written, and the tool results that follow
+belong to that assistant message's calls. So the history splits there into segments that convert
+alone to the same contents as they do in the whole, and a segment seen before (the same OpenAI
+messages, model and provider, hashed) gives back the contents it gave then.
+
+Only segments of text (string content, text parts, tool calls and results) are kept: LiteLLM
+rewrites media parts in place and reads them for the request's media resolution. The last segment
+is always converted with the rest of the request by ``transform_request_body`` (system
+instruction, response-schema prompt, generation config), so the body is LiteLLM's own with its
+``contents`` led by the kept segments (tests/test_history_cache.py compares bodies byte for byte).
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from typing import Any, Callable, Sequence
+
+from translator import json_bytes
+
+Convert = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+BLANK = [{"role": "user", "parts": [{"text": " "}]}]   # what LiteLLM writes for messages that give no contents
+
+
+def segments(messages: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """``messages`` (no system messages) cut before each assistant message that follows another role."""
+    cut: list[list[dict[str, Any]]] = []
+    for number, message in enumerate(messages):
+        if not cut or (message.get("role") == "assistant" and messages[number - 1].get("role") != "assistant"):
+            cut.append([])
+        cut[-1].append(message)
+    return cut
+
+
+def _text_only(message: dict[str, Any]) -> bool:
+    content = message.get("content")
+    if content is None or isinstance(content, str):
+        return True
+    return isinstance(content, list) and all(isinstance(part, dict) and part.get("type") == "text" for part in content)
+
+
+class ConvertedHistory:
+    """A bounded LRU (by the JSON bytes of the segments it holds) of converted history segments,
+    shared by the worker's requests and threads. The contents it hands out are shared: nothing
+    downstream changes a body's contents in place (it is sliced, serialised and sent)."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes, self.held_bytes = max_bytes, 0
+        self.entries: OrderedDict[tuple[str, str, bytes], tuple[list[dict[str, Any]], int]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def resize(self, max_bytes: int) -> None:
+        with self.lock:
+            self.max_bytes = max_bytes
+            self._evict()
+
+    def head(self, messages: Sequence[dict[str, Any]], model: str, provider: str,
+             convert: Convert) -> tuple[list[dict[str, Any]], int]:
+        """The contents of the leading segments of ``messages`` (all but the last, up to the first that
+        is not text only) and how many messages they cover; the rest is for ``transform_request_body``."""
+        parts = segments(messages)
+        contents: list[dict[str, Any]] = []
+        covered = 0
+        for segment in parts[:-1]:
+            if self.max_bytes <= 0 or not all(_text_only(message) for message in segment):
+                break
+            converted = self._converted(segment, model, provider, convert)
+            if converted is None:
+                break
+            contents += converted
+            covered += len(segment)
+        return contents, covered
+
+    def _converted(self, segment: list[dict[str, Any]], model: str, provider: str,
+                   convert: Convert) -> list[dict[str, Any]] | None:
+        try:
+            data = json_bytes(segment)
+        except TypeError:
+            return None
+        key = (model, provider, hashlib.blake2b(data, digest_size=20).digest())
+        with self.lock:
+            held = self.entries.get(key)
+            if held is not None:
+                self.entries.move_to_end(key)
+                return held[0]
+        try:
+            converted = convert(list(segment))
+        except Exception:  # noqa: BLE001 - a segment LiteLLM cannot convert alone is converted with the rest
+            return None
+        if not converted or converted == BLANK:   # LiteLLM's stand-in for "nothing": not the segment's own
+            return None
+        with self.lock:
+            if key not in self.entries and len(data) <= self.max_bytes:
+                self.entries[key] = (converted, len(data))
+                self.held_bytes += len(data)
+                self._evict()
+        return converted
+
+    def _evict(self) -> None:
+        while self.held_bytes > self.max_bytes and self.entries:
+            _, (_, size) = self.entries.popitem(last=False)
+            self.held_bytes -= size

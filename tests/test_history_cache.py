@@ -1,0 +1,143 @@
+"""The history converted on earlier turns (service.engines.litellm_adapter.history) gives the Gemini
+body LiteLLM builds from scratch, byte for byte: on the turns of growing sessions (Claude Code's own
+requests where the fixtures are present, synthetic ones always), on Vertex's provider and other
+models, with images, with edits in the middle of the history, and with a budget too small to keep it."""
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, Iterator
+
+import pytest
+from litellm.llms.vertex_ai.gemini.transformation import transform_request_body
+
+import translator
+from service.engines.litellm_adapter import gemini
+from service.engines.litellm_adapter.history import ConvertedHistory, segments
+
+from .conftest import FIXTURES
+
+SPEC = translator.load_spec()
+PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+
+
+def _round(n: int, image: bool = False) -> list[dict[str, Any]]:
+    call = f"toolu_01round{n:06d}"
+    result: Any = f"{n}\tdef f_{n}(): return 'é' * {n}\n" * 8
+    if image:
+        result = [{"type": "text", "text": "a screenshot"},
+                  {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}]
+    return [{"role": "assistant", "content": [{"type": "thinking", "thinking": "plan", "signature": "c2ln"},
+                                              {"type": "text", "text": f"Reading part {n}."},
+                                              {"type": "tool_use", "id": call, "name": "Read",
+                                               "input": {"file_path": f"/p/f{n}.py", "limit": n}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call, "content": result},
+                                         *([{"type": "text", "text": f"and then {n}"}] if n % 3 == 0 else [])]}]
+
+
+def _synthetic(rounds: int, model: str = "claude-sonnet-4-5", images: tuple[int, ...] = ()) -> dict[str, Any]:
+    tools = [{"name": "Read", "description": "Reads a file.", "input_schema": {
+        "type": "object", "properties": {"file_path": {"type": "string"}, "limit": {"type": "integer"}},
+        "required": ["file_path"]}}]
+    messages = [{"role": "user", "content": "Look at the project."}]
+    for n in range(rounds):
+        messages += _round(n, image=n in images)
+    messages.append({"role": "user", "content": "What did you find?"} if messages[-1]["role"] == "assistant"
+                    else {"role": "assistant", "content": "Let me think."})
+    if messages[-1]["role"] == "assistant":
+        messages.append({"role": "user", "content": "Go on."})
+    return {"model": model, "max_tokens": 1024, "system": "You are a careful engineer.", "tools": tools,
+            "messages": messages}
+
+
+def _claude_code(rounds: int) -> dict[str, Any]:
+    path = FIXTURES / "04-tool-parallel-thinking-followup-request.json"
+    if not path.exists():
+        pytest.skip("no Claude Code fixtures")
+    body = json.loads(path.read_text())
+    body["messages"] = body["messages"][:1] + _synthetic(rounds)["messages"][1:-1] + body["messages"][1:]
+    return body
+
+
+def _kwargs(body: dict[str, Any]) -> dict[str, Any]:
+    return translator.translate_request(body, SPEC).kwargs
+
+
+def _fresh(kwargs: dict[str, Any], provider: str) -> bytes:
+    model = kwargs["model"].split("/", 1)[1]
+    params = {k: v for k, v in kwargs.items() if k not in ("model", "stream", "stream_options")}
+    body = transform_request_body(messages=list(kwargs["messages"]), model=model,
+                                  optional_params=dict(gemini.optional_params(model, provider, params)),
+                                  custom_llm_provider=provider, litellm_params={}, cached_content=None)  # type: ignore[arg-type]
+    return translator.json_bytes(body)
+
+
+@pytest.fixture
+def history(monkeypatch: pytest.MonkeyPatch) -> Iterator[ConvertedHistory]:
+    kept = ConvertedHistory(8 << 20)
+    monkeypatch.setattr(gemini, "HISTORY", kept)
+    yield kept
+
+
+def _same_on_every_turn(bodies: list[dict[str, Any]], provider: str = "gemini") -> None:
+    for body in bodies:
+        kwargs = _kwargs(body)
+        _, _, built = gemini.gemini_body(kwargs, provider)
+        assert translator.json_bytes(built) == _fresh(kwargs, provider)
+
+
+@pytest.mark.parametrize("provider", ["gemini", "vertex_ai"])
+def test_a_growing_session_gets_litellms_own_body(history: ConvertedHistory, provider: str) -> None:
+    _same_on_every_turn([_synthetic(rounds) for rounds in (0, 1, 2, 5, 6, 9, 9)], provider)
+    assert len(history.entries) >= 9   # the rounds were kept, not converted again
+
+
+def test_a_warm_turn_converts_only_what_is_new(history: ConvertedHistory, monkeypatch: pytest.MonkeyPatch) -> None:
+    _same_on_every_turn([_synthetic(12)])
+    seen: list[int] = []
+    convert = gemini._convert
+    monkeypatch.setattr(gemini, "_convert", lambda messages, **kw: seen.append(len(messages)) or convert(messages, **kw))
+    _same_on_every_turn([_synthetic(13)])
+    # The 13th round alone (its call, the result, the user's words after it); the question after
+    # it goes with the rest of the request.
+    assert seen == [3]
+
+
+def test_claude_codes_session_gets_litellms_own_body(history: ConvertedHistory) -> None:
+    _same_on_every_turn([_claude_code(rounds) for rounds in (0, 4, 5, 20)])
+
+
+def test_other_models_and_a_model_change_mid_session(history: ConvertedHistory) -> None:
+    _same_on_every_turn([_synthetic(6, model) for model in ("claude-sonnet-4-5", "claude-haiku-4-5",
+                                                               "gemini-2.5-pro", "claude-sonnet-4-5")])
+
+
+def test_images_and_an_edited_history(history: ConvertedHistory) -> None:
+    edited = _synthetic(8)
+    edited["messages"][5]["content"][0]["content"] = "changed after the fact"
+    _same_on_every_turn([_synthetic(8), _synthetic(8, images=(2,)), _synthetic(9, images=(7,)), edited,
+                         _synthetic(8)])
+
+
+def test_a_budget_too_small_to_keep_anything(history: ConvertedHistory) -> None:
+    history.resize(300)
+    _same_on_every_turn([_synthetic(5), _synthetic(6)])
+    assert history.held_bytes <= 300
+    history.resize(0)
+    _same_on_every_turn([_synthetic(6)])
+    assert not history.entries
+
+
+def test_segments_start_at_an_assistant_message_after_another_role() -> None:
+    roles = ["user", "assistant", "tool", "tool", "user", "assistant", "assistant", "tool", "assistant"]
+    cut = segments([{"role": role} for role in roles])
+    assert [[m["role"] for m in segment] for segment in cut] == [
+        ["user"], ["assistant", "tool", "tool", "user"], ["assistant", "assistant", "tool"], ["assistant"]]
+
+
+def test_kept_contents_are_not_changed_by_the_requests_that_use_them(history: ConvertedHistory) -> None:
+    _same_on_every_turn([_synthetic(4)])
+    before = copy.deepcopy([entry[0] for entry in history.entries.values()])
+    for provider in ("gemini", "vertex_ai"):
+        _same_on_every_turn([_synthetic(5)], provider)
+    assert [entry[0] for entry in list(history.entries.values())[:len(before)]] == before
