@@ -15,7 +15,7 @@ from typing import Any, AsyncGenerator, Mapping
 import translator
 from translator import Spec
 
-from . import reload
+from . import offload, reload
 from .batch import batches, files
 from .config import Settings, StartupFailed, credentials_problem, load_settings, media_limits
 from .current import ProxyApp
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Pr
     configure_logging(settings)
     connections.install()  # closed connections release their descriptor at once (connections.py)
     litellm_adapter.check()
+    offload.install()
     litellm_adapter.HISTORY.resize(settings.history_cache_mb << 20)
     app = ProxyApp(__name__)
     app.config["MAX_CONTENT_LENGTH"] = None  # hooks.read_body() enforces the limit, and drains what is over it

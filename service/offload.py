@@ -11,10 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 from typing import Callable, TypeVar
 
 Result = TypeVar("Result")
 BIG: contextvars.ContextVar[bool] = contextvars.ContextVar("offload_big", default=False)
+SWITCH_INTERVAL_SECONDS = 0.001
+
+
+def install() -> None:
+    """Let the event loop have the GIL back within 1 ms of asking for it (Python's default is 5 ms).
+
+    A worker thread translating a big request holds the GIL until the interval passes; every step
+    the loop takes for another request (reading it, answering it, a stream's next event) waits that
+    long, several times over. Only threads that compete pay for switching: a request served on the
+    loop alone runs as before (bench/big_turn.py --stall measures the difference)."""
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 
 
 def mark(size: int, offload_bytes: int) -> None:
