@@ -52,11 +52,12 @@ CATEGORIES = (
 STAGES = (
     ("decode the body", ("decode_json",)),
     ("plan context edits", ("plan_edits",)),
-    ("LiteLLM's Gemini transform", ("litellm",)),
-    ("context-cache key", ("_canonical",)),
+    ("LiteLLM's Gemini transform", ("litellm", "gemini_body")),   # worker threads' stacks name files, not paths
+    ("context-cache key", ("_canonical", "prefixes")),
     ("translate + validate (rest)", ("translate_call", "translate_request")),
     ("build the Gemini request (rest)", ("gemini_request",)),
     ("stream the answer", ("_pump", "_chunks")),
+    ("send to Gemini (aiohttp)", ("aiohttp",)),
 )
 
 
