@@ -141,3 +141,25 @@ def test_kept_contents_are_not_changed_by_the_requests_that_use_them(history: Co
     for provider in ("gemini", "vertex_ai"):
         _same_on_every_turn([_synthetic(5)], provider)
     assert [entry[0] for entry in list(history.entries.values())[:len(before)]] == before
+
+
+def test_prefix_keys_from_kept_contents_are_the_canonical_ones(history: ConvertedHistory) -> None:
+    for rounds in (6, 7, 7):
+        _, _, body = gemini.gemini_body(_kwargs(_synthetic(rounds)))
+        last = len(body["contents"]) - 1
+        assert (translator.prefixes("tag", "m", body, last, history.canonical)
+                == translator.prefixes("tag", "m", body, last))
+    assert sum(data is not None for data in history.written.values()) >= 7   # written once, kept
+
+
+def test_the_budget_counts_what_is_written_and_eviction_gives_it_back(history: ConvertedHistory) -> None:
+    _, _, body = gemini.gemini_body(_kwargs(_synthetic(8)))
+    for content in body["contents"]:
+        history.canonical(content)
+    counted = sum(size for _, size in history.entries.values()) + sum(
+        len(data or b"") for data in history.written.values())
+    assert history.held_bytes == counted
+    history.resize(history.held_bytes // 3)
+    assert history.held_bytes == sum(size for _, size in history.entries.values()) + sum(
+        len(data or b"") for data in history.written.values()) <= history.max_bytes
+    assert len(history.written) == sum(len(contents) for contents, _ in history.entries.values())

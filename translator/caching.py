@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from .decoding import input_estimate, json_bytes
 
@@ -89,21 +89,24 @@ def _calls_functions(content: Mapping[str, Any]) -> bool:
                for part in content.get("parts") or ())
 
 
-def _canonical(value: Any) -> bytes:
+def canonical_json(value: Any) -> bytes:
+    """``value`` as compact JSON with sorted keys: the bytes a cache prefix's key hashes."""
     return json_bytes(value, sort_keys=True)
 
 
-def prefixes(tag: str, model: str, body: Mapping[str, Any], last: int) -> tuple[list[str], list[int]]:
+def prefixes(tag: str, model: str, body: Mapping[str, Any], last: int,
+             write: Callable[[Any], bytes] = canonical_json) -> tuple[list[str], list[int]]:
     """The registry key of every prefix of ``body`` holding 0..``last`` contents (with its head: system,
     tools, tool config): the Gemini key's tag, the model and a SHA-256 of the prefix's exact bytes;
-    and each prefix's bytes, for token estimates. Each content is written once for both."""
-    head = _canonical([body.get(name) for name in HEAD_FIELDS])   # written once: it is most of a short turn
-    digest = hashlib.sha256(b"[" + _canonical(model) + b"," + head[1:])   # the bytes of [model, *head]
+    and each prefix's bytes, for token estimates. Each content is written once for both, by ``write``
+    (:func:`canonical_json`, or a caller's memo of it for contents it sees again)."""
+    head = canonical_json([body.get(name) for name in HEAD_FIELDS])   # written once: it is most of a short turn
+    digest = hashlib.sha256(b"[" + canonical_json(model) + b"," + head[1:])   # the bytes of [model, *head]
     keys = [f"{tag}:{model}:{digest.hexdigest()}"]
     size = len(head)
     sizes = [size]
     for content in body.get("contents", ())[:last]:
-        written = _canonical(content)
+        written = write(content)
         digest.update(written)
         keys.append(f"{tag}:{model}:{digest.hexdigest()}")
         size += len(written)

@@ -183,7 +183,8 @@ async def cached_call(http: Any, request: litellm_adapter.GeminiRequest, body: d
     if not counted:
         return request
     last = max(n for n, _ in counted)
-    keys, sizes = await offload.run(lambda: translator.prefixes(host.tag, request.model, body, last))  # hashes the body
+    keys, sizes = await offload.run(lambda: translator.prefixes(host.tag, request.model, body, last,  # hashes the body
+                                                                litellm_adapter.HISTORY.canonical))
     position = {k: n for n, k in enumerate(keys)}
     known = await asked.registry.find(keys[max(0, last - translator.CACHE_LOOKBACK):])
     found = {position[k]: live is not TOO_SMALL for k, live in known.items()}

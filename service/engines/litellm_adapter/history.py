@@ -21,7 +21,7 @@ import threading
 from collections import OrderedDict
 from typing import Any, Callable, Sequence
 
-from translator import json_bytes
+from translator import canonical_json, json_bytes
 
 Convert = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 BLANK = [{"role": "user", "parts": [{"text": " "}]}]   # what LiteLLM writes for messages that give no contents
@@ -47,11 +47,15 @@ def _text_only(message: dict[str, Any]) -> bool:
 class ConvertedHistory:
     """A bounded LRU (by the JSON bytes of the segments it holds) of converted history segments,
     shared by the worker's requests and threads. The contents it hands out are shared: nothing
-    downstream changes a body's contents in place (it is sliced, serialised and sent)."""
+    downstream changes a body's contents in place (it is sliced, serialised and sent). It also keeps
+    each held content's canonical JSON once written (:meth:`canonical`), which the context cache's
+    prefix keys hash on every turn."""
 
     def __init__(self, max_bytes: int):
         self.max_bytes, self.held_bytes = max_bytes, 0
         self.entries: OrderedDict[tuple[str, str, bytes], tuple[list[dict[str, Any]], int]] = OrderedDict()
+        # id of each content the entries hold (alive while held, so the id is its own) → its canonical JSON
+        self.written: dict[int, bytes | None] = {}
         self.lock = threading.Lock()
 
     def resize(self, max_bytes: int) -> None:
@@ -98,11 +102,28 @@ class ConvertedHistory:
         with self.lock:
             if key not in self.entries and len(data) <= self.max_bytes:
                 self.entries[key] = (converted, len(data))
+                self.written.update((id(content), None) for content in converted)
                 self.held_bytes += len(data)
                 self._evict()
         return converted
 
+    def canonical(self, content: Any) -> bytes:
+        """``translator.canonical_json(content)``, written once for a content this cache holds."""
+        with self.lock:
+            data = self.written.get(id(content))
+        if data is not None:
+            return data
+        data = canonical_json(content)
+        with self.lock:
+            if id(content) in self.written and self.written[id(content)] is None:
+                self.written[id(content)] = data
+                self.held_bytes += len(data)
+                self._evict()
+        return data
+
     def _evict(self) -> None:
         while self.held_bytes > self.max_bytes and self.entries:
-            _, (_, size) = self.entries.popitem(last=False)
+            _, (contents, size) = self.entries.popitem(last=False)
             self.held_bytes -= size
+            for content in contents:
+                self.held_bytes -= len(self.written.pop(id(content), None) or b"")
