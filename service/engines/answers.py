@@ -18,6 +18,7 @@ import certifi
 from yarl import URL
 
 from . import context_cache, litellm_adapter, vertex
+from .. import offload
 from ..config import GEMINI_API_BASE, Settings
 
 ERROR_BODY_BYTES = 65536  # of an error answer, kept for its message (Gemini's are a few hundred bytes)
@@ -109,11 +110,17 @@ async def send_cached(http: aiohttp.ClientSession,
     """POST the call ``build`` makes (naming a context cache where service.engines.context_cache says so; one
     the upstream no longer knows is dropped and the call built and sent again without one); an HTTP
     error is raised as the LiteLLM exception it maps to."""
-    request = await build(True)
+    request = await _written(await build(True))
     try:
         return await send(http, request, gone=lambda status, text: context_cache.gone(request, status, text))
     except CacheGone:
-        return await send(http, await build(False))
+        return await send(http, await _written(await build(False)))
+
+
+async def _written(request: litellm_adapter.GeminiRequest) -> litellm_adapter.GeminiRequest:
+    """``request`` with its body written, in a worker thread for a big request (service.offload)."""
+    await offload.run(lambda: request.body)
+    return request
 
 
 async def open_gemini(http: aiohttp.ClientSession, kwargs: dict[str, Any], params: dict[str, Any]) -> GeminiAnswer:

@@ -52,13 +52,19 @@ class GeminiRequest:
 
     url: str
     headers: dict[str, str]
-    body: bytes
+    payload: dict[str, Any] | bytes  # the body; a dict is written when first sent (most calls name a context
+    #                                  cache and send only part of it: service.engines.context_cache)
     model: str                       # Gemini's name, without the provider prefix
     optional_params: dict[str, Any]  # LiteLLM's mapped parameters, which its stream reader consults
     cache_key: str | None = None     # the registry key of the context cache the call names (service.engines.context_cache)
     cache_written: int = 0           # tokens the proxy wrote to that cache for this call
     cache_ttl: int = 0               # its TTL in seconds (5 minutes or 1 hour, as Anthropic reports writes)
     upstream: str = "The Gemini API"  # who answers, as errors.yaml's {upstream} names it ("Vertex AI")
+
+    @functools.cached_property
+    def body(self) -> bytes:
+        """The body as sent (compact JSON)."""
+        return self.payload if isinstance(self.payload, bytes) else json_bytes(self.payload)
 
 
 def gemini_body(kwargs: dict[str, Any], provider: str = "gemini") -> tuple[str, dict[str, Any], dict[str, Any]]:
@@ -113,7 +119,7 @@ def gemini_parts(kwargs: dict[str, Any], api_key: str, api_base: str | None) -> 
         vertex_credentials=None, stream=True, custom_llm_provider="gemini", api_base=api_base or None)
     headers = GEMINI.validate_environment(headers=None, model=model, messages=[], optional_params=optional,
                                           litellm_params={}, api_key=auth)
-    return GeminiRequest(url, headers, json_bytes(body), model, optional), body
+    return GeminiRequest(url, headers, body, model, optional), body
 
 
 def cache_resource(model: str, body: dict[str, Any], contents: int, ttl_seconds: int) -> dict[str, Any]:
@@ -132,7 +138,7 @@ def cached_request(request: GeminiRequest, body: dict[str, Any], contents: int, 
     rest = {k: v for k, v in body.items() if k not in CACHED_HEAD}
     rest["contents"] = body["contents"][contents:]
     rest["cachedContent"] = name
-    return dataclasses.replace(request, body=json_bytes(rest), cache_key=key, cache_written=written,
+    return dataclasses.replace(request, payload=rest, cache_key=key, cache_written=written,
                                cache_ttl=ttl_seconds)
 
 

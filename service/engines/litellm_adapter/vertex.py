@@ -8,8 +8,6 @@ from typing import Any
 
 from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import VertexLLM
 
-from translator import json_bytes
-
 from .gemini import GEMINI, GeminiRequest, gemini_body
 
 EXPRESS_BASE = "https://aiplatform.googleapis.com"   # express mode's only endpoint (global)
@@ -24,7 +22,7 @@ def vertex_parts(kwargs: dict[str, Any], auth: str | dict[str, str], project: st
     url = vertex_url(model, "streamGenerateContent", project, location, api_base)
     headers = GEMINI.validate_environment(headers=None, model=model, messages=[], optional_params=optional,
                                           litellm_params={}, api_key=auth)
-    return GeminiRequest(url, headers, json_bytes(body), model, optional, upstream="Vertex AI"), body
+    return GeminiRequest(url, headers, body, model, optional, upstream="Vertex AI"), body
 
 
 def vertex_url(model: str, action: str, project: str | None, location: str, api_base: str | None) -> str:
