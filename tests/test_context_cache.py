@@ -10,7 +10,6 @@ import pytest
 
 import translator
 from bench.claude_code_request import claude_code_request
-from tests.conftest import TEST_KEY
 from tests.servers import REDIS_SERVER, RedisServer
 
 SPEC = translator.load_spec()

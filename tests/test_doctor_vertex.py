@@ -7,7 +7,6 @@ import argparse
 import json
 from pathlib import Path
 
-import pytest
 
 from service.cli.doctor import doctor
 from tests.test_vertex import EXPRESS_KEY, FLASH, account, vertex, vertex_server  # noqa: F401 - fixtures

@@ -15,7 +15,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from tests.e2e.claude_records import assert_ok, function_responses, model_calls
+from tests.e2e.claude_records import assert_ok, model_calls
 
 pytestmark = pytest.mark.e2e
 
