@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import logging
 import os
 import shutil
 import tempfile
@@ -18,6 +19,10 @@ os.environ["ENV_FILE"] = "off"
 for _name in ("PROXY_API_KEY", "PROXY_KEYS_FILE", "DATABASE_URL", "REDIS_URL", "SPEC_DIR", "BIG_MODEL", "SMALL_MODEL",
               "GEMINI_API_KEY", "GEMINI_API_KEYS", "GEMINI_API_BASE", "PROVIDER_PREFIXES", "CORS_ORIGINS"):
     os.environ.pop(_name, None)
+# The in-process proxies' log records reach pytest (caplog, "Captured log") whichever test starts the first
+# app: with a handler already on the "proxy" logger, the app leaves its records propagating to the root
+# logger instead of writing them to stderr itself (service/web/logs.py configure_logging).
+logging.getLogger("proxy").addHandler(logging.NullHandler())
 
 from tests.fake_gemini import FakeGemini  # noqa: E402
 from tests.postgres import database_url, postgres  # noqa: E402,F401 - fixtures of the tests run on both databases

@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import os
-import select
+import selectors
 import signal
 import socket
 import time
@@ -52,9 +52,17 @@ def _connect_all(port: int, count: int, within: float) -> tuple[list[socket.sock
         clients.append(client)
     established: set[socket.socket] = set()
     deadline = time.monotonic() + within
-    while len(established) < count and time.monotonic() < deadline:
-        _, writable, _ = select.select([], [c for c in clients if c not in established], [], 0.2)
-        established.update(c for c in writable if c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0)
+    # epoll, not select(): select() refuses descriptors past 1023, which a long test run can reach.
+    with selectors.DefaultSelector() as waiting:
+        for client in clients:
+            waiting.register(client, selectors.EVENT_WRITE)
+        while len(established) < count and time.monotonic() < deadline:
+            for key, _ in waiting.select(0.2):
+                client = key.fileobj
+                assert isinstance(client, socket.socket)
+                waiting.unregister(client)
+                if client.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                    established.add(client)
     return clients, len(established)
 
 
