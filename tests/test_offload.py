@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import sys
 import threading
 
@@ -49,3 +50,23 @@ def test_install_shortens_the_switch_interval() -> None:
         assert sys.getswitchinterval() == offload.SWITCH_INTERVAL_SECONDS < before
     finally:
         sys.setswitchinterval(before)
+
+
+def _tiny_messages(count: int) -> dict:
+    messages = [{"role": ("user", "assistant")[n % 2], "content": [{"type": "text", "text": "a"}]}
+                for n in range(count)]
+    return {"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": messages}
+
+
+def test_a_body_of_many_small_messages_weighs_more_than_its_bytes() -> None:
+    body = _tiny_messages(2000)   # ~120 KB, which translates in ~40 ms: too long on the loop
+    size = len(json.dumps(body))
+    assert size < 256 * 1024 < offload.weight(body, size)
+    assert offload.weight(body, size) == size + offload.PART_BYTES * 4000
+
+
+def test_a_claude_code_sized_turn_weighs_about_its_bytes() -> None:
+    body = {"messages": [{"role": "user", "content": [{"type": "text", "text": "x" * 5000}] * 4}] * 10}
+    size = len(json.dumps(body))
+    assert offload.weight(body, size) < size * 1.15
+    assert offload.weight("not a body", 7) == offload.weight({"messages": "no list"}, 7) == 7

@@ -5,7 +5,6 @@ here without asking Gemini anything more.
 """
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from typing import Any
 
@@ -13,6 +12,7 @@ from quart import Response
 
 import translator
 
+from .. import offload
 from ..web import sse, streaming
 from ..web.errors import json_response
 
@@ -27,15 +27,12 @@ class Prepared:
     paused: bool = False
 
 
-async def prepare(body: Any, proxy: Any, message_id: str, size: int) -> Prepared:
+async def prepare(body: Any, proxy: Any, message_id: str) -> Prepared:
     """The request after its edits and, when a compaction is due, after the summary replaced the
-    conversation (a large request is edited in a worker thread, as it is translated). Raises
-    AnthropicError: a 400 for a refused edit, the summary call's own errors."""
+    conversation (a large request is edited in a worker thread, as it is translated: service.offload).
+    Raises AnthropicError: a 400 for a refused edit, the summary call's own errors."""
     table = proxy.spec.context
-    if size > proxy.settings.offload_bytes:
-        plan = await asyncio.to_thread(translator.plan_edits, body, table)
-    else:
-        plan = translator.plan_edits(body, table)
+    plan = await offload.run(lambda: translator.plan_edits(body, table))
     if plan.compact is None:
         return Prepared(plan.body, plan.report)
     request = translator.summary_request(plan.body, plan.compact, table)

@@ -80,10 +80,10 @@ async def messages() -> Response:
     if turn.kind:
         g.log["thread"] = turn.kind
     context_cache.ask(turn.body, proxy)
-    offload.mark(turn.size, proxy.settings.offload_bytes)  # for translation and, later, its Gemini body
+    offload.mark(offload.weight(turn.body, turn.size), proxy.settings.offload_bytes)  # edits, translation, Gemini body
     try:
         message_id = new_id("msg_")
-        edited = await compaction.prepare(turn.body, proxy, message_id, turn.size)  # context_management edits
+        edited = await compaction.prepare(turn.body, proxy, message_id)  # context_management edits
         if edited.paused:  # pause_after_compaction: the answer is the compaction block alone
             response, message = compaction.paused_answer(edited, message_id, turn.body.get("stream") is True,
                                                          proxy.spec.context)
@@ -141,7 +141,7 @@ async def count_tokens() -> Response:
     assert threads is not None  # opened while serving
     body = await counted_request(await resolve_file_sources(await json_body()), threads, current_app.proxy.spec)
     plan = translator.plan_edits(body, current_app.proxy.spec.context)  # context_management edits
-    offload.mark(request.content_length or 0, current_app.proxy.settings.offload_bytes)
+    offload.mark(offload.weight(body, request.content_length or 0), current_app.proxy.settings.offload_bytes)
     call = await _translate(translator.translate_count_tokens, plan.body)
     g.log.update(model=call.route.requested, target=call.route.target)
     g.client.check_model(call.route, own_errors().model_not_allowed)
