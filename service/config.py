@@ -52,6 +52,7 @@ class Settings:
     request_timeout_seconds: float = 600.0  # whole non-streaming call
     write_timeout_seconds: float = 60.0     # a stream whose client reads nothing for this long is ended
     offload_bytes: int = 256 * 1024         # requests larger than this are translated in a worker thread (service/offload.py)
+    turn_cache_bytes: int = 32 * 1024 * 1024  # translated conversation turns kept for the next request (0: none)
     key_rest_seconds: float = 60.0          # a key's rest after a 429 that says no retryDelay
     rejected_key_rest_seconds: float = 600.0  # a key Gemini refused (401/403) while others in the pool work
     gemini_key_rpm: int = 0                 # per key, weighs the Router's choice (0: equal)
@@ -109,7 +110,7 @@ def _checked(settings: Settings) -> Settings:
         if getattr(settings, name) <= 0:
             raise ValueError(f"{name.upper()} must be greater than 0 (got {getattr(settings, name)})")
     for name in ("upstream_retries", "retry_max_wait_seconds", "max_json_depth", "offload_bytes", "gemini_key_rpm",
-                 "gemini_key_tpm"):
+                 "gemini_key_tpm", "turn_cache_bytes"):
         if getattr(settings, name) < 0:
             raise ValueError(f"{name.upper()} must not be negative (got {getattr(settings, name)})")
     return settings
@@ -181,6 +182,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         request_timeout_seconds=_float(get("REQUEST_TIMEOUT_SECONDS"), 600.0),
         write_timeout_seconds=_float(get("WRITE_TIMEOUT_SECONDS"), 60.0),
         offload_bytes=_int(get("OFFLOAD_BYTES"), 256 * 1024),
+        turn_cache_bytes=_int(get("TURN_CACHE_BYTES"), 32 * 1024 * 1024),
         key_rest_seconds=_float(get("KEY_REST_SECONDS"), 60.0),
         rejected_key_rest_seconds=_float(get("REJECTED_KEY_REST_SECONDS"), 600.0),
         gemini_key_rpm=_int(get("GEMINI_KEY_RPM"), 0),
