@@ -5,7 +5,6 @@ thinking from models.yaml, tools from tools.yaml; this module is the mechanism t
 """
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping, cast
@@ -23,7 +22,7 @@ from .tables import ContentLimits
 from .thinking import thinking_config
 from .tool_changes import changed_tools, definition_place
 from .tools import DeclarationCache, ToolError, ToolPlan, plan_tools
-from .turn_cache import Translated, TurnCache, TurnMemo, turn_memo
+from .turn_cache import Span, Translated, TurnCache, TurnMemo, turn_memo
 from .user_content import USER_PARTS, block_text, content_parts, tool_message  # noqa: F401 (USER_PARTS: the tables test)
 
 
@@ -42,17 +41,9 @@ class UpstreamCall:
 @dataclass
 class _Turn:
     role: str                                          # "user" or "assistant" after role mapping
-    blocks: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # (block, where)
-    digests: list[bytes] | None = None                 # of its messages' bytes; None: not to be memoised
-    size: int = 0                                      # their bytes
-
-    def add(self, blocks: list[tuple[dict[str, Any], str]], known: tuple[bytes, int] | None) -> None:
-        self.blocks.extend(blocks)
-        if known is None or self.digests is None:
-            self.digests = None
-        else:
-            self.digests.append(known[0])
-            self.size += known[1]
+    blocks: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # (block, where); unread while kept
+    span: Span | None = None                           # its messages, when the turn may be memoised
+    first: int = 0                                     # the index of its first message
 
 
 def _limits(spec: Spec, overrides: Mapping[str, int] | None) -> ContentLimits:
@@ -60,39 +51,52 @@ def _limits(spec: Spec, overrides: Mapping[str, int] | None) -> ContentLimits:
     return limits.model_copy(update=overrides) if overrides else limits
 
 
+def _message_blocks(message: Any, i: int) -> list[tuple[dict[str, Any], str]]:
+    content = message.content
+    if isinstance(content, str):
+        return [({"type": "text", "text": content}, f"messages.{i}.content")]
+    return [(b, f"messages.{i}.content.{j}") for j, b in enumerate(content)]
+
+
 def _turns(request: MessagesRequest | CountTokensRequest, spec: Spec, memo: TurnMemo | None) -> list[_Turn]:
-    """Messages as turns of mapped roles, consecutive same-role messages merged. A message ``memo`` has
-    seen pass the per-message checks is not checked again."""
+    """Messages as turns of mapped roles, consecutive same-role messages merged. A turn ``memo`` holds
+    was checked when it was kept: its messages are not checked again, nor their blocks listed."""
     turns: list[_Turn] = []
     roles = spec.roles.roles
     hidden = cleared(request.messages)
+    spans = memo.spans([m.role for m in request.messages], roles) if memo else {}
+    kept_until = 0
     for i, message in enumerate(request.messages):
+        if i < kept_until:
+            continue
         rule = roles.get(message.role)
         if rule is None:
             raise invalid_request(f"messages.{i}.role: role '{message.role}' is not supported.")
-        known = memo.message(i) if memo else None
-        checked = memo is not None and known is not None and memo.checked(known[0])
-        if not checked:
-            check_system_message(message, f"messages.{i}")
-        content = message.content
-        if isinstance(content, str):
-            blocks = [({"type": "text", "text": content}, f"messages.{i}.content")]
-        else:
-            blocks = [(b, f"messages.{i}.content.{j}") for j, b in enumerate(content)]
-        if not checked:
-            for block, where in blocks:
-                check_block(block, where, message.role, spec)
-            if memo is not None and known is not None:
-                memo.note_checked(known[0])
+        span = spans.get(i)
+        if span is not None and span.kept is not None:
+            turns.append(_Turn(rule.sent_as, span=span, first=i))
+            kept_until = span.end
+            continue
+        check_system_message(message, f"messages.{i}")
+        blocks = _message_blocks(message, i)
+        for block, where in blocks:
+            check_block(block, where, message.role, spec)
         if rule.wrap is not None:
             text = "\n\n".join(t for t in (block_text(b, spec) for b, _ in blocks) if t)
             if not text or i in hidden:
                 continue
-            blocks, known = [({"type": "text", "text": rule.wrap.format(text=text)}, f"messages.{i}.content")], None
+            blocks = [({"type": "text", "text": rule.wrap.format(text=text)}, f"messages.{i}.content")]
         if not turns or turns[-1].role != rule.sent_as:
-            turns.append(_Turn(rule.sent_as, digests=[] if memo else None))
-        turns[-1].add(blocks, known)
+            turns.append(_Turn(rule.sent_as, span=span, first=i))
+        turns[-1].blocks.extend(blocks)
     return turns
+
+
+def _filled(turn: _Turn, request: MessagesRequest | CountTokensRequest) -> _Turn:
+    """The turn with its blocks, listed now if it was kept (a kept turn holds messages of plain roles)."""
+    if turn.span is not None and turn.span.kept is not None:
+        turn.blocks = [b for i in range(turn.first, turn.span.end) for b in _message_blocks(request.messages[i], i)]
+    return turn
 
 
 @dataclass
@@ -163,15 +167,18 @@ def _assistant_message(turn: _Turn, spec: Spec, plan: ToolPlan,
     return message, [c["id"] for c in calls]
 
 
-def _unanswered(where: str, pending: Mapping[str, int]) -> AnthropicError:
+def _unanswered(asked: _Turn, request: MessagesRequest | CountTokensRequest,
+                pending: Mapping[str, int]) -> AnthropicError:
+    """The refusal of an assistant turn's tool calls left without results (``asked``: that turn)."""
+    blocks = _filled(asked, request).blocks
+    where = blocks[0][1].rsplit(".content", 1)[0] if blocks else "messages"
     return invalid_request(f"{where}: tool_use ids were found without tool_result blocks "
                            f"immediately after: {', '.join(pending)}.")
 
 
-def _user_messages(turn: _Turn, pending: dict[str, int], pending_where: str, spec: Spec,
-                   budget: MediaBudget) -> list[dict[str, Any]]:
-    """A user turn's tool messages (answering ``pending``, the previous turn's calls, all of them) and
-    its user message."""
+def _user_messages(turn: _Turn, pending: dict[str, int], spec: Spec, budget: MediaBudget) -> list[dict[str, Any]]:
+    """A user turn's tool messages (answering ``pending``, the previous turn's calls, each taken out of
+    it) and its user message."""
     results: list[tuple[int, dict]] = []
     parts: list[dict] = []
     for block, where in turn.blocks:
@@ -184,8 +191,6 @@ def _user_messages(turn: _Turn, pending: dict[str, int], pending_where: str, spe
             results.append((pending.pop(call_id), tool_message(block, where, call_id, spec, budget)))
         else:
             parts.extend(content_parts(block, where, rule, spec, budget))
-    if pending:
-        raise _unanswered(pending_where, pending)
     # Gemini pairs responses with calls; keep the calls' order whatever order results came in.
     messages = [m for _, m in sorted(results, key=lambda r: r[0])]
     if parts:
@@ -196,10 +201,10 @@ def _user_messages(turn: _Turn, pending: dict[str, int], pending_where: str, spe
     return messages
 
 
-def _turn_messages(turn: _Turn, pending: dict[str, int], pending_where: str, spec: Spec, plan: ToolPlan,
-                   budget: MediaBudget, model: str) -> Translated:
+def _turn_messages(turn: _Turn, pending: dict[str, int], spec: Spec, plan: ToolPlan, budget: MediaBudget,
+                   model: str) -> Translated:
     if turn.role == "user":
-        return tuple(_user_messages(turn, pending, pending_where, spec, budget)), ()
+        return tuple(_user_messages(turn, pending, spec, budget)), ()
     message, call_ids = _assistant_message(turn, spec, plan, model)
     return ((message,) if message else ()), tuple(call_ids)
 
@@ -214,17 +219,24 @@ def _openai_messages(request: MessagesRequest | CountTokensRequest, spec: Spec, 
     if system:
         messages.append({"role": "system", "content": system})
     pending: dict[str, int] = {}  # call ids of the previous assistant turn → their order
-    pending_where = ""
+    asked = _Turn("assistant")     # that turn
     for turn in _turns(request, spec, memo):
         if turn.role == "assistant" and pending:
-            raise _unanswered(pending_where, pending)
-        translate = functools.partial(_turn_messages, turn, pending, pending_where, spec, plan, budget, model)
-        translated, call_ids = memo.turn(turn.role, turn.digests, turn.size, tuple(pending), translate) \
-            if memo else translate()
+            raise _unanswered(asked, request, pending)
+        answered, kept = tuple(pending), turn.span.kept if turn.span else None
+        if kept is not None and kept.answered == answered:
+            translated, call_ids = kept.translated
+        else:
+            used = budget.used
+            translated, call_ids = _turn_messages(_filled(turn, request), pending, spec, plan, budget, model)
+            if pending:  # a user turn that left some of them unanswered
+                raise _unanswered(asked, request, pending)
+            if memo is not None and turn.span is not None:
+                memo.keep(turn.span, answered, (translated, call_ids), used)
         messages.extend(translated)
         pending = {cid: n for n, cid in enumerate(call_ids)}
         if turn.role == "assistant":
-            pending_where = turn.blocks[0][1].rsplit(".content", 1)[0] if turn.blocks else "messages"
+            asked = turn
     if len(messages) == (1 if system else 0):
         raise invalid_request("messages: the conversation has no content to send (all blocks were empty).")
     return messages

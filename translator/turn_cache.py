@@ -2,44 +2,53 @@
 
 Claude Code sends the whole conversation again on every turn, so all but the newest turns of a request
 were translated by the request before. A turn (a run of messages of one role after role mapping, see
-``request._turns``) is kept under a hash of its messages' bytes and of everything else its translation
-reads: the model whose signatures go back (``route.signer``), the names Gemini knows the tools by (the
-plan's aliases), the tool_use ids a user turn answers, in their order, and the media limits. The spec is
-the cache's own: a request translated with another spec empties it first. A turn that takes from the
-request's media budget (an image or a document) or holds a message of a role with a ``wrap`` (a
-mid-conversation system message, shown or not by its place) is never kept.
+``request._turns``) is kept under its messages' bytes and everything else its translation reads: the
+model whose signatures go back (``route.signer``), the names Gemini knows the tools by (the plan's
+aliases), the media limits; beside it, the tool_use ids it answered (a user turn), which must be the
+ones pending for it to be used. The spec is the cache's own: a request translated with another spec
+empties it first. A turn that took from the request's media budget (an image, a document), or that
+holds or borders a message of a role with a ``wrap`` (a mid-conversation system message, shown or not
+by its place), is never kept.
 
-A message's bytes are marshal's (version 2), not JSON's: marshal tells a tuple from a list and True
-from 1, and refuses str subclasses and non-builtin types (such a message is then neither checked from
-memory nor kept), so equal bytes are equal values of equal types, which checks and translation treat
-alike. A message whose bytes passed the per-message checks (its role, its system-message fields, its
-content blocks) under this spec is not checked again; the checks of a request as a whole (counts,
-fields, its shape, tool_use/tool_result pairing) always run. Hits hand out the kept OpenAI messages
-themselves: treat them as read-only (LiteLLM leaves them unchanged, see tests/test_turn_cache.py).
+A turn is kept only once it was checked and translated, so a turn found here is not checked again:
+the per-message checks (role, system-message fields, content blocks) read nothing but the message and
+the spec. The checks of a request as a whole (counts, fields, its shape, tool_use/tool_result pairing)
+always run. A message's bytes are marshal's (version 2), not JSON's: marshal tells a tuple from a list
+and True from 1, and refuses str subclasses and non-builtin types (such a turn is not kept), so equal
+bytes are equal values of equal types. Keys hold the bytes themselves (compared on a hit, so no two
+turns can be confused); a turn's bytes are counted twice against ``max_bytes`` (the translation beside
+them is about as large). Hits hand out the kept OpenAI messages themselves: treat them as read-only
+(LiteLLM leaves them unchanged, see tests/test_turn_cache.py).
 """
 from __future__ import annotations
 
-import hashlib
 import marshal
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Mapping, NamedTuple, Sequence
 
 from .media import MediaBudget
 from .spec import Spec
+from .tables import RoleRule
 
-MARSHAL_VERSION = 2        # version 3 on marks objects referenced twice, which depends on reference counts
-ENTRY_COST = 160           # bytes counted for an entry beside its messages' bytes (digest, links)
-_VALID = object()          # the value kept for a message that passed the per-message checks
+MARSHAL_VERSION = 2   # version 3 on marks objects referenced twice, which depends on reference counts
+ENTRY_COST = 512      # bytes counted for an entry beside its messages' (key, links, message dicts)
 
 Translated = tuple[tuple[dict[str, Any], ...], tuple[str, ...]]  # OpenAI messages, tool_use ids left pending
 
 
+@dataclass(frozen=True)
+class Kept:
+    """A turn's translation, and the tool_use ids (in the previous turn's order) it answered."""
+
+    answered: tuple[str, ...]
+    translated: Translated
+
+
 class TurnCache:
-    """Bounded LRU of translated turns and of checked messages, by content hash; ``max_bytes`` bounds the
-    bytes of the kept turns' messages (the translations kept beside them are about as large), plus
-    :data:`ENTRY_COST` per entry. Thread-safe (service/offload.py translates in worker threads)."""
+    """Bounded LRU of translated turns (see the module's docstring); thread-safe (service/offload.py
+    translates in worker threads)."""
 
     def __init__(self, max_bytes: int):
         if max_bytes < 1:
@@ -47,81 +56,99 @@ class TurnCache:
         self.max_bytes = max_bytes
         self.size = 0
         self._spec: Spec | None = None
-        self._entries: OrderedDict[bytes, tuple[Any, int]] = OrderedDict()
+        self._entries: OrderedDict[tuple, tuple[Kept, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def _get(self, spec: Spec, key: bytes) -> Any:
+    def _get_all(self, spec: Spec, keys: list[tuple]) -> list[Kept | None]:
         with self._lock:
-            entry = self._entries.get(key) if spec is self._spec else None
-            if entry is None:
-                return None
-            self._entries.move_to_end(key)
-            return entry[0]
+            if spec is not self._spec:
+                return [None] * len(keys)
+            found = [self._entries.get(key) for key in keys]
+            for key, entry in zip(keys, found):
+                if entry is not None:
+                    self._entries.move_to_end(key)
+            return [entry[0] if entry else None for entry in found]
 
-    def _put(self, spec: Spec, key: bytes, value: Any, cost: int) -> None:
+    def _put(self, spec: Spec, key: tuple, kept: Kept, cost: int) -> None:
         if cost > self.max_bytes:
             return
         with self._lock:
-            if spec is not self._spec:  # what was checked or translated under other tables
+            if spec is not self._spec:  # what was checked and translated under other tables
                 self._entries.clear()
                 self._spec, self.size = spec, 0
             old = self._entries.pop(key, None)
             self.size += cost - (old[1] if old else 0)
-            self._entries[key] = (value, cost)
+            self._entries[key] = (kept, cost)
             while self.size > self.max_bytes:
                 self.size -= self._entries.popitem(last=False)[1][1]
 
 
-def _digest(data: bytes, person: bytes) -> bytes:
-    return hashlib.blake2b(data, digest_size=16, person=person).digest()
+class Span(NamedTuple):
+    """Messages ``start`` to ``end`` (excluded), a whole turn: its key, and what the cache holds for it."""
+
+    end: int
+    key: tuple
+    kept: Kept | None
 
 
 @dataclass
 class TurnMemo:
-    """The cache as one request uses it: its raw messages, and the key part every turn shares."""
+    """The cache as one request uses it: its raw messages, the key part its turns share, its media budget."""
 
     cache: TurnCache
     spec: Spec
     raw: list[Any]                   # the body's messages, as the client sent them
     context: bytes                   # signer, aliases, media limits (marshalled)
     budget: MediaBudget
-    _digests: dict[int, tuple[bytes, int] | None] = field(default_factory=dict)
 
-    def message(self, index: int) -> tuple[bytes, int] | None:
-        """The digest and size of message ``index``'s bytes, or None when marshal refuses it."""
-        if index not in self._digests:
-            try:
-                data = marshal.dumps(self.raw[index], MARSHAL_VERSION)
-            except ValueError:  # a subclass, a non-builtin type, or nested too deeply
-                self._digests[index] = None
-            else:
-                self._digests[index] = (_digest(data, b"message"), len(data))
-        return self._digests[index]
+    def spans(self, roles: Sequence[str], rules: Mapping[Any, RoleRule]) -> dict[int, Span]:
+        """The turns that may be memoised, by their first message: runs of one mapped role, their
+        messages of roles without ``wrap``, whose neighbour runs hold such a message (so are never left
+        out, which would merge the runs around them). ``roles`` are the messages' roles."""
+        mapped = {role: (rule.sent_as, rule.wrap is None) for role, rule in rules.items()}
+        runs: list[tuple[str, int, int, bool, bool]] = []  # mapped role, start, end, all plain, any plain
+        start = 0
+        for i, role in enumerate(roles):
+            if role not in mapped:
+                roles = roles[:i]  # the request is refused there
+                break
+            if i and mapped[role][0] != mapped[roles[start]][0]:
+                runs.append(self._run(roles, start, i, mapped))
+                start = i
+        if roles:
+            runs.append(self._run(roles, start, len(roles), mapped))
+        keys: dict[int, tuple] = {}
+        for n, (role, start, end, plain, _) in enumerate(runs):
+            if plain and (n == 0 or runs[n - 1][4]) and (n + 1 == len(runs) or runs[n + 1][4]):
+                key = self._key(role, start, end)
+                if key is not None:
+                    keys[start] = key
+        kept = self.cache._get_all(self.spec, list(keys.values()))
+        ends = {start: end for _, start, end, _, _ in runs}
+        return {start: Span(ends[start], key, found) for (start, key), found in zip(keys.items(), kept)}
 
-    def checked(self, digest: bytes) -> bool:
-        """Whether a message of these bytes passed the per-message checks under this spec."""
-        return self.cache._get(self.spec, digest) is _VALID
+    def _key(self, role: str, start: int, end: int) -> tuple | None:
+        """The key of messages ``start`` to ``end``: the request's context, the role, their bytes; None when
+        marshal refuses one (a subclass, a non-builtin type, or nested too deeply)."""
+        try:
+            return (self.context, role, *[marshal.dumps(self.raw[i], MARSHAL_VERSION) for i in range(start, end)])
+        except ValueError:
+            return None
 
-    def note_checked(self, digest: bytes) -> None:
-        self.cache._put(self.spec, digest, _VALID, ENTRY_COST)
+    @staticmethod
+    def _run(roles: Sequence[str], start: int, end: int,
+             mapped: Mapping[str, tuple[str, bool]]) -> tuple[str, int, int, bool, bool]:
+        plain = [mapped[roles[i]][1] for i in range(start, end)]
+        return mapped[roles[start]][0], start, end, all(plain), any(plain)
 
-    def turn(self, role: str, digests: list[bytes] | None, size: int, pending: tuple[str, ...],
-             translate: Callable[[], Translated]) -> Translated:
-        """The turn's translation from memory, else ``translate()``'s, kept when it took no media."""
-        if digests is None:
-            return translate()
-        key = _digest(marshal.dumps((self.context, role, pending), MARSHAL_VERSION) + b"".join(digests), b"turn")
-        kept = self.cache._get(self.spec, key)
-        if kept is not None:
-            return kept
-        used = self.budget.used
-        translated = translate()
-        if self.budget.used == used:
-            self.cache._put(self.spec, key, translated, size + ENTRY_COST)
-        return translated
+    def keep(self, span: Span, answered: tuple[str, ...], translated: Translated, budget_used: int) -> None:
+        """Keep a turn's translation, unless it took from the media budget (since ``budget_used``)."""
+        if self.budget.used == budget_used:
+            size = sum(len(part) for part in span.key[2:])
+            self.cache._put(self.spec, span.key, Kept(answered, translated), 2 * size + ENTRY_COST)
 
 
 def turn_memo(cache: TurnCache | None, spec: Spec, body: Any, signer: str, aliases: Mapping[str, str],
@@ -134,4 +161,4 @@ def turn_memo(cache: TurnCache | None, spec: Spec, body: Any, signer: str, alias
     return TurnMemo(cache, spec, raw, context, budget)
 
 
-__all__ = ["TurnCache", "TurnMemo", "turn_memo"]
+__all__ = ["Kept", "Span", "TurnCache", "TurnMemo", "Translated", "turn_memo"]
