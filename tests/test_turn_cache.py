@@ -148,6 +148,34 @@ def test_edited_cleared_and_moved_messages() -> None:
     _same(body, cache)
 
 
+def test_a_left_out_system_message_merges_the_turns_around_it() -> None:
+    """An empty system message (only an output_config) is left out: the assistant messages around it are
+    one turn, which neither may be kept as."""
+    cache = translator.TurnCache(32 << 20)
+    body = _session(2)
+    body["messages"][-1:] = [
+        {"role": "user", "content": "Explain."}, {"role": "assistant", "content": "First part."},
+        {"role": "system", "content": "", "output_config": {"effort": "low"}},
+        {"role": "assistant", "content": "Second part."}, {"role": "user", "content": "Thanks."}]
+    for _ in range(3):
+        call = _same(body, cache)
+        assert call is not None and call.kwargs["messages"][-2]["content"] == "First part.\n\nSecond part."
+    body["messages"][-3]["content"] = "Shown between them."               # now three turns
+    _same(body, cache)
+
+
+def test_equal_messages_are_found_whatever_objects_hold_them() -> None:
+    cache = translator.TurnCache(32 << 20)
+    body = _session(3)
+    shared = "the same string object, twice in one message"
+    body["messages"][3]["content"][1]["text"] = shared
+    body["messages"][3]["content"][0]["thinking"] = shared
+    first = _same(body, cache)
+    second = _same(translator.decode_json(translator.json_bytes(body)), cache)  # equal, no object shared
+    assert first is not None and second is not None
+    assert second.kwargs["messages"][3] is first.kwargs["messages"][3]
+
+
 def test_images_and_the_media_budget() -> None:
     cache = translator.TurnCache(32 << 20)
     body = _session(4)
@@ -161,6 +189,10 @@ def test_images_and_the_media_budget() -> None:
     _same(body, cache, limits={"media_per_request": 2})
     del body["messages"][4]["content"][0]["content"][-1]
     _same(body, cache, limits={"media_per_request": 1})
+    _same(body, cache, limits={"media_per_request": 1})                   # its image turn is not kept ...
+    body["messages"][6]["content"].append({"type": "text", "text": "And this one."})
+    body["messages"][6]["content"].append(image)
+    assert _same(body, cache, limits={"media_per_request": 1}) is None    # ... so the second one is counted
 
 
 def test_eviction_under_a_tiny_budget() -> None:
