@@ -193,6 +193,12 @@ def test_images_and_the_media_budget() -> None:
     body["messages"][6]["content"].append({"type": "text", "text": "And this one."})
     body["messages"][6]["content"].append(image)
     assert _same(body, cache, limits={"media_per_request": 1}) is None    # ... so the second one is counted
+    del body["messages"][6]["content"][-2:]
+    body["messages"][-1:] = _round(4)
+    _same(body, cache, limits={"media_per_request": 1})
+    body["messages"] += [{"role": "assistant", "content": "Done."},
+                         {"role": "user", "content": [{"type": "text", "text": "And now?"}, image]}]
+    assert _same(body, cache, limits={"media_per_request": 1}) is None    # after the leading turns, too
 
 
 def test_eviction_under_a_tiny_budget() -> None:
@@ -249,6 +255,26 @@ def test_refusals_are_the_same_with_a_warm_cache() -> None:
     for change in cases:
         _same(variant(change), cache)
     _same(variant(lambda m: m.append({"role": "user", "content": [{"type": "text"}]})), cache)
+
+
+def test_a_kept_chain_ending_on_tool_calls() -> None:
+    """The leading turns come back whole (a chain); what they leave pending is answered, or refused naming
+    the turn that asked, as without the cache."""
+    cache = translator.TurnCache(32 << 20)
+    body = _session(4)
+    body["messages"][-1:] = _round(4)[:1]                                 # ends on the assistant's calls
+    _same(body, cache)
+    asked = copy.deepcopy(body)
+    asked["messages"].append({"role": "user", "content": "Never mind those."})
+    _same(asked, cache)                                                   # refused: messages.9 asked
+    answered = copy.deepcopy(body)
+    answered["messages"] += _round(4)[1:] + [{"role": "user", "content": "Go on."}]
+    call = _same(answered, cache)
+    again = _same(answered, cache)
+    assert call is not None and again is not None and again.kwargs["messages"][-2] is call.kwargs["messages"][-2]
+    answered["messages"] += _round(5) + [{"role": "user", "content": "And again."}]
+    _same(answered, cache)
+    _same(answered, cache, limits={"media_per_request": 3})               # another context: no chain found
 
 
 def test_non_json_values_are_never_taken_for_json_ones() -> None:

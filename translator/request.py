@@ -65,7 +65,7 @@ def _turns(request: MessagesRequest | CountTokensRequest, spec: Spec, memo: Turn
     roles = spec.roles.roles
     hidden = cleared(request.messages)
     spans = memo.spans([m.role for m in request.messages], roles) if memo else {}
-    kept_until = 0
+    kept_until = memo.chain.end if memo and memo.chain else 0
     for i, message in enumerate(request.messages):
         if i < kept_until:
             continue
@@ -167,12 +167,18 @@ def _assistant_message(turn: _Turn, spec: Spec, plan: ToolPlan,
     return message, [c["id"] for c in calls]
 
 
-def _unanswered(asked: _Turn, request: MessagesRequest | CountTokensRequest,
+def _place(asked: _Turn | str, request: MessagesRequest | CountTokensRequest) -> str:
+    """Where an assistant turn (or its place, as a kept chain has it) is: ``messages.<its first message>``."""
+    if isinstance(asked, str):
+        return asked
+    blocks = _filled(asked, request).blocks
+    return blocks[0][1].rsplit(".content", 1)[0] if blocks else "messages"
+
+
+def _unanswered(asked: _Turn | str, request: MessagesRequest | CountTokensRequest,
                 pending: Mapping[str, int]) -> AnthropicError:
     """The refusal of an assistant turn's tool calls left without results (``asked``: that turn)."""
-    blocks = _filled(asked, request).blocks
-    where = blocks[0][1].rsplit(".content", 1)[0] if blocks else "messages"
-    return invalid_request(f"{where}: tool_use ids were found without tool_result blocks "
+    return invalid_request(f"{_place(asked, request)}: tool_use ids were found without tool_result blocks "
                            f"immediately after: {', '.join(pending)}.")
 
 
@@ -218,9 +224,14 @@ def _openai_messages(request: MessagesRequest | CountTokensRequest, spec: Spec, 
     system = _system_text(request, spec)
     if system:
         messages.append({"role": "system", "content": system})
+    head = len(messages)
+    turns = _turns(request, spec, memo)
     pending: dict[str, int] = {}  # call ids of the previous assistant turn → their order
-    asked = _Turn("assistant")     # that turn
-    for turn in _turns(request, spec, memo):
+    asked: _Turn | str = _Turn("assistant")  # that turn
+    if memo is not None and memo.chain is not None:  # the leading turns, as a request before left them
+        messages.extend(memo.chain.translated)
+        pending, asked = {cid: n for n, cid in enumerate(memo.chain.pending)}, memo.chain.asked
+    for turn in turns:
         if turn.role == "assistant" and pending:
             raise _unanswered(asked, request, pending)
         answered, kept = tuple(pending), turn.span.kept if turn.span else None
@@ -237,6 +248,8 @@ def _openai_messages(request: MessagesRequest | CountTokensRequest, spec: Spec, 
         pending = {cid: n for n, cid in enumerate(call_ids)}
         if turn.role == "assistant":
             asked = turn
+        if memo is not None and turn.span is not None and turn.span.end == memo.leading_end and not budget.used:
+            memo.keep_chain(tuple(messages[head:]), tuple(pending), _place(asked, request) if pending else "")
     if len(messages) == (1 if system else 0):
         raise invalid_request("messages: the conversation has no content to send (all blocks were empty).")
     return messages

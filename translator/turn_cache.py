@@ -10,6 +10,11 @@ empties it first. A turn that took from the request's media budget (an image, a 
 holds or borders a message of a role with a ``wrap`` (a mid-conversation system message, shown or not
 by its place), is never kept.
 
+The leading turns of a request (those from the first message on that may be kept, up to the first
+that may not) are also kept whole, as a chain keyed by their turns' keys, when none of them took
+media: the next request of the conversation (the same turns, then an answer and a question) finds
+them with one lookup and starts translating after them, from the tool_use ids they left pending.
+
 A turn is kept only once it was checked and translated, so a turn found here is not checked again:
 the per-message checks (role, system-message fields, content blocks) read nothing but the message and
 the spec. The checks of a request as a whole (counts, fields, its shape, tool_use/tool_result pairing)
@@ -25,7 +30,7 @@ from __future__ import annotations
 import marshal
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping, NamedTuple, Sequence
 
 from .media import MediaBudget
@@ -34,6 +39,7 @@ from .tables import RoleRule
 
 MARSHAL_VERSION = 2   # version 3 on marks objects referenced twice, which depends on reference counts
 ENTRY_COST = 512      # bytes counted for an entry beside its messages' (key, links, message dicts)
+CHAIN_TRIES = 4       # chain lengths tried: the turns of the request, and up to 3 fewer
 
 Translated = tuple[tuple[dict[str, Any], ...], tuple[str, ...]]  # OpenAI messages, tool_use ids left pending
 
@@ -56,13 +62,21 @@ class TurnCache:
         self.max_bytes = max_bytes
         self.size = 0
         self._spec: Spec | None = None
-        self._entries: OrderedDict[tuple, tuple[Kept, int]] = OrderedDict()
+        self._entries: OrderedDict[tuple, tuple[Kept | Chain, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def _get_all(self, spec: Spec, keys: list[tuple]) -> list[Kept | None]:
+    def _get(self, spec: Spec, key: tuple) -> Any:
+        return self._get_all(spec, [key])[0]
+
+    def _drop(self, key: tuple) -> None:
+        with self._lock:
+            entry = self._entries.pop(key, None)
+            self.size -= entry[1] if entry else 0
+
+    def _get_all(self, spec: Spec, keys: list[tuple]) -> list[Any]:
         with self._lock:
             if spec is not self._spec:
                 return [None] * len(keys)
@@ -72,7 +86,7 @@ class TurnCache:
                     self._entries.move_to_end(key)
             return [entry[0] if entry else None for entry in found]
 
-    def _put(self, spec: Spec, key: tuple, kept: Kept, cost: int) -> None:
+    def _put(self, spec: Spec, key: tuple, kept: Kept | Chain, cost: int) -> None:
         if cost > self.max_bytes:
             return
         with self._lock:
@@ -84,6 +98,16 @@ class TurnCache:
             self._entries[key] = (kept, cost)
             while self.size > self.max_bytes:
                 self.size -= self._entries.popitem(last=False)[1][1]
+
+
+class Chain(NamedTuple):
+    """The leading turns of a conversation (messages 0 to ``end``, excluded), translated, and where they
+    leave the next: the tool_use ids pending, and the place of the turn that made them (for a refusal)."""
+
+    end: int
+    translated: tuple[dict[str, Any], ...]
+    pending: tuple[str, ...]
+    asked: str
 
 
 class Span(NamedTuple):
@@ -103,6 +127,9 @@ class TurnMemo:
     raw: list[Any]                   # the body's messages, as the client sent them
     context: bytes                   # signer, aliases, media limits (marshalled)
     budget: MediaBudget
+    leading: list[tuple[int, tuple]] = field(default_factory=list)  # (end, key) of the turns memoised from 0 on
+    chain: Chain | None = None       # what the cache holds for the most of them
+    chained: int = 0                 # how many
 
     def spans(self, roles: Sequence[str], rules: Mapping[Any, RoleRule]) -> dict[int, Span]:
         """The turns that may be memoised, by their first message: runs of one mapped role, their
@@ -126,9 +153,44 @@ class TurnMemo:
                 key = self._key(role, start, end)
                 if key is not None:
                     keys[start] = key
-        kept = self.cache._get_all(self.spec, list(keys.values()))
+        for _, start, end, _, _ in runs:
+            if start not in keys:
+                break
+            self.leading.append((end, keys[start]))
+        self._find_chain()
+        after = {start: key for start, key in keys.items() if start >= (self.chain.end if self.chain else 0)}
+        kept = self.cache._get_all(self.spec, list(after.values()))
         ends = {start: end for _, start, end, _, _ in runs}
-        return {start: Span(ends[start], key, found) for (start, key), found in zip(keys.items(), kept)}
+        return {start: Span(ends[start], key, found) for (start, key), found in zip(after.items(), kept)}
+
+    @property
+    def leading_end(self) -> int:
+        """The end of the leading turns (-1: none)."""
+        return self.leading[-1][0] if self.leading else -1
+
+    def _chain_key(self, turns: int) -> tuple:
+        return ("chain", *(key for _, key in self.leading[:turns]))
+
+    def _find_chain(self) -> None:
+        """The longest chain kept of the leading turns, trying the lengths a next request of the
+        conversation has (the same turns, and one or two more: an answer and the next question)."""
+        for turns in range(len(self.leading), max(0, len(self.leading) - CHAIN_TRIES), -1):
+            found = self.cache._get(self.spec, self._chain_key(turns))
+            if found is not None:
+                self.chain, self.chained = found, turns
+                return
+
+    def keep_chain(self, translated: tuple[dict[str, Any], ...], pending: tuple[str, ...], asked: str) -> None:
+        """Keep the leading turns' translation (in place of the shorter chain found, if any)."""
+        turns = len(self.leading)
+        if turns <= max(self.chained, 1):
+            return
+        key = self._chain_key(turns)
+        size = sum(len(part) for _, turn in self.leading for part in turn[2:])
+        self.cache._put(self.spec, key, Chain(self.leading[-1][0], translated, pending, asked),
+                        size + 8 * len(translated) + ENTRY_COST)
+        if self.chained:
+            self.cache._drop(self._chain_key(self.chained))
 
     def _key(self, role: str, start: int, end: int) -> tuple | None:
         """The key of messages ``start`` to ``end``: the request's context, the role, their bytes; None when
@@ -161,4 +223,4 @@ def turn_memo(cache: TurnCache | None, spec: Spec, body: Any, signer: str, alias
     return TurnMemo(cache, spec, raw, context, budget)
 
 
-__all__ = ["Kept", "Span", "TurnCache", "TurnMemo", "Translated", "turn_memo"]
+__all__ = ["Chain", "Kept", "Span", "TurnCache", "TurnMemo", "Translated", "turn_memo"]
