@@ -135,18 +135,7 @@ class TurnMemo:
         """The turns that may be memoised, by their first message: runs of one mapped role, their
         messages of roles without ``wrap``, whose neighbour runs hold such a message (so are never left
         out, which would merge the runs around them). ``roles`` are the messages' roles."""
-        mapped = {role: (rule.sent_as, rule.wrap is None) for role, rule in rules.items()}
-        runs: list[tuple[str, int, int, bool, bool]] = []  # mapped role, start, end, all plain, any plain
-        start = 0
-        for i, role in enumerate(roles):
-            if role not in mapped:
-                roles = roles[:i]  # the request is refused there
-                break
-            if i and mapped[role][0] != mapped[roles[start]][0]:
-                runs.append(self._run(roles, start, i, mapped))
-                start = i
-        if roles:
-            runs.append(self._run(roles, start, len(roles), mapped))
+        runs = _runs(roles, rules)
         keys: dict[int, tuple] = {}
         for n, (role, start, end, plain, _) in enumerate(runs):
             if plain and (n == 0 or runs[n - 1][4]) and (n + 1 == len(runs) or runs[n + 1][4]):
@@ -200,17 +189,30 @@ class TurnMemo:
         except ValueError:
             return None
 
-    @staticmethod
-    def _run(roles: Sequence[str], start: int, end: int,
-             mapped: Mapping[str, tuple[str, bool]]) -> tuple[str, int, int, bool, bool]:
-        plain = [mapped[roles[i]][1] for i in range(start, end)]
-        return mapped[roles[start]][0], start, end, all(plain), any(plain)
-
     def keep(self, span: Span, answered: tuple[str, ...], translated: Translated, budget_used: int) -> None:
         """Keep a turn's translation, unless it took from the media budget (since ``budget_used``)."""
         if self.budget.used == budget_used:
             size = sum(len(part) for part in span.key[2:])
             self.cache._put(self.spec, span.key, Kept(answered, translated), 2 * size + ENTRY_COST)
+
+
+def _runs(roles: Sequence[str], rules: Mapping[Any, RoleRule]) -> list[tuple[str, int, int, bool, bool]]:
+    """The messages (by their ``roles``) as runs of one mapped role: (that role, start, end, whether all
+    their roles are without ``wrap``, whether any is); up to a role the tables lack (refused there)."""
+    mapped = {role: (rule.sent_as, rule.wrap is None) for role, rule in rules.items()}
+    known: list[tuple[str, bool]] = []
+    for role in roles:
+        if role not in mapped:
+            break
+        known.append(mapped[role])
+    runs = []
+    start = 0
+    for i in range(1, len(known) + 1):
+        if i == len(known) or known[i][0] != known[start][0]:
+            plain = [p for _, p in known[start:i]]
+            runs.append((known[start][0], start, i, all(plain), any(plain)))
+            start = i
+    return runs
 
 
 def turn_memo(cache: TurnCache | None, spec: Spec, body: Any, signer: str, aliases: Mapping[str, str],
