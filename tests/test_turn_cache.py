@@ -162,6 +162,12 @@ def test_a_left_out_system_message_merges_the_turns_around_it() -> None:
         assert call is not None and call.kwargs["messages"][-2]["content"] == "First part.\n\nSecond part."
     body["messages"][-3]["content"] = "Shown between them."               # now three turns
     _same(body, cache)
+    body["messages"][-3:] = [{"role": "system", "content": "", "output_config": {"effort": "low"}}]
+    cache = translator.TurnCache(32 << 20)
+    _same(body, cache)                                                    # "First part." then a left-out one:
+    body["messages"] += [{"role": "assistant", "content": "Second part."}, {"role": "user", "content": "Ok."}]
+    call = _same(body, cache)                                             # the next merges with it
+    assert call is not None and call.kwargs["messages"][-2]["content"] == "First part.\n\nSecond part."
 
 
 def test_equal_messages_are_found_whatever_objects_hold_them() -> None:
@@ -245,6 +251,7 @@ def test_refusals_are_the_same_with_a_warm_cache() -> None:
         lambda m: m[6]["content"].append({"type": "text", "text": 5}),
         lambda m: m[4]["content"].__setitem__(1, {"type": "text", "text": ["a"]}),
         lambda m: m[7].__setitem__("role", "narrator"),                   # a bad role after cached turns
+        lambda m: m[-2]["content"].pop(),                                 # a result missing after the chain
         lambda m: (m[2]["content"].pop(), m[9].__setitem__("role", "narrator")),  # two faults: the first wins
         lambda m: m[3].__setitem__("clear_at", "never"),                  # a system-only field on a cached turn
         lambda m: m.insert(3, {"role": "assistant", "content": "Two assistant turns in a row."}),
@@ -275,6 +282,44 @@ def test_a_kept_chain_ending_on_tool_calls() -> None:
     answered["messages"] += _round(5) + [{"role": "user", "content": "And again."}]
     _same(answered, cache)
     _same(answered, cache, limits={"media_per_request": 3})               # another context: no chain found
+
+
+def _chains(cache: translator.TurnCache) -> int:
+    """How many chains of leading turns the cache holds (white-box: its keys begin with "chain")."""
+    return sum(1 for key in cache._entries if key[0] == "chain")
+
+
+def test_claude_codes_sessions_open_with_a_system_message() -> None:
+    """Claude Code sends its agent list as a system message after the first user message: the chain of
+    leading turns holds it, whether it is cleared or not."""
+    cache = translator.TurnCache(32 << 20)
+    for clear_at in (None, "next_user_message"):
+        previous = None
+        for rounds in range(1, 7):
+            body = _session(rounds)
+            note: dict[str, Any] = {"role": "system", "content": "Available agent types: claude."}
+            if clear_at:
+                note["clear_at"] = clear_at
+            body["messages"].insert(1, note)
+            call = _same(body, cache)
+            assert call is not None
+            if previous is not None:
+                assert call.kwargs["messages"][1] is previous.kwargs["messages"][1]
+            previous = call
+    assert _chains(cache) == 2  # one per session: each longer chain replaced the one it was found from
+
+
+def test_a_chain_knows_which_system_messages_were_cleared() -> None:
+    cache = translator.TurnCache(32 << 20)
+    body = _session(2)
+    body["messages"][-1:] = [{"role": "assistant", "content": "Reading."},
+                             {"role": "system", "content": "Just this turn.", "clear_at": "next_user_message"},
+                             {"role": "assistant", "content": "Read."}]
+    _same(body, cache)                                                    # shown: no user message after it
+    _same(body, cache)
+    body["messages"].append({"role": "user", "content": "Next."})        # now cleared, and the turns merge
+    call = _same(body, cache)
+    assert call is not None and call.kwargs["messages"][-2]["content"] == "Reading.\n\nRead."
 
 
 def test_non_json_values_are_never_taken_for_json_ones() -> None:

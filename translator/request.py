@@ -44,6 +44,7 @@ class _Turn:
     blocks: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # (block, where); unread while kept
     span: Span | None = None                           # its messages, when the turn may be memoised
     first: int = 0                                     # the index of its first message
+    last: int = -1                                     # and of its last
 
 
 def _limits(spec: Spec, overrides: Mapping[str, int] | None) -> ContentLimits:
@@ -64,7 +65,7 @@ def _turns(request: MessagesRequest | CountTokensRequest, spec: Spec, memo: Turn
     turns: list[_Turn] = []
     roles = spec.roles.roles
     hidden = cleared(request.messages)
-    spans = memo.spans([m.role for m in request.messages], roles) if memo else {}
+    spans = memo.spans([m.role for m in request.messages], roles, hidden) if memo else {}
     kept_until = memo.chain.end if memo and memo.chain else 0
     for i, message in enumerate(request.messages):
         if i < kept_until:
@@ -74,7 +75,7 @@ def _turns(request: MessagesRequest | CountTokensRequest, spec: Spec, memo: Turn
             raise invalid_request(f"messages.{i}.role: role '{message.role}' is not supported.")
         span = spans.get(i)
         if span is not None and span.kept is not None:
-            turns.append(_Turn(rule.sent_as, span=span, first=i))
+            turns.append(_Turn(rule.sent_as, span=span, first=i, last=span.end - 1))
             kept_until = span.end
             continue
         check_system_message(message, f"messages.{i}")
@@ -89,6 +90,7 @@ def _turns(request: MessagesRequest | CountTokensRequest, spec: Spec, memo: Turn
         if not turns or turns[-1].role != rule.sent_as:
             turns.append(_Turn(rule.sent_as, span=span, first=i))
         turns[-1].blocks.extend(blocks)
+        turns[-1].last = i
     return turns
 
 
@@ -248,7 +250,7 @@ def _openai_messages(request: MessagesRequest | CountTokensRequest, spec: Spec, 
         pending = {cid: n for n, cid in enumerate(call_ids)}
         if turn.role == "assistant":
             asked = turn
-        if memo is not None and turn.span is not None and turn.span.end == memo.leading_end and not budget.used:
+        if memo is not None and turn.last == memo.leading_end - 1 and not budget.used:
             memo.keep_chain(tuple(messages[head:]), tuple(pending), _place(asked, request) if pending else "")
     if len(messages) == (1 if system else 0):
         raise invalid_request("messages: the conversation has no content to send (all blocks were empty).")

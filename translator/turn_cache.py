@@ -10,8 +10,10 @@ empties it first. A turn that took from the request's media budget (an image, a 
 holds or borders a message of a role with a ``wrap`` (a mid-conversation system message, shown or not
 by its place), is never kept.
 
-The leading turns of a request (those from the first message on that may be kept, up to the first
-that may not) are also kept whole, as a chain keyed by their turns' keys, when none of them took
+The leading turns of a request (its runs of one mapped role from the first message on, whatever their
+roles, up to one marshal refuses, ending where a turn must begin, before the last turn, which the
+next request may extend) are also kept whole, as a chain
+keyed by their runs' keys and by which of their system messages are cleared, when none of them took
 media: the next request of the conversation (the same turns, then an answer and a question) finds
 them with one lookup and starts translating after them, from the tool_use ids they left pending.
 
@@ -39,7 +41,7 @@ from .tables import RoleRule
 
 MARSHAL_VERSION = 2   # version 3 on marks objects referenced twice, which depends on reference counts
 ENTRY_COST = 512      # bytes counted for an entry beside its messages' (key, links, message dicts)
-CHAIN_TRIES = 4       # chain lengths tried: the turns of the request, and up to 3 fewer
+CHAIN_TRIES = 4       # chain lengths tried: the leading runs of the request, and up to 3 shorter
 
 Translated = tuple[tuple[dict[str, Any], ...], tuple[str, ...]]  # OpenAI messages, tool_use ids left pending
 
@@ -127,56 +129,65 @@ class TurnMemo:
     raw: list[Any]                   # the body's messages, as the client sent them
     context: bytes                   # signer, aliases, media limits (marshalled)
     budget: MediaBudget
-    leading: list[tuple[int, tuple]] = field(default_factory=list)  # (end, key) of the turns memoised from 0 on
+    hidden: frozenset[int] = frozenset()  # the system messages cleared here (see system_messages.cleared)
+    leading: list[tuple[int, tuple]] = field(default_factory=list)  # (end, key) of the runs from the first on
+    clean: list[int] = field(default_factory=list)  # how many of them end where a turn must begin
     chain: Chain | None = None       # what the cache holds for the most of them
     chained: int = 0                 # how many
 
-    def spans(self, roles: Sequence[str], rules: Mapping[Any, RoleRule]) -> dict[int, Span]:
-        """The turns that may be memoised, by their first message: runs of one mapped role, their
-        messages of roles without ``wrap``, whose neighbour runs hold such a message (so are never left
-        out, which would merge the runs around them). ``roles`` are the messages' roles."""
+    def spans(self, roles: Sequence[str], rules: Mapping[Any, RoleRule], hidden: frozenset[int]) -> dict[int, Span]:
+        """The turns that may be memoised one by one, by their first message: runs of one mapped role,
+        their messages of roles without ``wrap``, whose neighbour runs hold such a message (so are never
+        left out, which would merge the runs around them). ``roles`` are the messages' roles. Also finds
+        the chain kept of the leading runs (any roles), keyed with which of them are ``hidden``."""
         runs = _runs(roles, rules)
-        keys: dict[int, tuple] = {}
+        self.hidden = hidden
+        whole_turns: dict[int, tuple] = {}
         for n, (role, start, end, plain, _) in enumerate(runs):
-            if plain and (n == 0 or runs[n - 1][4]) and (n + 1 == len(runs) or runs[n + 1][4]):
-                key = self._key(role, start, end)
-                if key is not None:
-                    keys[start] = key
-        for _, start, end, _, _ in runs:
-            if start not in keys:
-                break
-            self.leading.append((end, keys[start]))
+            next_lasts = n + 1 == len(runs) or runs[n + 1][4]
+            whole = plain and (n == 0 or runs[n - 1][4]) and next_lasts
+            if not whole and len(self.leading) < n:
+                continue  # neither a turn of its own nor one of the leading runs
+            key = self._key(role, start, end)
+            if key is None:
+                continue
+            if len(self.leading) == n:
+                self.leading.append((end, key))
+                if next_lasts and n + 1 < len(runs):  # the last turn is the one a next request changes
+                    self.clean.append(n + 1)
+            if whole:
+                whole_turns[start] = key
         self._find_chain()
-        after = {start: key for start, key in keys.items() if start >= (self.chain.end if self.chain else 0)}
+        after = {start: key for start, key in whole_turns.items() if start >= (self.chain.end if self.chain else 0)}
         kept = self.cache._get_all(self.spec, list(after.values()))
         ends = {start: end for _, start, end, _, _ in runs}
         return {start: Span(ends[start], key, found) for (start, key), found in zip(after.items(), kept)}
 
     @property
     def leading_end(self) -> int:
-        """The end of the leading turns (-1: none)."""
-        return self.leading[-1][0] if self.leading else -1
+        """The end of the most leading runs a chain may hold (-1: none)."""
+        return self.leading[self.clean[-1] - 1][0] if self.clean else -1
 
-    def _chain_key(self, turns: int) -> tuple:
-        return ("chain", *(key for _, key in self.leading[:turns]))
+    def _chain_key(self, runs: int) -> tuple:
+        end = self.leading[runs - 1][0]
+        return ("chain", tuple(sorted(i for i in self.hidden if i < end)), *(key for _, key in self.leading[:runs]))
 
     def _find_chain(self) -> None:
         """The longest chain kept of the leading turns, trying the lengths a next request of the
         conversation has (the same turns, and one or two more: an answer and the next question)."""
-        for turns in range(len(self.leading), max(0, len(self.leading) - CHAIN_TRIES), -1):
-            found = self.cache._get(self.spec, self._chain_key(turns))
+        for runs in reversed(self.clean[-CHAIN_TRIES:]):
+            found = self.cache._get(self.spec, self._chain_key(runs))
             if found is not None:
-                self.chain, self.chained = found, turns
+                self.chain, self.chained = found, runs
                 return
 
     def keep_chain(self, translated: tuple[dict[str, Any], ...], pending: tuple[str, ...], asked: str) -> None:
         """Keep the leading turns' translation (in place of the shorter chain found, if any)."""
-        turns = len(self.leading)
-        if turns <= max(self.chained, 1):
+        runs = self.clean[-1] if self.clean else 0
+        if runs <= max(self.chained, 1):
             return
-        key = self._chain_key(turns)
-        size = sum(len(part) for _, turn in self.leading for part in turn[2:])
-        self.cache._put(self.spec, key, Chain(self.leading[-1][0], translated, pending, asked),
+        size = sum(len(part) for _, key in self.leading[:runs] for part in key[2:])
+        self.cache._put(self.spec, self._chain_key(runs), Chain(self.leading_end, translated, pending, asked),
                         size + 8 * len(translated) + ENTRY_COST)
         if self.chained:
             self.cache._drop(self._chain_key(self.chained))
