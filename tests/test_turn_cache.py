@@ -392,3 +392,15 @@ def test_grown_claude_code_sessions() -> None:
     tiny = translator.TurnCache(20_000)
     for rounds in (5, 6, 7, 30):
         _same(big_turn.grown(rounds), tiny)
+
+
+def test_the_service_sizes_its_cache_from_turn_cache_bytes() -> None:
+    from service import reload
+    from service.config import load_settings
+
+    assert (cache := reload.turn_cache(load_settings({}, None))) is not None and cache.max_bytes == 32 << 20
+    assert (cache := reload.turn_cache(load_settings({"TURN_CACHE_BYTES": "4096"}, None))) is not None
+    assert cache.max_bytes == 4096
+    assert reload.turn_cache(load_settings({"TURN_CACHE_BYTES": "0"}, None)) is None
+    with pytest.raises(ValueError, match="TURN_CACHE_BYTES must not be negative"):
+        load_settings({"TURN_CACHE_BYTES": "-1"}, None)
