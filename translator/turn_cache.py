@@ -10,12 +10,13 @@ empties it first. A turn that took from the request's media budget (an image, a 
 holds or borders a message of a role with a ``wrap`` (a mid-conversation system message, shown or not
 by its place), is never kept.
 
-The leading turns of a request (its runs of one mapped role from the first message on, whatever their
-roles, up to one marshal refuses, ending where a turn must begin, before the last turn, which the
-next request may extend) are also kept whole, as a chain
-keyed by their runs' keys and by which of their system messages are cleared, when none of them took
-media: the next request of the conversation (the same turns, then an answer and a question) finds
-them with one lookup and starts translating after them, from the tool_use ids they left pending.
+The leading turns of a request are also kept whole, as a chain, when none of them took media: its runs
+of one mapped role from the first message on, whatever their roles (Claude Code's second message is a
+system message), up to one marshal refuses, ending where a turn must begin and before the request's
+last turn (which the next request may extend), keyed by their runs' keys and by which of their system
+messages are cleared. The next request of the conversation (the same turns, then an answer and a
+question) finds them with one lookup and translates only what follows, from the tool_use ids they
+left pending.
 
 A turn is kept only once it was checked and translated, so a turn found here is not checked again:
 the per-message checks (role, system-message fields, content blocks) read nothing but the message and
