@@ -60,6 +60,7 @@ class Proxy:
     threads: Threads | None = None   # message threads (in process, or Redis with REDIS_URL), while serving
     ledger: Ledger | None = None     # the usage ledger (DATABASE_URL), while serving; None when off
     exposure_checked: bool = False
+    turn_cache: translator.TurnCache | None = None  # translated history turns (HISTORY_CACHE_MB), None when 0
 
 
 def create_app(settings: Settings | None = None, spec: Spec | None = None) -> ProxyApp:
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Pr
                               RateLimits(settings, state, refusal=spec.errors.own.over_rate_limit,
                                          on_refused=metrics.refused), metrics,
                               context_cache.registry(settings, state, list(spec.models.models)))
+    proxy.turn_cache = reload.turn_cache(settings)
     warn_unpriced(spec)
 
     @app.while_serving

@@ -28,6 +28,11 @@ def load_tables(settings: Settings) -> Spec:
                                 provider_prefixes=settings.provider_prefixes or None)
 
 
+def turn_cache(settings: Settings) -> translator.TurnCache | None:
+    """The memo of translated conversation turns (HISTORY_CACHE_MB; 0: none), one per loaded tables."""
+    return translator.TurnCache(settings.history_cache_mb << 20) if settings.history_cache_mb else None
+
+
 def reload_tables(proxy: Any) -> bool:
     """Load the tables again and swap them in; on any failure keep those in use and log why."""
     try:
@@ -39,6 +44,7 @@ def reload_tables(proxy: Any) -> bool:
         return False
     proxy.settings, proxy.spec = settings, spec
     proxy.tool_cache = translator.DeclarationCache(spec.tools.declaration_cache_size)  # built by the old tables
+    proxy.turn_cache = turn_cache(settings)
     log.warning("reload: tables re-read from %s (%d models; BIG_MODEL %s, SMALL_MODEL %s)",
                 settings.spec_dir or translator.DEFAULT_SPEC_DIR, len(spec.models.models),
                 spec.models.target_name("BIG_MODEL"), spec.models.target_name("SMALL_MODEL"))

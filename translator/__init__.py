@@ -5,6 +5,7 @@ objects), get plain data back.
 
     spec = load_spec()                                   # validates every YAML table
     call = translate_request(body, spec)                 # → call.kwargs for litellm.acompletion
+    call = translate_request(body, spec, turn_cache=TurnCache(32 << 20))  # the same, history turns memoised
     call = translate_call(body, spec)                    # the same, with `speed` and web_fetch rules
     hops = plan_fallbacks(body, spec, call=call)         # `fallbacks`: a Fallback per model, translated
     message, outcome = translate_response(resp, call, spec, "msg_1")
@@ -43,6 +44,7 @@ from .stream import TRANSITIONS, StreamProtocolError, StreamTranslator
 from .threads import (HeldThread, KeptStreamTranslator, ThreadTurn, continued_request, kept_thread, read_thread,
                       thread_error, thread_turn)
 from .tools import DeclarationCache, ToolPlan
+from .turn_cache import TurnCache
 from .web_fetch import domain_allowed, fetch_blocks
 from .usage_report import ReportQuery, cost_page, report_query, usage_page
 
@@ -63,4 +65,5 @@ __all__ = [
     "prefix_keys", "prefixes",
     "PricesTable", "cache_worth_growing", "gemini_service_tier", "price_on", "rates", "unpriced_models",
     "ErrorText", "OwnErrors",
+    "TurnCache",
 ]

@@ -20,6 +20,7 @@ from .request import UpstreamCall, translate_request
 from .routing import resolve_model
 from .spec import Spec
 from .tools import DeclarationCache
+from .turn_cache import TurnCache
 from .web_fetch import check_web_fetch
 
 ENTRY_FIELDS = ("model", "max_tokens", "thinking", "output_config", "speed")
@@ -45,10 +46,11 @@ class Fallback:
 
 
 def translate_call(body: Any, spec: Spec, *, tool_cache: DeclarationCache | None = None,
-                   limits: Mapping[str, int] | None = None, target: str | None = None) -> UpstreamCall:
+                   limits: Mapping[str, int] | None = None, target: str | None = None,
+                   turn_cache: TurnCache | None = None) -> UpstreamCall:
     """:func:`translate_request`, with the request's ``speed`` applied (see :func:`with_speed`) and its
     web_fetch tool checked (see :func:`check_web_fetch`)."""
-    call = translate_request(body, spec, tool_cache=tool_cache, limits=limits, target=target)
+    call = translate_request(body, spec, tool_cache=tool_cache, limits=limits, target=target, turn_cache=turn_cache)
     check_web_fetch(call.tools.grounding.get("url_context"))
     return with_speed(call, body, spec)
 
@@ -71,7 +73,7 @@ def with_speed(call: UpstreamCall, body: Any, spec: Spec) -> UpstreamCall:
 
 
 def plan_fallbacks(body: Any, spec: Spec, *, call: UpstreamCall, tool_cache: DeclarationCache | None = None,
-                   limits: Mapping[str, int] | None = None) -> tuple[Fallback, ...]:
+                   limits: Mapping[str, int] | None = None, turn_cache: TurnCache | None = None) -> tuple[Fallback, ...]:
     """The request's fallback hops, in order, each translated; ``()`` without ``fallbacks``.
 
     Raises :class:`AnthropicError`: a 400 naming the entry for a malformed one, and whatever
@@ -86,8 +88,8 @@ def plan_fallbacks(body: Any, spec: Spec, *, call: UpstreamCall, tool_cache: Dec
     hops = []
     for entry in entries:
         hop_body = _hop_body(body, entry)
-        hops.append(Fallback(hop_body, translate_call(hop_body, spec, tool_cache=tool_cache, limits=limits),
-                             spec, limits))
+        hops.append(Fallback(hop_body, translate_call(hop_body, spec, tool_cache=tool_cache, limits=limits,
+                                                      turn_cache=turn_cache), spec, limits))
     return tuple(hops)
 
 

@@ -7,22 +7,23 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, cast
+from typing import Any, Mapping, cast
 
 from .anthropic_types import CountTokensRequest, MessagesRequest, parse_request
 from .conformance import _JSON_TYPES, check_block, check_counts, check_fields  # noqa: F401 (content.yaml's types)
-from .decoding import json_pair
 from .errors import AnthropicError, invalid_request
-from .media import MediaBudget, media_part
+from .media import MediaBudget
 from .output_format import output_schema
 from .routing import Route, resolve_model
 from .signatures import decode_tool_id, signature_for, signature_from_thinking
 from .spec import Spec
 from .system_messages import check_system_message, cleared, turn_effort
-from .tables import BlockRule, ContentLimits
+from .tables import ContentLimits
 from .thinking import thinking_config
 from .tool_changes import changed_tools, definition_place
 from .tools import DeclarationCache, ToolError, ToolPlan, plan_tools
+from .turn_cache import Span, Translated, TurnCache, TurnMemo, turn_memo
+from .user_content import USER_PARTS, block_text, content_parts, tool_message  # noqa: F401 (USER_PARTS: the tables test)
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,10 @@ class UpstreamCall:
 @dataclass
 class _Turn:
     role: str                                          # "user" or "assistant" after role mapping
-    blocks: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # (block, where)
+    blocks: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # (block, where); unread while kept
+    span: Span | None = None                           # its messages, when the turn may be memoised
+    first: int = 0                                     # the index of its first message
+    last: int = -1                                     # and of its last
 
 
 def _limits(spec: Spec, overrides: Mapping[str, int] | None) -> ContentLimits:
@@ -48,125 +52,53 @@ def _limits(spec: Spec, overrides: Mapping[str, int] | None) -> ContentLimits:
     return limits.model_copy(update=overrides) if overrides else limits
 
 
-def _flatten(value: Any) -> str:
-    """Text of a flattened block field: strings as they are, block lists by their text."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "\n".join(_flatten(v.get("text", v.get("content", ""))) if isinstance(v, dict) else _flatten(v)
-                         for v in value)
-    return json.dumps(value, ensure_ascii=False)
+def _message_blocks(message: Any, i: int) -> list[tuple[dict[str, Any], str]]:
+    content = message.content
+    if isinstance(content, str):
+        return [({"type": "text", "text": content}, f"messages.{i}.content")]
+    return [(b, f"messages.{i}.content.{j}") for j, b in enumerate(content)]
 
 
-def _turns(request: MessagesRequest | CountTokensRequest, spec: Spec) -> list[_Turn]:
-    """Messages as turns of mapped roles, consecutive same-role messages merged."""
+def _turns(request: MessagesRequest | CountTokensRequest, spec: Spec, memo: TurnMemo | None) -> list[_Turn]:
+    """Messages as turns of mapped roles, consecutive same-role messages merged. A turn ``memo`` holds
+    was checked when it was kept: its messages are not checked again, nor their blocks listed."""
     turns: list[_Turn] = []
     roles = spec.roles.roles
     hidden = cleared(request.messages)
+    spans = memo.spans([m.role for m in request.messages], roles, hidden) if memo else {}
+    kept_until = memo.chain.end if memo and memo.chain else 0
     for i, message in enumerate(request.messages):
+        if i < kept_until:
+            continue
         rule = roles.get(message.role)
         if rule is None:
             raise invalid_request(f"messages.{i}.role: role '{message.role}' is not supported.")
+        span = spans.get(i)
+        if span is not None and span.kept is not None:
+            turns.append(_Turn(rule.sent_as, span=span, first=i, last=span.end - 1))
+            kept_until = span.end
+            continue
         check_system_message(message, f"messages.{i}")
-        content = message.content
-        if isinstance(content, str):
-            blocks = [({"type": "text", "text": content}, f"messages.{i}.content")]
-        else:
-            blocks = [(b, f"messages.{i}.content.{j}") for j, b in enumerate(content)]
+        blocks = _message_blocks(message, i)
         for block, where in blocks:
             check_block(block, where, message.role, spec)
         if rule.wrap is not None:
-            text = "\n\n".join(t for t in (_block_text(b, spec) for b, _ in blocks) if t)
+            text = "\n\n".join(t for t in (block_text(b, spec) for b, _ in blocks) if t)
             if not text or i in hidden:
                 continue
             blocks = [({"type": "text", "text": rule.wrap.format(text=text)}, f"messages.{i}.content")]
-        if turns and turns[-1].role == rule.sent_as:
-            turns[-1].blocks.extend(blocks)
-        else:
-            turns.append(_Turn(rule.sent_as, blocks))
+        if not turns or turns[-1].role != rule.sent_as:
+            turns.append(_Turn(rule.sent_as, span=span, first=i))
+        turns[-1].blocks.extend(blocks)
+        turns[-1].last = i
     return turns
 
 
-def _block_text(block: Mapping[str, Any], spec: Spec) -> str:
-    """The text of a text block, or of a flattened block by its content.yaml ``text_fields``."""
-    if block["type"] == "text":
-        return block["text"]
-    fields = spec.content.blocks[block["type"]].text_fields or ()
-    return "\n".join(_flatten(block[f]) for f in fields if block.get(f) is not None)
-
-
-def _text_parts(block: Mapping[str, Any], where: str, spec: Spec, budget: MediaBudget) -> Iterator[dict]:
-    if block["text"]:
-        yield {"type": "text", "text": block["text"]}
-
-
-def _image_parts(block: Mapping[str, Any], where: str, spec: Spec, budget: MediaBudget) -> Iterator[dict]:
-    yield media_part(block["source"], f"{where}.source", "image", spec, budget)
-
-
-def _document_parts(block: Mapping[str, Any], where: str, spec: Spec, budget: MediaBudget) -> Iterator[dict]:
-    source = block["source"]
-    heading = "\n".join(str(block[k]) for k in ("title", "context") if block.get(k))
-    if isinstance(source, dict) and source.get("type") in ("text", "content"):
-        value = source.get("data") if source.get("type") == "text" else source.get("content")
-        if not isinstance(value, (str, list)):
-            raise invalid_request(f"{where}.source: a {source.get('type')} source needs its "
-                                  f"{'data' if source.get('type') == 'text' else 'content'}.")
-        body = _flatten(value)
-        yield {"type": "text", "text": f"{heading}\n{body}" if heading else body}
-    else:
-        if heading:
-            yield {"type": "text", "text": heading}
-        yield media_part(source, f"{where}.source", "document", spec, budget)
-
-
-def _flattened_parts(block: Mapping[str, Any], where: str, spec: Spec, budget: MediaBudget) -> Iterator[dict]:
-    text = _block_text(block, spec)
-    if text:
-        yield {"type": "text", "text": text}
-
-
-def _no_parts(block: Mapping[str, Any], where: str, spec: Spec, budget: MediaBudget) -> Iterator[dict]:
-    return iter(())
-
-
-# content.yaml ``kind`` → the OpenAI content parts of a user-side block. tool_result blocks become tool
-# messages before this (see _openai_messages); thinking and tool_call have no user-side form.
-USER_PARTS = {"text": _text_parts, "image": _image_parts, "document": _document_parts, "flatten": _flattened_parts,
-              "tool_result": _no_parts, "thinking": _no_parts, "tool_call": _no_parts, "drop": _no_parts}
-
-
-def _content_parts(block: Mapping[str, Any], where: str, rule: BlockRule, spec: Spec,
-                   budget: MediaBudget) -> Iterator[dict]:
-    """OpenAI content parts for one user-side block (not tool results)."""
-    return USER_PARTS[rule.kind](block, where, spec, budget)
-
-
-def _tool_message(block: Mapping[str, Any], where: str, call_id: str, spec: Spec,
-                  budget: MediaBudget) -> dict[str, Any]:
-    content = block.get("content", "")
-    texts: list[str] = []
-    media: list[dict] = []
-    if isinstance(content, str):
-        texts.append(content)
-    elif isinstance(content, list):
-        allowed = spec.content.tool_result_content
-        for j, inner in enumerate(content):
-            inner_where = f"{where}.content.{j}"
-            rule = check_block(inner, inner_where, "user", spec)
-            if inner["type"] not in allowed:
-                raise invalid_request(f"{inner_where}: a '{inner['type']}' block is not allowed in tool_result content.")
-            if isinstance(inner.get("source"), dict) and inner["source"].get("type") == "url":
-                raise invalid_request(f"{inner_where}.source: {spec.content.url_sources.in_tool_results}.")
-            for part in _content_parts(inner, inner_where, rule, spec, budget):
-                (texts.append(part["text"]) if part["type"] == "text" else media.append(part))
-    else:
-        raise invalid_request(f"{where}.content: must be a string or a list of content blocks.")
-    key = spec.content.tool_error_key if block.get("is_error") else spec.content.tool_output_key
-    # A JSON object string is what LiteLLM turns into functionResponse.response as it is.
-    payload = json_pair(key, "\n".join(texts))
-    message_content: Any = [{"type": "text", "text": payload}, *media] if media else payload
-    return {"role": "tool", "tool_call_id": call_id, "content": message_content}
+def _filled(turn: _Turn, request: MessagesRequest | CountTokensRequest) -> _Turn:
+    """The turn with its blocks, listed now if it was kept (a kept turn holds messages of plain roles)."""
+    if turn.span is not None and turn.span.kept is not None:
+        turn.blocks = [b for i in range(turn.first, turn.span.end) for b in _message_blocks(request.messages[i], i)]
+    return turn
 
 
 @dataclass
@@ -187,7 +119,7 @@ def _assistant_text(content: _AssistantContent, block: Mapping[str, Any], spec: 
 
 
 def _assistant_flattened(content: _AssistantContent, block: Mapping[str, Any], spec: Spec) -> None:
-    text = _block_text(block, spec)
+    text = block_text(block, spec)
     if text:
         content.texts.append(text)
 
@@ -237,47 +169,89 @@ def _assistant_message(turn: _Turn, spec: Spec, plan: ToolPlan,
     return message, [c["id"] for c in calls]
 
 
+def _place(asked: _Turn | str, request: MessagesRequest | CountTokensRequest) -> str:
+    """Where an assistant turn (or its place, as a kept chain has it) is: ``messages.<its first message>``."""
+    if isinstance(asked, str):
+        return asked
+    blocks = _filled(asked, request).blocks
+    return blocks[0][1].rsplit(".content", 1)[0] if blocks else "messages"
+
+
+def _unanswered(asked: _Turn | str, request: MessagesRequest | CountTokensRequest,
+                pending: Mapping[str, int]) -> AnthropicError:
+    """The refusal of an assistant turn's tool calls left without results (``asked``: that turn)."""
+    return invalid_request(f"{_place(asked, request)}: tool_use ids were found without tool_result blocks "
+                           f"immediately after: {', '.join(pending)}.")
+
+
+def _user_messages(turn: _Turn, pending: dict[str, int], spec: Spec, budget: MediaBudget) -> list[dict[str, Any]]:
+    """A user turn's tool messages (answering ``pending``, the previous turn's calls, each taken out of
+    it) and its user message."""
+    results: list[tuple[int, dict]] = []
+    parts: list[dict] = []
+    for block, where in turn.blocks:
+        rule = spec.content.blocks[block["type"]]
+        if rule.kind == "tool_result":
+            call_id, _ = decode_tool_id(block["tool_use_id"])
+            if call_id not in pending:
+                raise invalid_request(f"{where}.tool_use_id: no tool_use with id '{block['tool_use_id']}' "
+                                      "in the previous assistant message.")
+            results.append((pending.pop(call_id), tool_message(block, where, call_id, spec, budget)))
+        else:
+            parts.extend(content_parts(block, where, rule, spec, budget))
+    # Gemini pairs responses with calls; keep the calls' order whatever order results came in.
+    messages = [m for _, m in sorted(results, key=lambda r: r[0])]
+    if parts:
+        if all(p["type"] == "text" for p in parts) and len(parts) == 1:
+            messages.append({"role": "user", "content": parts[0]["text"]})
+        else:
+            messages.append({"role": "user", "content": parts})
+    return messages
+
+
+def _turn_messages(turn: _Turn, pending: dict[str, int], spec: Spec, plan: ToolPlan, budget: MediaBudget,
+                   model: str) -> Translated:
+    if turn.role == "user":
+        return tuple(_user_messages(turn, pending, spec, budget)), ()
+    message, call_ids = _assistant_message(turn, spec, plan, model)
+    return ((message,) if message else ()), tuple(call_ids)
+
+
 def _openai_messages(request: MessagesRequest | CountTokensRequest, spec: Spec, plan: ToolPlan,
-                     budget: MediaBudget, model: str) -> list[dict]:
+                     bounds: ContentLimits, model: str, body: Any, cache: TurnCache | None) -> list[dict]:
+    """The conversation as OpenAI messages; turns ``cache`` holds (see turn_cache.py) are not translated again."""
+    budget = MediaBudget.from_limits(bounds)
+    memo = turn_memo(cache, spec, body, model, plan.aliases, budget)
     messages: list[dict[str, Any]] = []
     system = _system_text(request, spec)
     if system:
         messages.append({"role": "system", "content": system})
+    head = len(messages)
+    turns = _turns(request, spec, memo)
     pending: dict[str, int] = {}  # call ids of the previous assistant turn → their order
-    pending_where = ""
-    for turn in _turns(request, spec):
+    asked: _Turn | str = _Turn("assistant")  # that turn
+    if memo is not None and memo.chain is not None:  # the leading turns, as a request before left them
+        messages.extend(memo.chain.translated)
+        pending, asked = {cid: n for n, cid in enumerate(memo.chain.pending)}, memo.chain.asked
+    for turn in turns:
+        if turn.role == "assistant" and pending:
+            raise _unanswered(asked, request, pending)
+        answered, kept = tuple(pending), turn.span.kept if turn.span else None
+        if kept is not None and kept.answered == answered:
+            translated, call_ids = kept.translated
+        else:
+            used = budget.used
+            translated, call_ids = _turn_messages(_filled(turn, request), pending, spec, plan, budget, model)
+            if pending:  # a user turn that left some of them unanswered
+                raise _unanswered(asked, request, pending)
+            if memo is not None and turn.span is not None:
+                memo.keep(turn.span, answered, (translated, call_ids), used)
+        messages.extend(translated)
+        pending = {cid: n for n, cid in enumerate(call_ids)}
         if turn.role == "assistant":
-            if pending:
-                raise invalid_request(f"{pending_where}: tool_use ids were found without tool_result blocks "
-                                      f"immediately after: {', '.join(pending)}.")
-            message, call_ids = _assistant_message(turn, spec, plan, model)
-            if message:
-                messages.append(message)
-            pending = {cid: n for n, cid in enumerate(call_ids)}
-            pending_where = turn.blocks[0][1].rsplit(".content", 1)[0] if turn.blocks else "messages"
-            continue
-        results: list[tuple[int, dict]] = []
-        parts: list[dict] = []
-        for block, where in turn.blocks:
-            rule = spec.content.blocks[block["type"]]
-            if rule.kind == "tool_result":
-                call_id, _ = decode_tool_id(block["tool_use_id"])
-                if call_id not in pending:
-                    raise invalid_request(f"{where}.tool_use_id: no tool_use with id '{block['tool_use_id']}' "
-                                          "in the previous assistant message.")
-                results.append((pending.pop(call_id), _tool_message(block, where, call_id, spec, budget)))
-            else:
-                parts.extend(_content_parts(block, where, rule, spec, budget))
-        if pending:
-            raise invalid_request(f"{pending_where}: tool_use ids were found without tool_result blocks "
-                                  f"immediately after: {', '.join(pending)}.")
-        # Gemini pairs responses with calls; keep the calls' order whatever order results came in.
-        messages.extend(m for _, m in sorted(results, key=lambda r: r[0]))
-        if parts:
-            if all(p["type"] == "text" for p in parts) and len(parts) == 1:
-                messages.append({"role": "user", "content": parts[0]["text"]})
-            else:
-                messages.append({"role": "user", "content": parts})
+            asked = turn
+        if memo is not None and turn.last == memo.leading_end - 1 and not budget.used:
+            memo.keep_chain(tuple(messages[head:]), tuple(pending), _place(asked, request) if pending else "")
     if len(messages) == (1 if system else 0):
         raise invalid_request("messages: the conversation has no content to send (all blocks were empty).")
     return messages
@@ -305,7 +279,8 @@ def _plan(request: MessagesRequest | CountTokensRequest, spec: Spec, cache: Decl
 
 
 def translate_request(body: Any, spec: Spec, *, tool_cache: DeclarationCache | None = None,
-                      limits: Mapping[str, int] | None = None, target: str | None = None) -> UpstreamCall:
+                      limits: Mapping[str, int] | None = None, target: str | None = None,
+                      turn_cache: TurnCache | None = None) -> UpstreamCall:
     """Validate an Anthropic request body and build the LiteLLM call for it (an :class:`UpstreamCall`).
 
     ``limits`` overrides content.yaml's ``limits`` (media_per_request, media_bytes, messages, content_blocks);
@@ -321,7 +296,7 @@ def translate_request(body: Any, spec: Spec, *, tool_cache: DeclarationCache | N
     facts = route.facts
     kwargs: dict[str, Any] = {
         "model": route.target,
-        "messages": _openai_messages(request, spec, plan, MediaBudget.from_limits(bounds), route.signer),
+        "messages": _openai_messages(request, spec, plan, bounds, route.signer, body, turn_cache),
         # max_tokens 0 (a cache pre-warm) still needs one token from Gemini, which refuses 0.
         "max_tokens": max(1, min(request.max_tokens, facts.max_output_tokens)),
     }
@@ -355,7 +330,7 @@ def translate_request(body: Any, spec: Spec, *, tool_cache: DeclarationCache | N
 
 
 def translate_count_tokens(body: Any, spec: Spec, *, tool_cache: DeclarationCache | None = None,
-                           limits: Mapping[str, int] | None = None) -> UpstreamCall:
+                           limits: Mapping[str, int] | None = None, turn_cache: TurnCache | None = None) -> UpstreamCall:
     """The same translation for ``/v1/messages/count_tokens`` (no max_tokens, never streamed): an
     :class:`UpstreamCall`, or :class:`AnthropicError` raised as by :func:`translate_request`."""
     bounds = _limits(spec, limits)
@@ -365,7 +340,7 @@ def translate_count_tokens(body: Any, spec: Spec, *, tool_cache: DeclarationCach
     route = resolve_model(request.model, spec.models)
     plan = _plan(request, spec, tool_cache)
     kwargs: dict[str, Any] = {"model": route.target,
-                              "messages": _openai_messages(request, spec, plan, MediaBudget.from_limits(bounds), route.signer)}
+                              "messages": _openai_messages(request, spec, plan, bounds, route.signer, body, turn_cache)}
     if plan.tools:
         kwargs["tools"] = plan.tools
     return UpstreamCall(route, kwargs, False, plan, 0)

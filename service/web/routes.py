@@ -30,7 +30,7 @@ async def _translate(function: Callable[..., Translated], body: Any) -> Translat
     proxy = current_app.proxy
     try:
         return await offload.run(functools.partial(function, body, proxy.spec, tool_cache=proxy.tool_cache,
-                                                   limits=proxy.limits))
+                                                   limits=proxy.limits, turn_cache=proxy.turn_cache))
     except RecursionError:
         raise proxy.spec.errors.own.nested_too_deeply.error() from None
 
