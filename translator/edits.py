@@ -13,9 +13,10 @@ Each edit's rules (fields, thresholds, defaults, least values, the placeholder) 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from .compaction import after_compaction
 from .context import ContextTable
@@ -39,10 +40,23 @@ class Edit:
 class EditPlan:
     body: Body
     report: EditReport
-    original_tokens: int                     # the estimate before any edit (count_tokens reports it)
-    tokens: int                              # the estimate of ``body``
     compact: Edit | None = None              # a compact_20260112 edit past its trigger
     edits: tuple[Edit, ...] = field(default=())
+    source: Body | None = None               # the request before its edits, when it was measured
+    table: ContextTable | None = None
+
+    @functools.cached_property
+    def original_tokens(self) -> int:
+        """The estimate before any edit (count_tokens reports it), measured when asked: a long
+        conversation's serialisation, which /v1/messages never needs when no edit is measured."""
+        return estimate(self.source, self.table) if self.source is not None and self.table else 0
+
+    @functools.cached_property
+    def tokens(self) -> int:
+        """The estimate of ``body``."""
+        if self.source is None or not self.table:
+            return 0
+        return _estimate_again(self.body, self.source, lambda: self.original_tokens, self.table)
 
 
 COUNTED = ("system", "tools", "messages")   # what the input-token estimate counts
@@ -151,31 +165,30 @@ def plan_edits(body: Any, table: ContextTable) -> EditPlan:
     anyway (no message list) is passed on unedited; the edits are still checked."""
     edits = parse_edits(body.get("context_management") if isinstance(body, dict) else None, table)
     if not isinstance(body, dict) or not _well_formed(body.get("messages")):
-        return EditPlan(body, EditReport(reported=bool(edits)), 0, 0, edits=edits)
+        return EditPlan(body, EditReport(reported=bool(edits)), edits=edits)
     if not edits and not _has_compaction(body["messages"]):  # the usual case: nothing to measure or edit
-        return EditPlan(body, EditReport(), 0, 0)
-    original = estimate(body, table)
+        return EditPlan(body, EditReport())
     edited: Body = {**body, "messages": after_compaction(body["messages"], table)}
     applied: list[dict[str, Any]] = []
     compact: Edit | None = None
     for edit in edits:
         if edit.type == "compact_20260112":
-            tokens = _estimate_again(edited, body, original, table)
+            tokens = _estimate_again(edited, body, lambda: estimate(body, table), table)
             compact = edit if tokens >= edit.settings["trigger"]["value"] else None
             continue
         edited, entry = APPLY[edit.type](edited, edit, table)
         if entry is not None:
             applied.append(entry)
-    return EditPlan(edited, EditReport(reported=bool(edits), applied_edits=tuple(applied)), original,
-                    _estimate_again(edited, body, original, table), compact, edits)
+    return EditPlan(edited, EditReport(reported=bool(edits), applied_edits=tuple(applied)), compact, edits,
+                    body, table)
 
 
-def _estimate_again(edited: Body, body: Body, original: int, table: ContextTable) -> int:
-    """The estimate of ``edited``: ``body``'s (``original``) when no edit changed what is counted (the
+def _estimate_again(edited: Body, body: Body, original: Callable[[], int], table: ContextTable) -> int:
+    """The estimate of ``edited``: ``body``'s (``original()``) when no edit changed what is counted (the
     usual case: Claude Code asks for clear_thinking with keep "all"), which spares serialising a
     long conversation again."""
     if all(edited.get(key) is body.get(key) for key in COUNTED):
-        return original
+        return original()
     return estimate(edited, table)
 
 
