@@ -167,7 +167,8 @@ class RedisServer:
             self.process.wait()
 
     def __enter__(self) -> "RedisServer":
-        return self.start()
+        running = self.process is not None and self.process.poll() is None
+        return self if running else self.start()   # ``with RedisServer().start()`` starts one server, not two
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
