@@ -13,6 +13,7 @@ from litellm.llms.vertex_ai.gemini.transformation import transform_request_body
 
 import translator
 from service.engines.litellm_adapter import gemini
+from service.engines.litellm_adapter import history as history_module
 from service.engines.litellm_adapter.history import ConvertedHistory, segments
 
 from .conftest import FIXTURES
@@ -120,9 +121,9 @@ def test_images_and_an_edited_history(history: ConvertedHistory) -> None:
 
 
 def test_a_budget_too_small_to_keep_anything(history: ConvertedHistory) -> None:
-    history.resize(300)
+    history.resize(600)
     _same_on_every_turn([_synthetic(5), _synthetic(6)])
-    assert history.held_bytes <= 300
+    assert history.entries and history.held_bytes <= 600
     history.resize(0)
     _same_on_every_turn([_synthetic(6)])
     assert not history.entries
@@ -137,10 +138,10 @@ def test_segments_start_at_an_assistant_message_after_another_role() -> None:
 
 def test_kept_contents_are_not_changed_by_the_requests_that_use_them(history: ConvertedHistory) -> None:
     _same_on_every_turn([_synthetic(4)])
-    before = copy.deepcopy([entry[0] for entry in history.entries.values()])
+    before = copy.deepcopy([held.contents for held in history.entries.values()])
     for provider in ("gemini", "vertex_ai"):
         _same_on_every_turn([_synthetic(5)], provider)
-    assert [entry[0] for entry in list(history.entries.values())[:len(before)]] == before
+    assert [held.contents for held in list(history.entries.values())[:len(before)]] == before
 
 
 def test_prefix_keys_from_kept_contents_are_the_canonical_ones(history: ConvertedHistory) -> None:
@@ -156,10 +157,36 @@ def test_the_budget_counts_what_is_written_and_eviction_gives_it_back(history: C
     _, _, body = gemini.gemini_body(_kwargs(_synthetic(8)))
     for content in body["contents"]:
         history.canonical(content)
-    counted = sum(size for _, size in history.entries.values()) + sum(
+    counted = sum(held.size for held in history.entries.values()) + sum(
         len(data or b"") for data in history.written.values())
     assert history.held_bytes == counted
     history.resize(history.held_bytes // 3)
-    assert history.held_bytes == sum(size for _, size in history.entries.values()) + sum(
+    assert history.held_bytes == sum(held.size for held in history.entries.values()) + sum(
         len(data or b"") for data in history.written.values()) <= history.max_bytes
-    assert len(history.written) == sum(len(contents) for contents, _ in history.entries.values())
+    assert len(history.written) == sum(len(held.contents) for held in history.entries.values())
+    assert len(history.by_identity) == len(history.entries)
+
+
+def test_the_translators_kept_turns_are_found_by_identity(history: ConvertedHistory,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    turns = translator.TurnCache(8 << 20)
+    for rounds in (10, 11, 11):
+        kwargs = translator.translate_request(_synthetic(rounds), SPEC, turn_cache=turns).kwargs
+        _, _, built = gemini.gemini_body(kwargs)
+        assert translator.json_bytes(built) == _fresh(kwargs, "gemini")
+    hashed: list[int] = []
+    write = history_module.json_bytes
+    monkeypatch.setattr(history_module, "json_bytes", lambda value: hashed.append(1) or write(value))
+    kwargs = translator.translate_request(_synthetic(11), SPEC, turn_cache=turns).kwargs
+    _, _, built = gemini.gemini_body(kwargs)
+    assert translator.json_bytes(built) == _fresh(kwargs, "gemini")
+    assert len(hashed) <= 1   # at most the segment whose messages the translator built anew
+
+
+def test_equal_messages_in_other_objects_are_found_by_their_bytes(history: ConvertedHistory) -> None:
+    kwargs = _kwargs(_synthetic(6))
+    gemini.gemini_body(kwargs)
+    again = copy.deepcopy(kwargs)
+    _, _, built = gemini.gemini_body(again)
+    assert translator.json_bytes(built) == _fresh(again, "gemini")
+    assert len(history.entries) == len(history.by_identity)   # no second entry for the same bytes

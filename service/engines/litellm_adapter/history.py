@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from translator import canonical_json, json_bytes
@@ -44,16 +45,32 @@ def _text_only(message: dict[str, Any]) -> bool:
     return isinstance(content, list) and all(isinstance(part, dict) and part.get("type") == "text" for part in content)
 
 
+@dataclass(frozen=True)
+class Held:
+    """A converted segment: its contents, the bytes it counts for, and the messages it was converted
+    from (the same objects come back on the next turn when the translator's turn cache kept them)."""
+
+    contents: list[dict[str, Any]]
+    size: int
+    messages: tuple[dict[str, Any], ...]
+
+
+Key = tuple[str, str, bytes]   # model, provider, SHA-256 of the segment's JSON
+
+
 class ConvertedHistory:
     """A bounded LRU (by the JSON bytes of the segments it holds) of converted history segments,
     shared by the worker's requests and threads. The contents it hands out are shared: nothing
     downstream changes a body's contents in place (it is sliced, serialised and sent). It also keeps
     each held content's canonical JSON once written (:meth:`canonical`), which the context cache's
-    prefix keys hash on every turn."""
+    prefix keys hash on every turn. A segment whose messages are the very objects it was converted
+    from (which the translator hands out again for the turns it kept, read-only) is found by their
+    identities, without writing and hashing them."""
 
     def __init__(self, max_bytes: int):
         self.max_bytes, self.held_bytes = max_bytes, 0
-        self.entries: OrderedDict[tuple[str, str, bytes], tuple[list[dict[str, Any]], int]] = OrderedDict()
+        self.entries: OrderedDict[Key, Held] = OrderedDict()
+        self.by_identity: dict[tuple[Any, ...], Key] = {}   # (model, provider, *ids of the messages) → key
         # id of each content the entries hold (alive while held, so the id is its own) → its canonical JSON
         self.written: dict[int, bytes | None] = {}
         self.lock = threading.Lock()
@@ -82,6 +99,11 @@ class ConvertedHistory:
 
     def _converted(self, segment: list[dict[str, Any]], model: str, provider: str,
                    convert: Convert) -> list[dict[str, Any]] | None:
+        identity = (model, provider, *map(id, segment))
+        with self.lock:
+            found = self._held(self.by_identity.get(identity))
+            if found is not None and all(kept is given for kept, given in zip(found.messages, segment)):
+                return found.contents
         try:
             data = json_bytes(segment)
         except TypeError:
@@ -89,23 +111,31 @@ class ConvertedHistory:
         # SHA-256: twice BLAKE2's speed on CPUs with SHA extensions, and as good a content key.
         key = (model, provider, hashlib.sha256(data).digest())
         with self.lock:
-            held = self.entries.get(key)
-            if held is not None:
-                self.entries.move_to_end(key)
-                return held[0]
+            found = self._held(key)
+            if found is not None:
+                return found.contents
         try:
             converted = convert(list(segment))
         except Exception:  # noqa: BLE001 - a segment LiteLLM cannot convert alone is converted with the rest
             return None
         if not converted or converted == BLANK:   # LiteLLM's stand-in for "nothing": not the segment's own
             return None
+        size = 2 * len(data)   # the contents, and the messages held for their identities
         with self.lock:
-            if key not in self.entries and len(data) <= self.max_bytes:
-                self.entries[key] = (converted, len(data))
+            if key not in self.entries and size <= self.max_bytes:
+                self.entries[key] = Held(converted, size, tuple(segment))
+                self.by_identity[identity] = key
                 self.written.update((id(content), None) for content in converted)
-                self.held_bytes += len(data)
+                self.held_bytes += size
                 self._evict()
         return converted
+
+    def _held(self, key: Key | None) -> Held | None:
+        """The entry under ``key``, now the most recently used (the lock held)."""
+        found = self.entries.get(key) if key is not None else None
+        if found is not None:
+            self.entries.move_to_end(key)   # type: ignore[arg-type]
+        return found
 
     def canonical(self, content: Any) -> bytes:
         """``translator.canonical_json(content)``, written once for a content this cache holds."""
@@ -123,7 +153,8 @@ class ConvertedHistory:
 
     def _evict(self) -> None:
         while self.held_bytes > self.max_bytes and self.entries:
-            _, (contents, size) = self.entries.popitem(last=False)
-            self.held_bytes -= size
-            for content in contents:
+            (model, provider, _), held = self.entries.popitem(last=False)
+            self.held_bytes -= held.size
+            self.by_identity.pop((model, provider, *map(id, held.messages)), None)
+            for content in held.contents:
                 self.held_bytes -= len(self.written.pop(id(content), None) or b"")
