@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 from .decoding import input_estimate, json_bytes
 
@@ -95,23 +95,30 @@ def canonical_json(value: Any) -> bytes:
 
 
 def prefixes(tag: str, model: str, body: Mapping[str, Any], last: int,
-             write: Callable[[Any], bytes] = canonical_json) -> tuple[list[str], list[int]]:
+             write: Callable[[Any], bytes] = canonical_json,
+             keyed: Collection[int] | None = None) -> tuple[list[str], list[int]]:
     """The registry key of every prefix of ``body`` holding 0..``last`` contents (with its head: system,
     tools, tool config): the Gemini key's tag, the model and a SHA-256 of the prefix's exact bytes;
     and each prefix's bytes, for token estimates. Each content is written once for both, by ``write``
-    (:func:`canonical_json`, or a caller's memo of it for contents it sees again)."""
+    (:func:`canonical_json`, or a caller's memo of it for contents it sees again). With ``keyed``, only
+    those prefixes get a key (the others ""): finishing a hash for each of a thousand contents is most
+    of the work once the contents are written."""
     head = canonical_json([body.get(name) for name in HEAD_FIELDS])   # written once: it is most of a short turn
     digest = hashlib.sha256(b"[" + canonical_json(model) + b"," + head[1:])   # the bytes of [model, *head]
-    keys = [f"{tag}:{model}:{digest.hexdigest()}"]
+    keys = [_key(tag, model, digest, 0, keyed)]
     size = len(head)
     sizes = [size]
-    for content in body.get("contents", ())[:last]:
+    for number, content in enumerate(body.get("contents", ())[:last], 1):
         written = write(content)
         digest.update(written)
-        keys.append(f"{tag}:{model}:{digest.hexdigest()}")
+        keys.append(_key(tag, model, digest, number, keyed))
         size += len(written)
         sizes.append(size)
     return keys, sizes
+
+
+def _key(tag: str, model: str, digest: Any, number: int, keyed: Collection[int] | None) -> str:
+    return f"{tag}:{model}:{digest.hexdigest()}" if keyed is None or number in keyed else ""
 
 
 def prefix_keys(tag: str, model: str, body: Mapping[str, Any], last: int) -> list[str]:
