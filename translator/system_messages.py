@@ -39,6 +39,8 @@ def _opens_turn(message: Any) -> bool:
 def turn_effort(messages: Sequence[Any], top_level: Effort | None) -> Effort | None:
     """The effort of the turn being generated: the last system message's ``output_config.effort`` since
     the assistant answer before the turn's opening user message, else the top-level one."""
+    if not any(m.role == "system" and m.output_config is not None for m in messages):
+        return top_level   # the usual case, found without looking for the turn's start in a long tool loop
     opening = _last(messages, _opens_turn)
     previous = _last(messages, lambda m: m.role == "assistant", max(opening, 0))
     for i in range(len(messages) - 1, previous, -1):
