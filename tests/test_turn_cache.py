@@ -404,3 +404,17 @@ def test_the_service_sizes_its_cache_from_history_cache_mb() -> None:
     assert reload.turn_cache(load_settings({"HISTORY_CACHE_MB": "0"}, None)) is None
     with pytest.raises(ValueError, match="HISTORY_CACHE_MB must not be negative"):
         load_settings({"HISTORY_CACHE_MB": "-1"}, None)
+
+
+def test_every_byte_of_a_kept_chain_counts() -> None:
+    """A change in the very last value of a kept chain's last message (the last call's input), or at the
+    start of the first message, is a different chain, even when the bytes keep their length."""
+    cache = translator.TurnCache(32 << 20)
+    for rounds in (4, 5):
+        _same(_session(rounds), cache)
+    last_call = _session(5)   # the chain ends after this turn; each edit keeps the bytes' length
+    last_call["messages"][-3]["content"][-1]["input"]["path"] = "/src/other_4.pz"
+    first = _session(5)
+    first["messages"][0]["content"] = "Mix the handlers."
+    for body in (last_call, first):
+        _same(body, cache)
