@@ -63,14 +63,20 @@ class Proxy:
     turn_cache: translator.TurnCache | None = None  # translated history turns (HISTORY_CACHE_MB), None when 0
 
 
-def create_app(settings: Settings | None = None, spec: Spec | None = None) -> ProxyApp:
-    settings = settings or load_settings()
-    spec = spec or reload.load_tables(settings)
+def _set_up_process(settings: Settings) -> None:
+    """What the worker process sets once, whatever app it serves: logging, sockets, LiteLLM's start-up
+    check, the GIL switch interval, the size of LiteLLM's history cache (HISTORY_CACHE_MB)."""
     configure_logging(settings)
     connections.install()  # closed connections release their descriptor at once (connections.py)
     litellm_adapter.check()
     offload.install()
     litellm_adapter.HISTORY.resize(settings.history_cache_mb << 20)
+
+
+def create_app(settings: Settings | None = None, spec: Spec | None = None) -> ProxyApp:
+    settings = settings or load_settings()
+    spec = spec or reload.load_tables(settings)
+    _set_up_process(settings)
     app = ProxyApp(__name__)
     app.config["MAX_CONTENT_LENGTH"] = None  # hooks.read_body() enforces the limit, and drains what is over it
     endpoints = load_endpoints(settings.spec_dir or translator.DEFAULT_SPEC_DIR)
