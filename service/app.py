@@ -65,12 +65,11 @@ class Proxy:
 
 def _set_up_process(settings: Settings) -> None:
     """What the worker process sets once, whatever app it serves: logging, sockets, LiteLLM's start-up
-    check, the GIL switch interval, the size of LiteLLM's history cache (HISTORY_CACHE_MB)."""
+    check, the GIL switch interval."""
     configure_logging(settings)
     connections.install()  # closed connections release their descriptor at once (connections.py)
     litellm_adapter.check()
     offload.install()
-    litellm_adapter.HISTORY.resize(settings.history_cache_mb << 20)
 
 
 def create_app(settings: Settings | None = None, spec: Spec | None = None) -> ProxyApp:
@@ -88,7 +87,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Pr
                               RateLimits(settings, state, refusal=spec.errors.own.over_rate_limit,
                                          on_refused=metrics.refused), metrics,
                               context_cache.registry(settings, state, list(spec.models.models)))
-    proxy.turn_cache = reload.turn_cache(settings)
+    proxy.turn_cache = reload.history_caches(settings)
     warn_unpriced(spec)
 
     @app.while_serving

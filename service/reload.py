@@ -16,6 +16,7 @@ import translator
 from translator import Spec
 
 from .config import Settings, load_settings
+from .engines import litellm_adapter
 
 log = logging.getLogger("proxy")
 MODEL_SETTINGS = ("big_model", "small_model", "provider_prefixes", "spec_dir")
@@ -28,8 +29,10 @@ def load_tables(settings: Settings) -> Spec:
                                 provider_prefixes=settings.provider_prefixes or None)
 
 
-def turn_cache(settings: Settings) -> translator.TurnCache | None:
-    """The memo of translated conversation turns (HISTORY_CACHE_MB; 0: none), one per loaded tables."""
+def history_caches(settings: Settings) -> translator.TurnCache | None:
+    """Both history caches sized by HISTORY_CACHE_MB (0: none): LiteLLM's converted contents, one per
+    process (resized), and the memo of translated turns, one per loaded tables (returned)."""
+    litellm_adapter.HISTORY.resize(settings.history_cache_mb << 20)
     return translator.TurnCache(settings.history_cache_mb << 20) if settings.history_cache_mb else None
 
 
@@ -44,7 +47,7 @@ def reload_tables(proxy: Any) -> bool:
         return False
     proxy.settings, proxy.spec = settings, spec
     proxy.tool_cache = translator.DeclarationCache(spec.tools.declaration_cache_size)  # built by the old tables
-    proxy.turn_cache = turn_cache(settings)
+    proxy.turn_cache = history_caches(settings)
     log.warning("reload: tables re-read from %s (%d models; BIG_MODEL %s, SMALL_MODEL %s)",
                 settings.spec_dir or translator.DEFAULT_SPEC_DIR, len(spec.models.models),
                 spec.models.target_name("BIG_MODEL"), spec.models.target_name("SMALL_MODEL"))

@@ -397,11 +397,14 @@ def test_grown_claude_code_sessions() -> None:
 def test_the_service_sizes_its_cache_from_history_cache_mb() -> None:
     from service import reload
     from service.config import load_settings
+    from service.engines.litellm_adapter import HISTORY
 
-    assert (cache := reload.turn_cache(load_settings({}, None))) is not None and cache.max_bytes == 32 << 20
-    assert (cache := reload.turn_cache(load_settings({"HISTORY_CACHE_MB": "3"}, None))) is not None
-    assert cache.max_bytes == 3 << 20
-    assert reload.turn_cache(load_settings({"HISTORY_CACHE_MB": "0"}, None)) is None
+    assert (cache := reload.history_caches(load_settings({}, None))) is not None and cache.max_bytes == 32 << 20
+    assert (cache := reload.history_caches(load_settings({"HISTORY_CACHE_MB": "3"}, None))) is not None
+    assert cache.max_bytes == 3 << 20 == HISTORY.max_bytes   # LiteLLM's history cache is sized with it
+    assert reload.history_caches(load_settings({"HISTORY_CACHE_MB": "0"}, None)) is None
+    assert HISTORY.max_bytes == 0
+    reload.history_caches(load_settings({}, None))   # as the other tests' proxies have it
     with pytest.raises(ValueError, match="HISTORY_CACHE_MB must not be negative"):
         load_settings({"HISTORY_CACHE_MB": "-1"}, None)
 

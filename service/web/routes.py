@@ -140,15 +140,17 @@ async def count_tokens() -> Response:
     threads = current_app.proxy.threads
     assert threads is not None  # opened while serving
     body = await counted_request(await resolve_file_sources(await json_body()), threads, current_app.proxy.spec)
-    plan = translator.plan_edits(body, current_app.proxy.spec.context)  # context_management edits
     offload.mark(offload.weight(body, request.content_length or 0), current_app.proxy.settings.offload_bytes)
+    context = current_app.proxy.spec.context
+    plan = await offload.run(lambda: translator.plan_edits(body, context))  # context_management edits
     call = await _translate(translator.translate_count_tokens, plan.body)
     g.log.update(model=call.route.requested, target=call.route.target)
     g.client.check_model(call.route, own_errors().model_not_allowed)
     proxy = current_app.proxy
     tokens, source = await upstream.count_tokens(call, proxy.pool, proxy.settings, proxy.http)
     g.log.update(count_source=source)
-    return json_response(translator.counted_tokens(plan, tokens))
+    # The answer's estimates serialise the whole conversation (EditPlan measures when asked).
+    return json_response(await offload.run(lambda: translator.counted_tokens(plan, tokens)))
 
 
 @routes.get("/v1/models")
