@@ -193,3 +193,55 @@ def test_equal_messages_in_other_objects_are_found_by_their_bytes(history: Conve
     _, _, built = gemini.gemini_body(again)
     assert translator.json_bytes(built) == _fresh(again, "gemini")
     assert len(history.entries) == len(history.by_identity)   # no second entry for the same bytes
+
+
+def _warm(turns: translator.TurnCache, rounds: int) -> dict[str, Any]:
+    """The kwargs of a turn translated with ``turns``, its body built (the history's trail left)."""
+    kwargs = translator.translate_request(_synthetic(rounds), SPEC, turn_cache=turns).kwargs
+    gemini.gemini_body(kwargs)
+    return kwargs
+
+
+def test_the_next_turn_takes_the_trail_in_one_look(history: ConvertedHistory, monkeypatch: pytest.MonkeyPatch) -> None:
+    turns = translator.TurnCache(8 << 20)
+    _warm(turns, 10)
+    looked: list[int] = []
+    converted = ConvertedHistory._converted
+    monkeypatch.setattr(ConvertedHistory, "_converted",
+                        lambda self, segment, *rest: looked.append(len(segment)) or converted(self, segment, *rest))
+    kwargs = translator.translate_request(_synthetic(11), SPEC, turn_cache=turns).kwargs
+    _, _, built = gemini.gemini_body(kwargs)
+    assert translator.json_bytes(built) == _fresh(kwargs, "gemini")
+    assert len(looked) == 1   # the new round alone; the ten before it came with the trail
+    assert len(history.trails) == 1
+
+
+def test_a_trail_is_taken_only_as_far_as_its_messages_are_the_same_objects(history: ConvertedHistory) -> None:
+    turns = translator.TurnCache(8 << 20)
+    kwargs = _warm(turns, 8)
+    messages = kwargs["messages"]
+    system = sum(message["role"] == "system" for message in messages)
+    (trail,) = history.trails.values()
+    variants = []
+    for end in trail.ends[:-1]:
+        at = system + end
+        variants += [messages[:at] + [{"role": "user", "content": "and one more thing"}] + messages[at:],  # no segment begins here now
+                     messages[:at] + [copy.deepcopy(messages[at])] + messages[at + 1:],                   # equal, another object
+                     messages[:at - 1] + [{"role": "user", "content": "said otherwise"}] + messages[at:]]  # changed before an end
+    for variant in variants:
+        changed = dict(kwargs, messages=variant)
+        _, _, built = gemini.gemini_body(changed)
+        assert translator.json_bytes(built) == _fresh(changed, "gemini")
+        gemini.gemini_body(kwargs)   # the trail of the original, again
+
+
+def test_a_trail_whose_segments_were_evicted(history: ConvertedHistory) -> None:
+    turns = translator.TurnCache(8 << 20)
+    _warm(turns, 9)
+    history.resize(history.held_bytes // 2)   # the oldest half: the trail's first segments
+    kwargs = translator.translate_request(_synthetic(10), SPEC, turn_cache=turns).kwargs
+    _, _, built = gemini.gemini_body(kwargs)
+    assert translator.json_bytes(built) == _fresh(kwargs, "gemini")
+    history.resize(0)
+    _, _, built = gemini.gemini_body(kwargs)
+    assert translator.json_bytes(built) == _fresh(kwargs, "gemini") and not history.entries

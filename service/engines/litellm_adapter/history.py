@@ -13,10 +13,17 @@ rewrites media parts in place and reads them for the request's media resolution.
 is always converted with the rest of the request by ``transform_request_body`` (system
 instruction, response-schema prompt, generation config), so the body is LiteLLM's own with its
 ``contents`` led by the kept segments (tests/test_history_cache.py compares bodies byte for byte).
+
+The next request of a conversation begins with the very message objects of the last one (the
+translator's turn cache hands them out again), so the segments a request used are remembered as its
+trail, by its first message: the next request takes them all with one look (as far as its messages
+are those objects) instead of finding its ~500 segments one by one.
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
+import operator
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -56,6 +63,16 @@ class Held:
 
 
 Key = tuple[str, str, bytes]   # model, provider, SHA-256 of the segment's JSON
+TRAILS = 256                   # conversations whose trail is kept (keys only: a few KB each)
+
+
+@dataclass(frozen=True)
+class Trail:
+    """The leading segments a request's history was cut into: their keys, and the messages before the
+    end of each."""
+
+    keys: tuple[Key, ...]
+    ends: tuple[int, ...]
 
 
 class ConvertedHistory:
@@ -71,6 +88,7 @@ class ConvertedHistory:
         self.max_bytes, self.held_bytes = max_bytes, 0
         self.entries: OrderedDict[Key, Held] = OrderedDict()
         self.by_identity: dict[tuple[Any, ...], Key] = {}   # (model, provider, *ids of the messages) → key
+        self.trails: OrderedDict[tuple[str, str, int], Trail] = OrderedDict()  # (model, provider, id of the first message)
         # id of each content the entries hold (alive while held, so the id is its own) → its canonical JSON
         self.written: dict[int, bytes | None] = {}
         self.lock = threading.Lock()
@@ -84,26 +102,58 @@ class ConvertedHistory:
              convert: Convert) -> tuple[list[dict[str, Any]], int]:
         """The contents of the leading segments of ``messages`` (all but the last, up to the first that
         is not text only) and how many messages they cover; the rest is for ``transform_request_body``."""
-        parts = segments(messages)
-        contents: list[dict[str, Any]] = []
-        covered = 0
-        for segment in parts[:-1]:
-            if self.max_bytes <= 0 or not all(_text_only(message) for message in segment):
+        if self.max_bytes <= 0 or not messages:
+            return [], 0
+        contents, keys, ends = self._trailed(messages, model, provider)
+        covered = ends[-1] if ends else 0
+        for segment in segments(messages[covered:])[:-1]:
+            if not all(_text_only(message) for message in segment):
                 break
-            converted = self._converted(segment, model, provider, convert)
-            if converted is None:
+            found = self._converted(segment, model, provider, convert)
+            if found is None:
                 break
-            contents += converted
+            contents += found[1]
             covered += len(segment)
+            keys.append(found[0])
+            ends.append(covered)
+        with self.lock:
+            self.trails[(model, provider, id(messages[0]))] = Trail(tuple(keys), tuple(ends))
+            self.trails.move_to_end((model, provider, id(messages[0])))
+            while len(self.trails) > TRAILS:
+                self.trails.popitem(last=False)
         return contents, covered
 
+    def _trailed(self, messages: Sequence[dict[str, Any]], model: str,
+                 provider: str) -> tuple[list[dict[str, Any]], list[Key], list[int]]:
+        """The contents, keys and ends of the segments of the trail left by this conversation's last
+        request (by its first message) that ``messages`` holds as the very objects they were converted
+        from, each ending where a segment of ``messages`` begins."""
+        with self.lock:
+            trail = self.trails.get((model, provider, id(messages[0])))
+            if trail is None:
+                return [], [], []
+            held = [self.entries.get(key) for key in trail.keys]
+            count = held.index(None) if None in held else len(held)
+            given = [message for entry in held[:count] for message in entry.messages]  # type: ignore[union-attr]
+            same = list(map(operator.is_, given, messages))
+            alike = same.index(False) if False in same else len(same)
+            used = bisect.bisect_right(trail.ends, alike, hi=count)
+            if used and trail.ends[used - 1] == alike and not (
+                    alike < len(messages) and messages[alike].get("role") == "assistant"):
+                used -= 1   # (before ``alike`` the messages are the same objects, so segments begin as they did)
+            for key in trail.keys[:used]:
+                self.entries.move_to_end(key)
+        contents = [content for entry in held[:used] for content in entry.contents]  # type: ignore[union-attr]
+        return contents, list(trail.keys[:used]), list(trail.ends[:used])
+
     def _converted(self, segment: list[dict[str, Any]], model: str, provider: str,
-                   convert: Convert) -> list[dict[str, Any]] | None:
+                   convert: Convert) -> tuple[Key, list[dict[str, Any]]] | None:
         identity = (model, provider, *map(id, segment))
         with self.lock:
-            found = self._held(self.by_identity.get(identity))
+            known = self.by_identity.get(identity)
+            found = self._held(known)
             if found is not None and all(kept is given for kept, given in zip(found.messages, segment)):
-                return found.contents
+                return known, found.contents  # type: ignore[return-value]
         try:
             data = json_bytes(segment)
         except TypeError:
@@ -113,7 +163,7 @@ class ConvertedHistory:
         with self.lock:
             found = self._held(key)
             if found is not None:
-                return found.contents
+                return key, found.contents
         try:
             converted = convert(list(segment))
         except Exception:  # noqa: BLE001 - a segment LiteLLM cannot convert alone is converted with the rest
@@ -128,7 +178,7 @@ class ConvertedHistory:
                 self.written.update((id(content), None) for content in converted)
                 self.held_bytes += size
                 self._evict()
-        return converted
+        return key, converted
 
     def _held(self, key: Key | None) -> Held | None:
         """The entry under ``key``, now the most recently used (the lock held)."""
