@@ -10,6 +10,7 @@ bytes, per Gemini key and model), and which cache to use or make.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from dataclasses import dataclass
 from typing import Any, Callable, Collection, Mapping, Sequence
 
@@ -105,20 +106,13 @@ def prefixes(tag: str, model: str, body: Mapping[str, Any], last: int,
     of the work once the contents are written."""
     head = canonical_json([body.get(name) for name in HEAD_FIELDS])   # written once: it is most of a short turn
     digest = hashlib.sha256(b"[" + canonical_json(model) + b"," + head[1:])   # the bytes of [model, *head]
-    keys = [_key(tag, model, digest, 0, keyed)]
-    size = len(head)
-    sizes = [size]
-    for number, content in enumerate(body.get("contents", ())[:last], 1):
-        written = write(content)
-        digest.update(written)
-        keys.append(_key(tag, model, digest, number, keyed))
-        size += len(written)
-        sizes.append(size)
-    return keys, sizes
-
-
-def _key(tag: str, model: str, digest: Any, number: int, keyed: Collection[int] | None) -> str:
-    return f"{tag}:{model}:{digest.hexdigest()}" if keyed is None or number in keyed else ""
+    written = [write(content) for content in body.get("contents", ())[:last]]
+    named = f"{tag}:{model}:"
+    keys = [named + digest.hexdigest() if keyed is None or 0 in keyed else ""]
+    for number, data in enumerate(written, 1):
+        digest.update(data)
+        keys.append(named + digest.hexdigest() if keyed is None or number in keyed else "")
+    return keys, list(itertools.accumulate(map(len, written), initial=len(head)))
 
 
 def prefix_keys(tag: str, model: str, body: Mapping[str, Any], last: int) -> list[str]:

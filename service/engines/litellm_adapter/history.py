@@ -189,8 +189,7 @@ class ConvertedHistory:
 
     def canonical(self, content: Any) -> bytes:
         """``translator.canonical_json(content)``, written once for a content this cache holds."""
-        with self.lock:
-            data = self.written.get(id(content))
+        data = self.written.get(id(content))   # (one dict read is atomic: no lock to read)
         if data is not None:
             return data
         data = canonical_json(content)
