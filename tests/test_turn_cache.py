@@ -285,8 +285,9 @@ def test_a_kept_chain_ending_on_tool_calls() -> None:
 
 
 def _chains(cache: translator.TurnCache) -> int:
-    """How many chains of leading turns the cache holds (white-box: its keys begin with "chain")."""
-    return sum(1 for key in cache._entries if key[0] == "chain")
+    """How many chains of leading turns the cache holds (white-box: under keys that begin with "chain",
+    the chains of the conversations opening with one first message)."""
+    return sum(len(kept) for key, (kept, _) in cache._entries.items() if key[0] == "chain")  # type: ignore[arg-type]
 
 
 def test_claude_codes_sessions_open_with_a_system_message() -> None:
@@ -421,3 +422,48 @@ def test_every_byte_of_a_kept_chain_counts() -> None:
     first["messages"][0]["content"] = "Mix the handlers."
     for body in (last_call, first):
         _same(body, cache)
+
+
+def _kept_chains(cache: translator.TurnCache) -> list[Any]:
+    return [chain for key, (kept, _) in cache._entries.items() if key[0] == "chain" for chain in kept]  # type: ignore[union-attr]
+
+
+def test_conversations_that_open_alike_keep_a_chain_each() -> None:
+    """Sessions opening with the same first message, served in turn, each find their own chain (up to
+    FORKS of them); a fifth takes the place of the one least recently kept."""
+    from translator.turn_cache import FORKS
+    cache = translator.TurnCache(32 << 20)
+    openings = [f"Then look at part {n}." for n in range(FORKS + 1)]
+
+    def turn(fork: str, rounds: int) -> dict[str, Any]:
+        body = _session(rounds)
+        body["messages"][1:1] = [{"role": "assistant", "content": "Where?"}, {"role": "user", "content": fork}]
+        return body
+
+    previous: dict[str, translator.UpstreamCall] = {}
+    for rounds in (2, 3, 4):
+        for fork in openings[:FORKS]:
+            call = _same(turn(fork, rounds), cache)
+            assert call is not None
+            if fork in previous:   # the leading turns came from this session's own chain
+                assert call.kwargs["messages"][3] is previous[fork].kwargs["messages"][3]
+            previous[fork] = call
+    assert len(_kept_chains(cache)) == FORKS
+    _same(turn(openings[FORKS], 2), cache)
+    assert len(_kept_chains(cache)) == FORKS
+
+
+def test_a_chain_is_taken_only_where_a_turn_of_the_request_begins() -> None:
+    """The same leading messages, followed by one of the role their last turn has: that turn is longer
+    now, and the chain (which ends inside it) is not used."""
+    cache = translator.TurnCache(32 << 20)
+    for rounds in (3, 4):
+        _same(_session(rounds), cache)
+    (chain,) = _kept_chains(cache)
+    longer = _session(4)
+    role = longer["messages"][chain.end - 1]["role"]
+    content: Any = ("More about it." if role == "assistant"
+                    else [{"type": "text", "text": "And the logs say nothing."}])
+    longer["messages"].insert(chain.end, {"role": role, "content": content})
+    _same(longer, cache)
+    _same(_session(5), cache)

@@ -13,10 +13,11 @@ by its place), is never kept.
 The leading turns of a request are also kept whole, as a chain, when none of them took media: its runs
 of one mapped role from the first message on, whatever their roles (Claude Code's second message is a
 system message), up to one marshal refuses, ending where a turn must begin and before the request's
-last turn (which the next request may extend), keyed by their runs' keys and by which of their system
-messages are cleared. The next request of the conversation (the same turns, then an answer and a
-question) finds them with one lookup and translates only what follows, from the tool_use ids they
-left pending.
+last turn (which the next request may extend), with their messages' bytes and which of their system
+messages are cleared, under the context and the first message's bytes (the chains of up to ``FORKS``
+conversations that open alike). The next request of the conversation (the same turns, then an answer
+and a question) finds them with one lookup and one comparison of the bytes, and translates only
+what follows, from the tool_use ids they left pending.
 
 A turn is kept only once it was checked and translated, so a turn found here is not checked again:
 the per-message checks (role, system-message fields, content blocks) read nothing but the message and
@@ -30,11 +31,14 @@ them is about as large). Hits hand out the kept OpenAI messages themselves: trea
 """
 from __future__ import annotations
 
+import bisect
+import itertools
 import marshal
+import operator
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence, cast
 
 from .media import MediaBudget
 from .spec import Spec
@@ -42,7 +46,7 @@ from .tables import RoleRule
 
 MARSHAL_VERSION = 2   # version 3 on marks objects referenced twice, which depends on reference counts
 ENTRY_COST = 512      # bytes counted for an entry beside its messages' (key, links, message dicts)
-CHAIN_TRIES = 4       # chain lengths tried: the leading runs of the request, and up to 3 shorter
+FORKS = 4             # chains kept of conversations that open with the same first message
 
 Translated = tuple[tuple[dict[str, Any], ...], tuple[str, ...]]  # OpenAI messages, tool_use ids left pending
 
@@ -65,7 +69,7 @@ class TurnCache:
         self.max_bytes = max_bytes
         self.size = 0
         self._spec: Spec | None = None
-        self._entries: OrderedDict[tuple, tuple[Kept | Chain, int]] = OrderedDict()
+        self._entries: OrderedDict[tuple, tuple[Kept | tuple[Chain, ...], int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -73,11 +77,6 @@ class TurnCache:
 
     def _get(self, spec: Spec, key: tuple) -> Any:
         return self._get_all(spec, [key])[0]
-
-    def _drop(self, key: tuple) -> None:
-        with self._lock:
-            entry = self._entries.pop(key, None)
-            self.size -= entry[1] if entry else 0
 
     def _get_all(self, spec: Spec, keys: list[tuple]) -> list[Any]:
         with self._lock:
@@ -89,7 +88,7 @@ class TurnCache:
                     self._entries.move_to_end(key)
             return [entry[0] if entry else None for entry in found]
 
-    def _put(self, spec: Spec, key: tuple, kept: Kept | Chain, cost: int) -> None:
+    def _put(self, spec: Spec, key: tuple, kept: Kept | tuple[Chain, ...], cost: int) -> None:
         if cost > self.max_bytes:
             return
         with self._lock:
@@ -105,12 +104,15 @@ class TurnCache:
 
 class Chain(NamedTuple):
     """The leading turns of a conversation (messages 0 to ``end``, excluded), translated, and where they
-    leave the next: the tool_use ids pending, and the place of the turn that made them (for a refusal)."""
+    leave the next: the tool_use ids pending, and the place of the turn that made them (for a refusal);
+    what it was kept under: its messages' bytes and which of them were cleared system messages."""
 
     end: int
     translated: tuple[dict[str, Any], ...]
     pending: tuple[str, ...]
     asked: str
+    dumped: tuple[bytes, ...]
+    hidden: tuple[int, ...]
 
 
 class Span(NamedTuple):
@@ -131,100 +133,119 @@ class TurnMemo:
     context: bytes                   # signer, aliases, media limits (marshalled)
     budget: MediaBudget
     hidden: frozenset[int] = frozenset()  # the system messages cleared here (see system_messages.cleared)
-    leading: list[tuple[int, tuple]] = field(default_factory=list)  # (end, key) of the runs from the first on
+    dumped: list[bytes | None] = field(default_factory=list)  # each message's marshal bytes (None: refused)
+    leading: list[int] = field(default_factory=list)  # the ends of the runs from the first on, all marshalled
     clean: list[int] = field(default_factory=list)  # how many of them end where a turn must begin
-    chain: Chain | None = None       # what the cache holds for the most of them
+    forks: tuple[Chain, ...] = ()    # the chains kept of conversations opening with this one's first message
+    chain: Chain | None = None       # the one of them that holds the most of its leading runs
     chained: int = 0                 # how many
 
     def spans(self, roles: Sequence[str], rules: Mapping[Any, RoleRule], hidden: frozenset[int]) -> dict[int, Span]:
         """The turns that may be memoised one by one, by their first message: runs of one mapped role,
         their messages of roles without ``wrap``, whose neighbour runs hold such a message (so are never
         left out, which would merge the runs around them). ``roles`` are the messages' roles. Also finds
-        the chain kept of the leading runs (any roles), keyed with which of them are ``hidden``."""
+        the chain kept of the leading runs (any roles), with which of them are ``hidden``."""
         runs = _runs(roles, rules)
         self.hidden = hidden
-        whole_turns: dict[int, tuple] = {}
-        for n, (role, start, end, plain, _) in enumerate(runs):
-            next_lasts = n + 1 == len(runs) or runs[n + 1][4]
-            whole = plain and (n == 0 or runs[n - 1][4]) and next_lasts
-            if not whole and len(self.leading) < n:
-                continue  # neither a turn of its own nor one of the leading runs
-            key = self._key(role, start, end)
-            if key is None:
-                continue
-            if len(self.leading) == n:
-                self.leading.append((end, key))
-                if next_lasts and n + 1 < len(runs):  # the last turn is the one a next request changes
-                    self.clean.append(n + 1)
-            if whole:
-                whole_turns[start] = key
+        self.dumped, complete = _dumped(self.raw[:runs[-1][2]] if runs else [])
+        leading = len(runs) if complete else next(
+            (n for n, run in enumerate(runs) if None in self.dumped[run[1]:run[2]]), len(runs))
+        self.leading = [run[2] for run in runs[:leading]]
+        self.clean = [n + 1 for n in range(min(leading, len(runs) - 1)) if runs[n + 1][4]]
         self._find_chain()
-        after = {start: key for start, key in whole_turns.items() if start >= (self.chain.end if self.chain else 0)}
-        kept = self.cache._get_all(self.spec, list(after.values()))
-        ends = {start: end for _, start, end, _, _ in runs}
-        return {start: Span(ends[start], key, found) for (start, key), found in zip(after.items(), kept)}
+        after = self.chain.end if self.chain else 0
+        found: dict[int, tuple[int, tuple]] = {}
+        for n in range(bisect.bisect_left(runs, after, key=operator.itemgetter(1)), len(runs)):
+            role, start, end, plain, _ = runs[n]
+            if not plain or (n and not runs[n - 1][4]) or (n + 1 < len(runs) and not runs[n + 1][4]):
+                continue  # not a turn of its own
+            parts = self.dumped[start:end]
+            if complete or None not in parts:
+                found[start] = (end, (self.context, role, *parts))
+        kept = self.cache._get_all(self.spec, [key for _, key in found.values()])
+        return {start: Span(end, key, held) for (start, (end, key)), held in zip(found.items(), kept)}
 
     @property
     def leading_end(self) -> int:
         """The end of the most leading runs a chain may hold (-1: none)."""
-        return self.leading[self.clean[-1] - 1][0] if self.clean else -1
+        return self.leading[self.clean[-1] - 1] if self.clean else -1
 
-    def _chain_key(self, runs: int) -> tuple:
-        end = self.leading[runs - 1][0]
-        return ("chain", tuple(sorted(i for i in self.hidden if i < end)), *(key for _, key in self.leading[:runs]))
+    def _chain_key(self) -> tuple:
+        """Where the conversation's chain is kept: by its first message (checked whole when found)."""
+        return ("chain", self.context, self.dumped[0])
+
+    def _hidden_before(self, end: int) -> tuple[int, ...]:
+        return tuple(sorted(i for i in self.hidden if i < end))
 
     def _find_chain(self) -> None:
-        """The longest chain kept of the leading turns, trying the lengths a next request of the
-        conversation has (the same turns, and one or two more: an answer and the next question)."""
-        for runs in reversed(self.clean[-CHAIN_TRIES:]):
-            found = self.cache._get(self.spec, self._chain_key(runs))
-            if found is not None:
-                self.chain, self.chained = found, runs
+        """The longest chain kept of this conversation (of those opening with its first message) that is
+        this request's leading turns: the same bytes, the same cleared system messages, ending where a
+        turn of this request must begin."""
+        if not self.clean:
+            return
+        self.forks = self.cache._get(self.spec, self._chain_key()) or ()
+        ends = {self.leading[n - 1]: n for n in self.clean}
+        for chain in sorted(self.forks, key=lambda chain: -chain.end):
+            runs = ends.get(chain.end)
+            if (runs is not None and chain.hidden == self._hidden_before(chain.end)
+                    and chain.dumped == tuple(self.dumped[:chain.end])):
+                self.chain, self.chained = chain, runs
                 return
 
     def keep_chain(self, translated: tuple[dict[str, Any], ...], pending: tuple[str, ...], asked: str) -> None:
-        """Keep the leading turns' translation (in place of the shorter chain found, if any)."""
+        """Keep the leading turns' translation, in place of the shorter chain found (if any), beside the
+        other conversations that open with the same first message (up to FORKS in all)."""
         runs = self.clean[-1] if self.clean else 0
         if runs <= max(self.chained, 1):
             return
-        size = sum(len(part) for _, key in self.leading[:runs] for part in key[2:])
-        self.cache._put(self.spec, self._chain_key(runs), Chain(self.leading_end, translated, pending, asked),
-                        size + 8 * len(translated) + ENTRY_COST)
-        if self.chained:
-            self.cache._drop(self._chain_key(self.chained))
-
-    def _key(self, role: str, start: int, end: int) -> tuple | None:
-        """The key of messages ``start`` to ``end``: the request's context, the role, their bytes; None when
-        marshal refuses one (a subclass, a non-builtin type, or nested too deeply)."""
-        try:
-            return (self.context, role, *[marshal.dumps(self.raw[i], MARSHAL_VERSION) for i in range(start, end)])
-        except ValueError:
-            return None
+        end = self.leading_end
+        dumped = cast(tuple[bytes, ...], tuple(self.dumped[:end]))
+        forks = (Chain(end, translated, pending, asked, dumped, self._hidden_before(end)),
+                 *(chain for chain in self.forks if chain is not self.chain))[:FORKS]
+        self.cache._put(self.spec, self._chain_key(), forks, sum(map(_chain_cost, forks)))
 
     def keep(self, span: Span, answered: tuple[str, ...], translated: Translated, budget_used: int) -> None:
         """Keep a turn's translation, unless it took from the media budget (since ``budget_used``)."""
         if self.budget.used == budget_used:
-            size = sum(len(part) for part in span.key[2:])
+            size = sum(map(len, span.key[2:]))
             self.cache._put(self.spec, span.key, Kept(answered, translated), 2 * size + ENTRY_COST)
+
+
+def _chain_cost(chain: Chain) -> int:
+    return sum(map(len, chain.dumped)) + 8 * len(chain.translated) + ENTRY_COST
 
 
 def _runs(roles: Sequence[str], rules: Mapping[Any, RoleRule]) -> list[tuple[str, int, int, bool, bool]]:
     """The messages (by their ``roles``) as runs of one mapped role: (that role, start, end, whether all
     their roles are without ``wrap``, whether any is); up to a role the tables lack (refused there)."""
     mapped = {role: (rule.sent_as, rule.wrap is None) for role, rule in rules.items()}
-    known: list[tuple[str, bool]] = []
-    for role in roles:
-        if role not in mapped:
-            break
-        known.append(mapped[role])
-    runs = []
-    start = 0
-    for i in range(1, len(known) + 1):
-        if i == len(known) or known[i][0] != known[start][0]:
-            plain = [p for _, p in known[start:i]]
-            runs.append((known[start][0], start, i, all(plain), any(plain)))
-            start = i
-    return runs
+    if not mapped.keys() >= set(roles):
+        roles = list(itertools.takewhile(mapped.__contains__, roles))
+    sent = [mapped[role][0] for role in roles]
+    plain = [mapped[role][1] for role in roles]
+    starts = [n for n, (before, this) in enumerate(zip(sent, sent[1:]), 1) if before != this]
+    ends = [*starts, len(sent)]
+    starts.insert(0, 0)
+    if all(plain):   # as in most conversations: no role with a wrap
+        return [(sent[start], start, end, True, True) for start, end in zip(starts, ends)] if sent else []
+    return [(sent[start], start, end, all(plain[start:end]), any(plain[start:end])) for start, end in zip(starts, ends)
+            ] if sent else []
+
+
+def _dumped(messages: Sequence[Any]) -> tuple[list[bytes | None], bool]:
+    """Each message's marshal bytes, None for one marshal refuses (a subclass, a non-builtin type, or
+    nested too deeply), whose turn is not kept; and whether there is none."""
+    try:
+        return [marshal.dumps(message, MARSHAL_VERSION) for message in messages], True
+    except ValueError:
+        return [_marshalled(message) for message in messages], False
+
+
+def _marshalled(message: Any) -> bytes | None:
+    try:
+        return marshal.dumps(message, MARSHAL_VERSION)
+    except ValueError:
+        return None
 
 
 def turn_memo(cache: TurnCache | None, spec: Spec, body: Any, signer: str, aliases: Mapping[str, str],
