@@ -124,6 +124,19 @@ def test_the_worker_runs_with_its_hard_descriptor_limit(fake, tmp_path):
         server.stop()
 
 
+def test_connections_are_read_a_mebibyte_at_a_time():
+    """Hypercorn reads 64 KiB at a time; a 1 MB turn took ~17 rounds through asyncio, h11, Hypercorn and
+    Quart. The served proxies of the other tests (a 5 MB body in test_hostile) read through this."""
+    import hypercorn.asyncio.run as hypercorn_run
+    import hypercorn.asyncio.tcp_server as hypercorn_tcp
+
+    from service.web import connections
+
+    connections.install()
+    assert hypercorn_tcp.MAX_RECV == connections.READ_BYTES == 1 << 20
+    assert hypercorn_run.TCPServer is connections.ReleasingTCPServer
+
+
 # -- streams that end early are booked with what the client received --------------------------------------
 
 LONG_ANSWER = " ".join(f"word{i:04d}" for i in range(400))   # 3,600 characters, ~900 tokens in all

@@ -16,6 +16,11 @@ answer being written) are untouched: the protocol has already told them the clie
 from, before the worker serves (service.app imports this module). It also raises the soft
 ``RLIMIT_NOFILE`` to the hard limit: each client connection and each upstream connection is a
 descriptor, and 1,024 is a soft default, not a need.
+
+It also lets each read of a connection take up to ``READ_BYTES`` (1 MiB) where Hypercorn takes 64 KiB:
+a 1 MB Claude Code turn arrived in ~17 reads, each a round through asyncio's reader, h11, Hypercorn and
+Quart (with a copy of the bytes left behind at each), which cost ~2.5 ms of a worker's CPU; a read
+returns what the connection has buffered, so a small request reads as before.
 """
 from __future__ import annotations
 
@@ -24,9 +29,11 @@ import resource
 from importlib.metadata import version
 
 import hypercorn.asyncio.run as hypercorn_run
+import hypercorn.asyncio.tcp_server as hypercorn_tcp
 from hypercorn.asyncio.tcp_server import TCPServer
 
 log = logging.getLogger("proxy")
+READ_BYTES = 1 << 20   # the most one read of a connection takes (Hypercorn's MAX_RECV is 64 KiB)
 
 
 class ReleasingTCPServer(TCPServer):
@@ -63,3 +70,8 @@ def install() -> None:
                   "connections keep their descriptor until keep_alive_timeout.", version("hypercorn"))
         return
     hypercorn_run.TCPServer = ReleasingTCPServer  # type: ignore[misc]
+    if isinstance(getattr(hypercorn_tcp, "MAX_RECV", None), int):
+        hypercorn_tcp.MAX_RECV = READ_BYTES
+    else:
+        log.error("Hypercorn %s: MAX_RECV is not where service.web.connections expects; big requests are read "
+                  "64 KiB at a time.", version("hypercorn"))
