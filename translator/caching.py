@@ -47,15 +47,15 @@ def cache_ask(body: Any, sent_as: Mapping[str, str]) -> CacheAsk | None:
     for block in [*(body.get("tools") or ()), *(system if isinstance(system, list) else ())]:
         if (ttl := _ttl(block)) is not None:
             found.append((0, ttl))
-    for number, message in enumerate(body.get("messages") or ()):
+    messages = body.get("messages") or ()
+    for number, message in enumerate(messages):
         content = message.get("content") if isinstance(message, dict) else None
         for block in content if isinstance(content, list) else ():
-            if (ttl := _ttl(block)) is not None:
+            if "cache_control" in block and (ttl := _ttl(block)) is not None:  # (a block not a dict: refused later)
                 found.append((number + 1, ttl))
     if not found:
         return None
-    roles = tuple(sent_as.get(str(m.get("role")), "user") if isinstance(m, dict) else "user"
-                  for m in body.get("messages") or ())
+    roles = tuple([sent_as.get(str(m.get("role")), "user") if isinstance(m, dict) else "user" for m in messages])
     return CacheAsk(tuple(found), roles)
 
 
@@ -73,10 +73,13 @@ def content_counts(ask: CacheAsk, contents: Sequence[Mapping[str, Any]]) -> list
     if runs != [gemini_roles[end - 1] for end in ends] or not contents:
         return []
     counted = []
+    # runs_before[m]: the runs of one role that begin among the first m messages
+    runs_before = list(itertools.accumulate((n == 0 or roles[n] != roles[n - 1] for n in range(len(roles))),
+                                            initial=0))
     for messages, ttl in ask.breakpoints:
         messages = min(messages, len(roles))
         closed = messages == len(roles) or messages == 0 or roles[messages] != roles[messages - 1]
-        whole = sum(1 for n in range(1, messages) if roles[n] != roles[n - 1]) + (1 if messages else 0)
+        whole = runs_before[messages]
         held = whole if closed else whole - 1
         n = min(ends[held - 1] if held else 0, len(contents) - 1)
         while n and _calls_functions(contents[n - 1]):   # a call's answer must come in the same part of the body
