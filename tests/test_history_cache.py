@@ -245,3 +245,60 @@ def test_a_trail_whose_segments_were_evicted(history: ConvertedHistory) -> None:
     history.resize(0)
     _, _, built = gemini.gemini_body(kwargs)
     assert translator.json_bytes(built) == _fresh(kwargs, "gemini") and not history.entries
+
+
+def _keyed(last: int) -> set[int]:
+    return {0, *range(max(0, last - translator.CACHE_LOOKBACK), last + 1)}
+
+
+def test_prefix_hashes_go_on_from_the_last_turns(history: ConvertedHistory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The keys and sizes are translator.prefixes' own on every turn; a turn after the first hashes only
+    from the first prefix it looks up (before it, the contents are the same objects as the last turn's)."""
+    turns = translator.TurnCache(8 << 20)
+    hashed: list[int] = []
+    write = history.canonical
+    monkeypatch.setattr(history, "canonical", lambda content: hashed.append(1) or write(content))
+    for rounds in (70, 71, 72, 72):
+        kwargs = translator.translate_request(_synthetic(rounds), SPEC, turn_cache=turns).kwargs
+        _, _, body = gemini.gemini_body(kwargs)
+        last = len(body["contents"]) - 1
+        hashed.clear()
+        assert history.prefixes("tag", "m", body, last, _keyed(last)) == translator.prefixes(
+            "tag", "m", body, last, keyed=_keyed(last))
+        if rounds > 70:   # the hash resumed at the last turn's first looked-up prefix
+            assert len(hashed) <= translator.CACHE_LOOKBACK + 4 < last
+    assert len(history.hashes) == 1
+
+
+def test_prefix_hashes_start_over_where_the_body_differs(history: ConvertedHistory) -> None:
+    turns = translator.TurnCache(8 << 20)
+    kwargs = translator.translate_request(_synthetic(70), SPEC, turn_cache=turns).kwargs
+    _, _, body = gemini.gemini_body(kwargs)
+    last = len(body["contents"]) - 1
+    history.prefixes("tag", "m", body, last, _keyed(last))
+    edited = dict(body, contents=[*body["contents"][:5], copy.deepcopy(body["contents"][5]), *body["contents"][6:]])
+    edited["contents"][5]["parts"] = [{"text": "changed"}]
+    other_tools = dict(body, tools=[{"functionDeclarations": [{"name": "Other", "description": "x"}]}])
+    early = {*_keyed(last), 3}   # a breakpoint before the hash's state: every prefix hashed again
+    for changed, keyed in ((body, early), (body, _keyed(last)), (edited, _keyed(last)), (other_tools, _keyed(last)),
+                           (body, _keyed(last))):
+        assert history.prefixes("tag", "m", changed, last, keyed) == translator.prefixes(
+            "tag", "m", changed, last, keyed=keyed)
+    history.resize(history.held_bytes // 2)   # an eviction forgets the states
+    assert not history.hashes
+    assert history.prefixes("tag", "m", body, last, _keyed(last)) == translator.prefixes(
+        "tag", "m", body, last, keyed=_keyed(last))
+
+
+def test_a_resumed_prefix_hash_is_the_whole_ones() -> None:
+    _, _, body = gemini.gemini_body(_kwargs(_synthetic(12)))
+    last = len(body["contents"]) - 1
+    whole_keys, whole_sizes = translator.prefixes("tag", "m", body, last)
+    for stop in (1, 5, last):
+        keys, sizes, kept = translator.hashed_prefixes("tag", "m", body, last, stop=stop)
+        assert (keys, sizes) == (whole_keys, whole_sizes) and kept is not None and kept.through == stop
+        keyed = set(range(stop, last + 1)) | {0}
+        resumed_keys, resumed_sizes, _ = translator.hashed_prefixes("tag", "m", body, last, keyed=keyed, start=kept)
+        assert resumed_sizes == whole_sizes
+        assert [resumed_keys[n] for n in sorted(keyed)] == [whole_keys[n] for n in sorted(keyed)]
+        assert resumed_keys[1:stop] == [""] * (stop - 1)   # not hashed again

@@ -287,7 +287,7 @@ def test_a_kept_chain_ending_on_tool_calls() -> None:
 def _chains(cache: translator.TurnCache) -> int:
     """How many chains of leading turns the cache holds (white-box: under keys that begin with "chain",
     the chains of the conversations opening with one first message)."""
-    return sum(len(kept) for key, (kept, _) in cache._entries.items() if key[0] == "chain")  # type: ignore[arg-type]
+    return len(_kept_chains(cache))
 
 
 def test_claude_codes_sessions_open_with_a_system_message() -> None:

@@ -21,8 +21,8 @@ the translator's own events (``TextDelta``, ``ToolCallStart``, ``Finish``, ...);
 keyed by their types. Everything else in this package is private: import ``translator`` only.
 """
 from .anthropic_types import parse_request
-from .caching import (LOOKBACK as CACHE_LOOKBACK, CacheAsk, CacheChoice, cache_ask, canonical_json, choose_cache,
-                      content_counts, prefix_keys, prefixes)
+from .caching import (LOOKBACK as CACHE_LOOKBACK, CacheAsk, CacheChoice, Hashed, cache_ask, canonical_json, choose_cache,
+                      content_counts, hashed_prefixes, prefix_keys, prefixes)
 from .chunks import (End, Finish, Grounding, HandOver, TextDelta, ThinkingDelta, ToolCallDelta, ToolCallStart,
                      UrlContext, Usage, read_chunk, response_chunk)
 from .collect import collect, translate_response
@@ -61,8 +61,8 @@ __all__ = [
     "summary_request", "summary_text",
     "Fallback", "HandOver", "UrlContext", "domain_allowed", "fetch_blocks", "plan_fallbacks", "translate_call",
     "with_speed",
-    "CACHE_LOOKBACK", "CacheAsk", "CacheChoice", "cache_ask", "canonical_json", "choose_cache", "content_counts",
-    "prefix_keys", "prefixes",
+    "CACHE_LOOKBACK", "CacheAsk", "CacheChoice", "Hashed", "cache_ask", "canonical_json", "choose_cache",
+    "content_counts", "hashed_prefixes", "prefix_keys", "prefixes",
     "PricesTable", "cache_worth_growing", "gemini_service_tier", "price_on", "rates", "unpriced_models",
     "ErrorText", "OwnErrors",
     "TurnCache",

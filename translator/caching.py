@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from dataclasses import dataclass
-from typing import Any, Callable, Collection, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, NamedTuple, Sequence
 
 from .decoding import input_estimate, json_bytes
 
@@ -98,6 +98,18 @@ def canonical_json(value: Any) -> bytes:
     return json_bytes(value, sort_keys=True)
 
 
+class Hashed(NamedTuple):
+    """Where hashing a body's prefixes got to: after its first ``through`` contents, the SHA-256 state
+    (a copy: :func:`hashed_prefixes` copies it again to go on) and each prefix's bytes so far; and the
+    digest of the head it began with (``[model, system, tools, tool config]``), which a resumed hash
+    must share."""
+
+    through: int
+    digest: Any
+    sizes: tuple[int, ...]
+    opened: bytes
+
+
 def prefixes(tag: str, model: str, body: Mapping[str, Any], last: int,
              write: Callable[[Any], bytes] = canonical_json,
              keyed: Collection[int] | None = None) -> tuple[list[str], list[int]]:
@@ -107,15 +119,40 @@ def prefixes(tag: str, model: str, body: Mapping[str, Any], last: int,
     (:func:`canonical_json`, or a caller's memo of it for contents it sees again). With ``keyed``, only
     those prefixes get a key (the others ""): finishing a hash for each of a thousand contents is most
     of the work once the contents are written."""
+    keys, sizes, _ = hashed_prefixes(tag, model, body, last, write, keyed)
+    return keys, sizes
+
+
+def hashed_prefixes(tag: str, model: str, body: Mapping[str, Any], last: int,
+                    write: Callable[[Any], bytes] = canonical_json, keyed: Collection[int] | None = None,
+                    start: Hashed | None = None, stop: int = 0) -> tuple[list[str], list[int], Hashed | None]:
+    """:func:`prefixes`, going on from ``start`` (the state after the same first ``start.through`` contents:
+    the caller knows they are; it is taken after the same head, and when ``keyed`` holds none of the
+    prefixes it covers but the head alone and its last, those getting no key); and the state after the
+    first ``stop`` contents
+    (None for 0), for a next body that begins as this one does."""
     head = canonical_json([body.get(name) for name in HEAD_FIELDS])   # written once: it is most of a short turn
     digest = hashlib.sha256(b"[" + canonical_json(model) + b"," + head[1:])   # the bytes of [model, *head]
-    written = [write(content) for content in body.get("contents", ())[:last]]
+    opened = digest.digest()
     named = f"{tag}:{model}:"
     keys = [named + digest.hexdigest() if keyed is None or 0 in keyed else ""]
-    for number, data in enumerate(written, 1):
+    sizes = [len(head)]
+    if (start is not None and keyed is not None and start.opened == opened and 0 < start.through <= last
+            and not any(0 < number < start.through for number in keyed)):
+        digest, sizes = start.digest.copy(), list(start.sizes)
+        keys += [""] * (start.through - 1)
+        keys.append(named + digest.hexdigest() if start.through in keyed else "")
+    contents = body.get("contents", ())
+    written = [write(content) for content in contents[len(sizes) - 1:last]]
+    sizes += itertools.accumulate(map(len, written), initial=sizes[-1])
+    del sizes[len(keys)]   # (accumulate's initial value again)
+    kept = None
+    for number, data in enumerate(written, len(keys)):
         digest.update(data)
         keys.append(named + digest.hexdigest() if keyed is None or number in keyed else "")
-    return keys, list(itertools.accumulate(map(len, written), initial=len(head)))
+        if number == stop:
+            kept = Hashed(number, digest.copy(), tuple(sizes[:number + 1]), opened)
+    return keys, sizes, kept
 
 
 def prefix_keys(tag: str, model: str, body: Mapping[str, Any], last: int) -> list[str]:

@@ -185,8 +185,8 @@ async def cached_call(http: Any, request: litellm_adapter.GeminiRequest, body: d
     last = max(n for n, _ in counted)
     window = range(max(0, last - translator.CACHE_LOOKBACK), last + 1)   # what is looked up, and the breakpoints
     keyed = {*window, *(n for n, _ in counted)}
-    keys, sizes = await offload.run(lambda: translator.prefixes(host.tag, request.model, body, last,  # hashes the body
-                                                                litellm_adapter.HISTORY.canonical, keyed))
+    keys, sizes = await offload.run(lambda: litellm_adapter.HISTORY.prefixes(host.tag, request.model, body, last,
+                                                                             keyed))   # hashes the body
     position = {k: n for n, k in enumerate(keys) if k}
     known = await asked.registry.find([keys[n] for n in window])
     found = {position[k]: live is not TOO_SMALL for k, live in known.items()}

@@ -29,7 +29,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from translator import canonical_json, json_bytes
+from translator import Hashed, canonical_json, hashed_prefixes, json_bytes
 
 Convert = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 BLANK = [{"role": "user", "parts": [{"text": " "}]}]   # what LiteLLM writes for messages that give no contents
@@ -89,6 +89,8 @@ class ConvertedHistory:
         self.entries: OrderedDict[Key, Held] = OrderedDict()
         self.by_identity: dict[tuple[Any, ...], Key] = {}   # (model, provider, *ids of the messages) → key
         self.trails: OrderedDict[tuple[str, str, int], Trail] = OrderedDict()  # (model, provider, id of the first message)
+        # (model, id of the first content) → the ids of the contents a prefix hash went through, and its state
+        self.hashes: OrderedDict[tuple[str, int], tuple[tuple[int, ...], Hashed]] = OrderedDict()
         # id of each content the entries hold (alive while held, so the id is its own) → its canonical JSON
         self.written: dict[int, bytes | None] = {}
         self.lock = threading.Lock()
@@ -200,7 +202,34 @@ class ConvertedHistory:
                 self._evict()
         return data
 
+    def prefixes(self, tag: str, model: str, body: dict[str, Any], last: int,
+                 keyed: set[int]) -> tuple[list[str], list[int]]:
+        """``translator.prefixes`` of ``body`` with the contents written by :meth:`canonical`, the hash going on
+        from where the conversation's last request left it, before the first of its ``keyed`` prefixes,
+        when this body's contents up to there are the very ones that request hashed (held here: alive,
+        so their ids are theirs; an eviction forgets every such state)."""
+        contents = body.get("contents") or []
+        place = (model, id(contents[0])) if contents else None
+        with self.lock:
+            found = self.hashes.get(place) if place else None
+        start = None
+        if found is not None and len(found[0]) <= len(contents) and all(map(operator.eq, found[0], map(id, contents))):
+            start = found[1]
+        stop = min((number for number in keyed if number > 0), default=0)
+        keys, sizes, kept = hashed_prefixes(tag, model, body, last, self.canonical, keyed, start, stop)
+        if kept is not None and place is not None:
+            ids = tuple(map(id, contents[:kept.through]))
+            with self.lock:
+                if all(number in self.written for number in ids):
+                    self.hashes[place] = (ids, kept)
+                    self.hashes.move_to_end(place)
+                    while len(self.hashes) > TRAILS:
+                        self.hashes.popitem(last=False)
+        return keys, sizes
+
     def _evict(self) -> None:
+        if self.held_bytes > self.max_bytes:
+            self.hashes.clear()
         while self.held_bytes > self.max_bytes and self.entries:
             (model, provider, _), held = self.entries.popitem(last=False)
             self.held_bytes -= held.size
