@@ -33,10 +33,11 @@ charged LiteLLM's full collections either.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import time
 from typing import Any, Awaitable, Callable
+
+from service import memory
 
 from . import common
 
@@ -402,9 +403,10 @@ async def _run(quick: bool, fake: common.FakeProcess, proxy: common.ProxyProcess
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
         clients = Clients(proxy.url, fake.base_url, session, baseline_url=baseline.url)
-        # As the proxy does once it serves (service/app.py): LiteLLM's start-up objects out of the
-        # collector's reach, so that `direct` is not charged ~220 ms per full collection either.
-        gc.freeze()
+        # As the proxy does once it serves (service/memory.py): LiteLLM's start-up objects out of the
+        # collector's reach, so that `direct` is not charged ~220 ms per full collection either, and the
+        # youngest objects collected as seldom.
+        memory.settle()
         rec = await measure(clients, procs, quick, budget_s=120 if quick else 260)
         figures = _figures(rec)
         errors = {f"{v}/{m}/c{c}": e[:3] for (v, m, c), e in rec.errors.items() if e}

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import gc
 import json
 import os
 import shutil
@@ -35,6 +34,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from service import memory
 
 from . import common, e2e
 from .answer_check import check_answer, claude_code_bodies
@@ -281,7 +282,7 @@ async def _measure(quick: bool, fake: common.FakeProcess, servers: dict[str, Any
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
         clients = PeerClients(e2e.Clients(urls["proxy"], fake.base_url, session), urls)
-        gc.freeze()  # as bench/e2e.py: direct is not charged LiteLLM's full collections
+        memory.settle()  # as bench/e2e.py: direct is not charged LiteLLM's full collections
         rec = await e2e.measure(clients, procs, quick, plan=_plan(quick), variants=variants,
                                 budget_s=150 if quick else 300)
         validity = await claude_code_check(session, urls)

@@ -6,7 +6,6 @@ handlers (errors.py) on a Quart app."""
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import sys
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from typing import Any, AsyncGenerator, Mapping
 import translator
 from translator import Spec
 
-from . import offload, reload
+from . import memory, offload, reload
 from .batch import batches, files
 from .config import Settings, StartupFailed, credentials_problem, load_settings, media_limits
 from .current import ProxyApp
@@ -114,10 +113,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Pr
             proxy.lifecycle.install()
             opened.push_async_callback(proxy.lifecycle.close)  # first: the requests in flight end
             reload.install(proxy)
-            # What exists now (LiteLLM's modules and tables: ~400,000 objects) lives as long as the process.
-            # Out of the collector's reach, a full collection takes microseconds instead of ~220 ms of CPU,
-            # which busy workers paid every few thousand requests (bench/README.md).
-            gc.freeze()
+            memory.settle()   # start-up's objects frozen, young objects collected less often (memory.py)
             yield
 
     hooks.register(app)

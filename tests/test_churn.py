@@ -137,6 +137,20 @@ def test_connections_are_read_a_mebibyte_at_a_time():
     assert hypercorn_run.TCPServer is connections.ReleasingTCPServer
 
 
+def test_a_serving_app_collects_young_objects_every_ten_thousand_allocations(make_proxy):
+    """Once the app serves, what start-up made is frozen out of the collector's reach and the youngest
+    generation is collected every YOUNG_ALLOCATIONS allocations (Python's 700 walked a big turn's
+    objects over and over); the older generations keep Python's thresholds."""
+    import gc
+
+    from service import memory
+
+    gc.set_threshold(700, 10, 10)
+    make_proxy()
+    assert gc.get_threshold() == (memory.YOUNG_ALLOCATIONS, 10, 10) == (10_000, 10, 10)
+    assert gc.get_freeze_count() > 100_000
+
+
 # -- streams that end early are booked with what the client received --------------------------------------
 
 LONG_ANSWER = " ".join(f"word{i:04d}" for i in range(400))   # 3,600 characters, ~900 tokens in all
