@@ -10,7 +10,8 @@ server: CPU per request of the server's whole process tree (/proc, summed over t
 
 Beside them, in this process: the JSON floor, ``json.loads`` + ``json.dumps`` of each body (the minimum of
 several runs), and the proxy's CPU ÷ that floor; "Say hello" (a tiny streamed request) and the 49 KB turn
-minus it; and the loop stall: while two big turns are served concurrently and repeatedly, a thread polls the
+minus it (measured again in alternating blocks of each, so that a slow spell of the machine falls on
+both); and the loop stall: while two big turns are served concurrently and repeatedly, a thread polls the
 proxy's ``/health`` every ~10 ms on its own connection and the longest and p99 waits are reported.
 """
 from __future__ import annotations
@@ -46,8 +47,8 @@ STALL_MAX_MS = 50.0       # longest /health wait while big turns are served
 def plan(quick: bool) -> dict[str, Any]:
     """Requests per server for each body (label → n), and seconds of each loop-stall phase."""
     if quick:
-        return {"requests": {HELLO: 10, "49 KB": 10, "300 KB": 6, "1.1 MB": 4}, "stall_s": 3.0}
-    return {"requests": {HELLO: 60, "49 KB": 60, "300 KB": 30, "1.1 MB": 20}, "stall_s": 8.0}
+        return {"requests": {HELLO: 10, "49 KB": 10, "300 KB": 6, "1.1 MB": 4}, "stall_s": 3.0, "pairs": (3, 5)}
+    return {"requests": {HELLO: 60, "49 KB": 60, "300 KB": 30, "1.1 MB": 20}, "stall_s": 8.0, "pairs": (12, 10)}
 
 
 # ------------------------------------------------------------------------------------ the JSON floor
@@ -119,6 +120,23 @@ async def segment(session, urls: dict[str, str], pids: dict[str, list[int]], pay
 
 
 # ------------------------------------------------------------------------------------ the loop stall
+async def paired(session, url: str, pids: list[int], payloads: dict[str, bytes], blocks: int,
+                 size: int) -> dict[str, float]:
+    """CPU ms per request of each payload on one server, in alternating blocks of ``size`` requests, so that
+    the machine's slow spells fall on all of them alike: a difference of two segments measured one after
+    the other (49 KB − "Say hello") moved by ±2 ms between runs."""
+    for payload in payloads.values():  # warm-up, not counted
+        await ask(session, url, payload)
+    spent = dict.fromkeys(payloads, 0.0)
+    for _ in range(blocks):
+        for name, payload in payloads.items():
+            before = tree_cpu_s(pids)
+            for _ in range(size):
+                await ask(session, url, payload)
+            spent[name] += tree_cpu_s(pids) - before
+    return {name: total * 1000 / (blocks * size) for name, total in spent.items()}
+
+
 def _poll_health(port: int, stop: threading.Event, waits: list[float], errors: list[str]) -> None:
     """GET /health every ~10 ms on one keep-alive connection, recording each wait."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -199,6 +217,8 @@ async def _measure(quick: bool, servers: dict[str, Any]) -> dict[str, Any]:
                                                        {NO_CACHE: pids["litellm_proxy"]}, {NO_CACHE: bare}, n))
             print(f"(growth: {label} done)", flush=True)
         _update_floors(bodies, out["bodies"])
+        small = {label: growth_body.encode(bodies[label]) for label in (HELLO, "49 KB")}
+        out["paired"] = await paired(session, urls["proxy"], pids["proxy"], small, *p["pairs"])
         proxy = servers["proxy"]
         out["stall"]["idle"] = await stall(session, proxy.url, proxy.port, None, 1.0)
         for label, body in growth_body.grown_requests(growth_body.STALL_SIZES).items():
