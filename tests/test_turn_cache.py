@@ -430,8 +430,8 @@ def _kept_chains(cache: translator.TurnCache) -> list[Any]:
 
 def test_conversations_that_open_alike_keep_a_chain_each() -> None:
     """Sessions opening with the same first message, served in turn, each find their own chain (up to
-    FORKS of them); a fifth takes the place of the one least recently kept."""
-    from translator.turn_cache import FORKS
+    TurnCache.FORKS of them); a fifth takes the place of the one least recently kept."""
+    FORKS = translator.TurnCache.FORKS
     cache = translator.TurnCache(32 << 20)
     openings = [f"Then look at part {n}." for n in range(FORKS + 1)]
 

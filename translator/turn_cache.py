@@ -14,8 +14,8 @@ The leading turns of a request are also kept whole, as a chain, when none of the
 of one mapped role from the first message on, whatever their roles (Claude Code's second message is a
 system message), up to one marshal refuses, ending where a turn must begin and before the request's
 last turn (which the next request may extend), with their messages' bytes and which of their system
-messages are cleared, under the context and the first message's bytes (the chains of up to ``FORKS``
-conversations that open alike). The next request of the conversation (the same turns, then an answer
+messages are cleared, under the context and the first message's bytes (the chains of up to
+``TurnCache.FORKS`` conversations that open alike). The next request of the conversation (the same turns, then an answer
 and a question) finds them with one lookup and one comparison of the bytes, and translates only
 what follows, from the tool_use ids they left pending.
 
@@ -46,7 +46,6 @@ from .tables import RoleRule
 
 MARSHAL_VERSION = 2   # version 3 on marks objects referenced twice, which depends on reference counts
 ENTRY_COST = 512      # bytes counted for an entry beside its messages' (key, links, message dicts)
-FORKS = 4             # chains kept of conversations that open with the same first message
 
 Translated = tuple[tuple[dict[str, Any], ...], tuple[str, ...]]  # OpenAI messages, tool_use ids left pending
 
@@ -62,6 +61,8 @@ class Kept:
 class TurnCache:
     """Bounded LRU of translated turns (see the module's docstring); thread-safe (service/offload.py
     translates in worker threads)."""
+
+    FORKS = 4   # chains kept of conversations that open with the same first message
 
     def __init__(self, max_bytes: int):
         if max_bytes < 1:
@@ -194,14 +195,14 @@ class TurnMemo:
 
     def keep_chain(self, translated: tuple[dict[str, Any], ...], pending: tuple[str, ...], asked: str) -> None:
         """Keep the leading turns' translation, in place of the shorter chain found (if any), beside the
-        other conversations that open with the same first message (up to FORKS in all)."""
+        other conversations that open with the same first message (up to the cache's FORKS in all)."""
         runs = self.clean[-1] if self.clean else 0
         if runs <= max(self.chained, 1):
             return
         end = self.leading_end
         dumped = cast(tuple[bytes, ...], tuple(self.dumped[:end]))
         forks = (Chain(end, translated, pending, asked, dumped, self._hidden_before(end)),
-                 *(chain for chain in self.forks if chain is not self.chain))[:FORKS]
+                 *(chain for chain in self.forks if chain is not self.chain))[:self.cache.FORKS]
         self.cache._put(self.spec, self._chain_key(), forks, sum(map(_chain_cost, forks)))
 
     def keep(self, span: Span, answered: tuple[str, ...], translated: Translated, budget_used: int) -> None:
