@@ -64,6 +64,28 @@ def check_counts(body: Any, spec: Spec, limits: ContentLimits) -> None:
     if len(messages) > limits.messages:
         raise invalid_request(f"messages: {len(messages)} messages, more than the {limits.messages} allowed "
                               "(content.yaml limits.messages).")
+    if _block_count(messages) > limits.content_blocks:
+        _refuse_blocks(messages, limits)
+
+
+def _block_count(messages: list[Any]) -> int:
+    """The content blocks of ``messages``, tool_result contents included (a string content is one)."""
+    blocks = 0
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else getattr(message, "content", None)
+        if not isinstance(content, list):
+            blocks += 1
+            continue
+        blocks += len(content)
+        for block in content:
+            if isinstance(block, dict) and block.get("type") == "tool_result" and isinstance(
+                    inner := block.get("content"), list):
+                blocks += len(inner)
+    return blocks
+
+
+def _refuse_blocks(messages: list[Any], limits: ContentLimits) -> None:
+    """The 400 naming the block past ``limits.content_blocks`` (counted as :func:`_block_count` does)."""
     blocks = 0
     for i, message in enumerate(messages):
         content = _field(message, "content")
