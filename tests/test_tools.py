@@ -647,6 +647,30 @@ def test_cache_is_bounded_lru() -> None:
         DeclarationCache(0)
 
 
+def test_the_same_tools_give_the_same_plan() -> None:
+    """A whole plan is kept under its tools' (and tool_choice's, offered names') bytes: the next turn's
+    equal tools get the very plan, equal to one made without a cache; anything else another."""
+    cache = DeclarationCache(8)
+    tools = [WEATHER, named("9lives"), {**named("c"), "strict": True}]
+    choice = {"type": "tool", "name": "get_weather"}
+    for options in ((None, None), (choice, None), (None, frozenset({"get_weather"}))):
+        first = plan_tools(copy.deepcopy(tools), *options[:1], TABLE, cache, offered=options[1])
+        again = plan_tools(copy.deepcopy(tools), *options[:1], TABLE, cache, offered=options[1])
+        assert again is first and first == plan_tools(copy.deepcopy(tools), *options[:1], TABLE, offered=options[1])
+    assert len(cache._plans) == 3
+    as_tuple = plan_tools(tuple(copy.deepcopy(tools)), None, TABLE, cache)  # type: ignore[arg-type]
+    assert as_tuple is not first and len(cache._plans) == 4
+
+
+def test_a_kept_plan_holds_its_own_copy_of_the_request() -> None:
+    cache = DeclarationCache(8)
+    tool = {**copy.deepcopy(WEATHER), "strict": True}
+    plan_tools([tool], None, TABLE, cache)
+    tool["input_schema"]["properties"]["city"]["type"] = "integer"   # the request's dict, changed afterwards
+    again = plan_tools([{**copy.deepcopy(WEATHER), "strict": True}], None, TABLE, cache)
+    assert again.strict == {"get_weather": WEATHER["input_schema"]}
+
+
 def test_table_loads_and_rejects_typos(tmp_path: Path) -> None:
     from translator.spec import SpecError
     spec_dir = Path(__file__).resolve().parent.parent / "spec"

@@ -8,8 +8,10 @@ is a :class:`DeclarationCache` the caller owns.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
+import marshal
 import re
 import threading
 from collections import Counter, OrderedDict
@@ -79,13 +81,20 @@ class DeclarationCache:
     the whole tool (minus ``dropped_tool_fields``) with ``==``, which is much cheaper than
     serialising 65 KB of tools into a canonical key. Cached declarations are shared between plans:
     treat them as read-only (LiteLLM leaves them unchanged, see tests).
+
+    The last ``PLANS`` whole plans are kept too, under the marshal bytes of the tools, tool_choice and
+    offered names they were made from (tells a tuple from a list; a value marshal refuses is not
+    kept): the same tools on the next turn give the same plan, without a lookup per tool.
     """
+
+    PLANS = 64
 
     def __init__(self, size: int):
         if size < 1:
             raise ValueError("DeclarationCache size must be at least 1")
         self._size = size
         self._entries: OrderedDict[tuple, tuple[dict, _Converted]] = OrderedDict()
+        self._plans: OrderedDict[bytes, tuple[ToolPlan, tuple]] = OrderedDict()  # and its tools' entry keys
         self._lock = threading.Lock()   # shared by worker threads (service/offload.py)
 
     def __len__(self) -> int:
@@ -109,12 +118,55 @@ class DeclarationCache:
                 self._entries.popitem(last=False)
 
 
+    def _plan(self, key: bytes) -> ToolPlan | None:
+        """The plan kept under ``key``; its tools' entries count as used, as a plan made again would use them."""
+        with self._lock:
+            found = self._plans.get(key)
+            if found is None:
+                return None
+            self._plans.move_to_end(key)
+            for tool_key in found[1]:
+                if tool_key in self._entries:
+                    self._entries.move_to_end(tool_key)
+            return found[0]
+
+    def _keep_plan(self, key: bytes, plan: ToolPlan, tools: Any) -> ToolPlan:
+        # The request's own dicts that the plan holds, copied: whoever holds them may change them.
+        plan = dataclasses.replace(plan, strict=copy.deepcopy(plan.strict), grounding=copy.deepcopy(plan.grounding))
+        tool_keys = tuple(_cache_key(tool) for tool in tools or () if isinstance(tool, dict))
+        with self._lock:
+            self._plans[key] = (plan, tool_keys)
+            self._plans.move_to_end(key)
+            if len(self._plans) > self.PLANS:
+                self._plans.popitem(last=False)
+        return plan
+
+
 def plan_tools(tools: list[dict] | None, tool_choice: Mapping | None, table: ToolsTable,
                cache: DeclarationCache | None = None, offered: frozenset[str] | None = None) -> ToolPlan:
     """Convert the request's ``tools`` and ``tool_choice`` with the tools ``table``.
 
     ``offered`` (mid-conversation tool changes) names the tools sent to Gemini; the others are still
     converted and aliased, so that history calls of a removed tool map to the same Gemini name."""
+    key = _plan_key(tools, tool_choice, offered) if cache is not None else None
+    plan = cache._plan(key) if cache is not None and key is not None else None
+    if plan is None:
+        plan = _planned(tools, tool_choice, table, cache, offered)
+        if cache is not None and key is not None:
+            plan = cache._keep_plan(key, plan, tools)
+    return plan
+
+
+def _plan_key(tools: Any, tool_choice: Mapping | None, offered: frozenset[str] | None) -> bytes | None:
+    try:
+        return marshal.dumps((tools, None if tool_choice is None else dict(tool_choice),
+                              None if offered is None else sorted(offered)), 2)
+    except (ValueError, TypeError):  # not marshal's types (a subclass, an object): planned every time
+        return None
+
+
+def _planned(tools: list[dict] | None, tool_choice: Mapping | None, table: ToolsTable,
+             cache: DeclarationCache | None, offered: frozenset[str] | None) -> ToolPlan:
     check_tool_count(tools, table)
     dropped = table.dropped_tool_fields
     policy: _Policy | None = None
