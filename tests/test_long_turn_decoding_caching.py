@@ -102,6 +102,25 @@ def test_mapped_params_from_the_cache_are_litellms() -> None:
     assert len(cache.entries) <= 4
 
 
+def test_mapped_params_find_a_tool_list_seen_before_by_its_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The translator hands out the same tool list for the same tools (its plan is kept): that list's
+    mapping is found without writing the tools again; an equal list in other objects, by its JSON."""
+    from service.engines.litellm_adapter import mapped_params
+
+    cache = MappedParams(4, optional_params)
+    model, params = _params(_session()[-1])
+    fresh = optional_params(model, "gemini", copy.deepcopy(params))
+    cache.get(model, "gemini", params)
+    written: list[int] = []
+    write = mapped_params.json_bytes
+    monkeypatch.setattr(mapped_params, "json_bytes", lambda value, **kw: written.append(len(value)) or write(value, **kw))
+    assert json.dumps(cache.get(model, "gemini", params)) == json.dumps(fresh)
+    assert len(written) == 1   # the parameters but the tools
+    other = copy.deepcopy(params)
+    assert json.dumps(cache.get(model, "gemini", other)) == json.dumps(fresh)
+    assert len(written) == 3 and len(cache.entries) == 1   # and then all of them: the same entry
+
+
 def test_prefix_keys_and_sizes_are_those_of_the_canonical_json() -> None:
     """translator.prefixes writes each content once (orjson, sorted keys) for both the registry keys and
     the sizes: the same bytes as json.dumps's canonical form, so the keys are a SHA-256 of those."""

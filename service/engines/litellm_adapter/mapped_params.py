@@ -6,6 +6,10 @@ turn's CPU). The mapping depends on the model, the provider and the parameters, 
 messages, so the result is kept under those (the parameters as sorted JSON) and handed out as a
 fresh copy (the caller may change what it gets). What is kept is LiteLLM's own output, so a hit
 is the same as a fresh call (tests/test_long_turn_decoding_caching.py compares them on Claude Code's requests).
+
+The translator hands out the same tool list again for the same tools (its plan is kept), so the key of
+a list seen before is found by the list's identity (the list held beside it) and the rest of the
+parameters, without writing the tools again.
 """
 from __future__ import annotations
 
@@ -27,11 +31,13 @@ class MappedParams:
     def __init__(self, size: int, mapping: ParamsMapping):
         self.size, self.mapping = size, mapping
         self.entries: OrderedDict[tuple[str, str, bytes], bytes] = OrderedDict()
+        # (model, provider, id of a tool list, the other parameters' JSON) → (that list, the entry's key)
+        self.by_tools: OrderedDict[tuple[str, str, int, bytes], tuple[Any, tuple[str, str, bytes]]] = OrderedDict()
         self.lock = threading.Lock()
 
     def get(self, model: str, provider: str, params: dict[str, Any]) -> dict[str, Any]:
         try:
-            key = (model, provider, json_bytes({k: v for k, v in params.items() if k != "messages"}, sort_keys=True))
+            key = self._key(model, provider, params)
         except (TypeError, ValueError):  # a parameter that is not JSON: mapped every time
             return self.mapping(model, provider, params)
         with self.lock:
@@ -51,3 +57,19 @@ class MappedParams:
                 while len(self.entries) > self.size:
                     self.entries.popitem(last=False)
         return optional
+
+    def _key(self, model: str, provider: str, params: dict[str, Any]) -> tuple[str, str, bytes]:
+        """The entry key of ``params``: their JSON (sorted keys), found for a tool list seen before by its identity."""
+        tools = params.get("tools")
+        rest = json_bytes({k: v for k, v in params.items() if k not in ("messages", "tools")}, sort_keys=True)
+        quick = (model, provider, id(tools), rest)
+        with self.lock:
+            seen = self.by_tools.get(quick)
+        if seen is not None and seen[0] is tools:
+            return seen[1]
+        key = (model, provider, json_bytes({k: v for k, v in params.items() if k != "messages"}, sort_keys=True))
+        with self.lock:
+            self.by_tools[quick] = (tools, key)
+            while len(self.by_tools) > self.size:
+                self.by_tools.popitem(last=False)
+        return key
