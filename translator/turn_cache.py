@@ -15,9 +15,9 @@ of one mapped role from the first message on, whatever their roles (Claude Code'
 system message), up to one marshal refuses, ending where a turn must begin and before the request's
 last turn (which the next request may extend), with their messages' bytes and which of their system
 messages are cleared, under the context and the first message's bytes (the chains of up to
-``TurnCache.FORKS`` conversations that open alike). The next request of the conversation (the same turns, then an answer
-and a question) finds them with one lookup and one comparison of the bytes, and translates only
-what follows, from the tool_use ids they left pending.
+``TurnCache.FORKS`` conversations that open alike). The next request of the conversation (the same
+turns, then an answer and a question) finds them with one lookup and one comparison of the bytes, and
+translates only what follows, from the tool_use ids they left pending.
 
 A turn is kept only once it was checked and translated, so a turn found here is not checked again:
 the per-message checks (role, system-message fields, content blocks) read nothing but the message and

@@ -88,7 +88,8 @@ class ConvertedHistory:
         self.max_bytes, self.held_bytes = max_bytes, 0
         self.entries: OrderedDict[Key, Held] = OrderedDict()
         self.by_identity: dict[tuple[Any, ...], Key] = {}   # (model, provider, *ids of the messages) → key
-        self.trails: OrderedDict[tuple[str, str, int], Trail] = OrderedDict()  # (model, provider, id of the first message)
+        # (model, provider, id of the first message) → the trail its conversation's last request left
+        self.trails: OrderedDict[tuple[str, str, int], Trail] = OrderedDict()
         # (model, id of the first content) → the ids of the contents a prefix hash went through, and its state
         self.hashes: OrderedDict[tuple[str, int], tuple[tuple[int, ...], Hashed]] = OrderedDict()
         # id of each content the entries hold (alive while held, so the id is its own) → its canonical JSON
