@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import copy
+import secrets
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -10,6 +12,7 @@ import pytest
 
 import translator
 from bench.claude_code_request import claude_code_request
+from tests.fake_gemini import signatures as fake_signatures
 from tests.servers import REDIS_SERVER, RedisServer
 
 SPEC = translator.load_spec()
@@ -63,12 +66,18 @@ def storage_hours(gemini: Any) -> float:
     return sum(c["tokens"] * (c["expires"] - c["created"]) / 3600 for c in gemini.caches.caches.values())
 
 
-def test_a_claude_code_session_reads_its_prefix_from_an_explicit_cache(make_proxy, gemini, capsys):
+def test_a_claude_code_session_reads_its_prefix_from_an_explicit_cache(make_proxy, gemini, capsys, monkeypatch):
+    # The two runs are two conversations: the fake's thought signatures are random bytes of a random
+    # length (60-184), which the next turns carry back. Of one length here, the runs' turns are the same
+    # size, and their token totals differ only where a body is split (below).
+    monkeypatch.setattr(fake_signatures, "secrets", SimpleNamespace(choice=lambda lengths: 120,
+                                                                    token_bytes=secrets.token_bytes))
     implicit = run_session(make_proxy(BIG_MODEL=MODEL, CONTEXT_CACHE="implicit"), gemini)
     assert not any(r["action"] == "cachedContents" for r in gemini.requests)
     assert all(u["cache_read_input_tokens"] == 0 and u["cache_creation_input_tokens"] == 0 for u in implicit)
     gemini.reset()
     explicit = run_session(make_proxy(BIG_MODEL=MODEL), gemini)
+    assert len({len(signature) for signature in gemini.issued_signatures}) == 1
     creates = [r for r in gemini.requests if r["action"] == "cachedContents" and r["method"] == "POST"]
     generates = [r for r in gemini.requests if r["action"] == "generateContent" or r["action"] == "streamGenerateContent"]
     assert creates and all(r["status"] == 200 for r in gemini.requests if r["action"])
