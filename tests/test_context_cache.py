@@ -72,12 +72,14 @@ def test_a_claude_code_session_reads_its_prefix_from_an_explicit_cache(make_prox
     # size, and their token totals differ only where a body is split (below).
     monkeypatch.setattr(fake_signatures, "secrets", SimpleNamespace(choice=lambda lengths: 120,
                                                                     token_bytes=secrets.token_bytes))
+    issued_before = set(gemini.issued_signatures)   # (the fake serves the whole test session)
     implicit = run_session(make_proxy(BIG_MODEL=MODEL, CONTEXT_CACHE="implicit"), gemini)
     assert not any(r["action"] == "cachedContents" for r in gemini.requests)
     assert all(u["cache_read_input_tokens"] == 0 and u["cache_creation_input_tokens"] == 0 for u in implicit)
     gemini.reset()
     explicit = run_session(make_proxy(BIG_MODEL=MODEL), gemini)
-    assert len({len(signature) for signature in gemini.issued_signatures}) == 1
+    issued = gemini.issued_signatures - issued_before
+    assert issued and len({len(signature) for signature in issued}) == 1
     creates = [r for r in gemini.requests if r["action"] == "cachedContents" and r["method"] == "POST"]
     generates = [r for r in gemini.requests if r["action"] == "generateContent" or r["action"] == "streamGenerateContent"]
     assert creates and all(r["status"] == 200 for r in gemini.requests if r["action"])
